@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/planflag/planflag/alert"
+	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/matcher"
+)
+
+// runLookup is `flagd lookup -events FILE.jsonl < requests.jsonl > responses.jsonl`:
+// the batch form of POST /v1/lookup, one answer line per request line, in order.
+func runLookup(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	events := fs.String("events", envOr("FLAGD_EVENTS", ""), "plan events to load, one JSON object per line (env FLAGD_EVENTS)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: flagd lookup -events FILE.jsonl < requests.jsonl > responses.jsonl")
+		fmt.Fprintln(stderr, "Each input line is a lookup request, or {\"query\": {…}} with other keys ignored;")
+		fmt.Fprintln(stderr, "each output line is the answer (same shape as POST /v1/lookup) or {\"error\": {…}}.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *events == "" {
+		fs.Usage()
+		return errors.New("lookup: -events is required")
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	ix := matcher.NewIndex(nil)
+	start := time.Now()
+	st, err := feed.LoadFile(*events, ix, nil)
+	if err != nil {
+		return err
+	}
+	log.Info("events loaded", "events", st.Events, "live", ix.Live(), "withdrawn", st.Withdrawn, "stale", st.Stale,
+		"sparse", st.Sparse, "dead_letters", st.DeadLetters, "seconds", time.Since(start).Seconds())
+	for _, d := range st.FirstDeadLetters {
+		log.Warn("dead letter", "where", d)
+	}
+	return answerLines(ix, stdin, stdout)
+}
+
+// answerLines answers each request line with one output line.
+func answerLines(ix *matcher.Index, in io.Reader, out io.Writer) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	w := bufio.NewWriterSize(out, 64<<10)
+	enc := json.NewEncoder(w)
+	line := 0
+	for sc.Scan() {
+		line++
+		id := "line-" + strconv.Itoa(line)
+		q, aerr := alert.DecodeRequest(sc.Bytes(), true)
+		var v any
+		if aerr == nil {
+			r, err := ix.Match(q)
+			if err != nil {
+				aerr = alert.FromMatchError(err)
+			} else {
+				v = alert.Response(id, r)
+			}
+		}
+		if aerr != nil {
+			v = alert.ErrorBody{Error: aerr}
+		}
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("write answer %d: %w", line, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read requests at line %d: %w", line+1, err)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,116 @@
+package feed
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/planflag/planflag/matcher"
+)
+
+const upsertLine = `{"type": "plan.upserted", "plan_id": "UCP-123", "version": 7, "occurred_at": "2026-11-24T10:00:00Z",
+ "patient": {"nhs_number": "9434765919", "given_names": ["Margaret", "Ann"], "family_name": "O'Brien",
+   "other_names": [{"given_names": ["Margaret"], "family_name": "Kelly", "use": "maiden"}],
+   "birth_date": "1941-03-07", "gender": "female",
+   "addresses": [{"lines": ["Flat 2", "14 Elm Road"], "city": "London", "postcode": "SW1A 1AA"}],
+   "phones": ["+447700900123"]}, "extra": {"ignored": true}}`
+
+func TestDecode(t *testing.T) {
+	ev, err := Decode([]byte(upsertLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != TypeUpserted || ev.PlanID != "UCP-123" || ev.Version != 7 || ev.Patient == nil ||
+		ev.Patient.FamilyName != "O'Brien" || len(ev.Patient.OtherNames) != 1 || ev.Patient.Addresses[0].Postcode != "SW1A 1AA" {
+		t.Errorf("decoded %+v", ev)
+	}
+	ev, err = Decode([]byte(`{"type": "plan.withdrawn", "plan_id": "UCP-123", "version": 8, "occurred_at": "2026-11-25T08:00:00Z"}`))
+	if err != nil || ev.Change().Patient != nil || ev.Version != 8 {
+		t.Errorf("withdrawn: %+v %v", ev, err)
+	}
+
+	bad := map[string]string{
+		``:         "empty",
+		`not json`: "invalid JSON",
+		`[]`:       "want",
+		`{"type":"plan.upserted","plan_id":"A","version":1}`:                                      "without patient",
+		`{"type":"plan.upserted","version":1,"patient":{}}`:                                       "plan_id",
+		`{"type":"plan.upserted","plan_id":"A","patient":{}}`:                                     "version",
+		`{"type":"plan.upserted","plan_id":"A","version":-1,"patient":{}}`:                        "version",
+		`{"type":"plan.deleted","plan_id":"A","version":1}`:                                       "unknown type",
+		`{"plan_id":"A","version":1}`:                                                             "missing type",
+		`{"type":"plan.upserted","plan_id":"A","version":1,"patient":{"given_names":"Margaret"}}`: "given_names",
+		`{"type":"plan.upserted","plan_id":"A","version":"7","patient":{}}`:                       "version",
+	}
+	for in, want := range bad {
+		_, err := Decode([]byte(in))
+		var dl *DeadLetterError
+		if !errors.As(err, &dl) || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%q) = %v, want a dead letter mentioning %q", in, err, want)
+		}
+	}
+	// A dead letter never quotes the event's personal data.
+	_, err = Decode([]byte(`{"type":"plan.upserted","plan_id":"A","version":1,"patient":{"family_name":["OBrien"]}}`))
+	if err == nil || strings.Contains(err.Error(), "OBrien") {
+		t.Errorf("dead letter %v", err)
+	}
+}
+
+func TestLoadJSONL(t *testing.T) {
+	var one bytes.Buffer
+	if err := json.Compact(&one, []byte(upsertLine)); err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Join([]string{
+		one.String(),
+		``,
+		`{"type":"plan.upserted","plan_id":"B","version":1,"patient":{"given_names":["John"],"family_name":"Smith","birth_date":"1950-01-01"}}`,
+		`{broken`,
+		`{"type":"plan.withdrawn","plan_id":"B","version":2}`,
+		`{"type":"plan.upserted","plan_id":"B","version":1,"patient":{"given_names":["John"],"family_name":"Smith","birth_date":"1950-01-01"}}`,
+		`{"type":"plan.upserted","plan_id":"C","version":1,"patient":{"given_names":["Ann"],"birth_date":"31/02/1950"}}`,
+	}, "\n")
+	ix := matcher.NewIndex(nil)
+	st, err := LoadJSONL(strings.NewReader(in), ix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Events != 6 || st.DeadLetters != 1 || st.Upserted != 3 || st.Withdrawn != 1 || st.Stale != 1 || st.Sparse != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	if len(st.FirstDeadLetters) != 1 || !strings.HasPrefix(st.FirstDeadLetters[0], "line 4:") {
+		t.Errorf("dead letters %q", st.FirstDeadLetters)
+	}
+	if st.FieldProblems["birth_date"] != 1 {
+		t.Errorf("field problems %v", st.FieldProblems)
+	}
+	if ix.Live() != 2 {
+		t.Errorf("live %d, want 2 (UCP-123 and the sparse C)", ix.Live())
+	}
+	if _, live := ix.Version("B"); live {
+		t.Errorf("withdrawn B came back from a stale copy")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(upsertLine))
+	f.Add([]byte(`{"type":"plan.withdrawn","plan_id":"A","version":2}`))
+	f.Add([]byte(`{"type":"plan.upserted","plan_id":"A","version":1,"patient":{"addresses":[{"lines":[""]}]}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := Decode(b)
+		if err != nil {
+			var dl *DeadLetterError
+			if !errors.As(err, &dl) {
+				t.Fatalf("error %v is not a dead letter", err)
+			}
+			return
+		}
+		if ev.PlanID == "" || ev.Version == 0 || (ev.Type == TypeUpserted) != (ev.Patient != nil) {
+			t.Fatalf("accepted an invalid event: %+v", ev)
+		}
+		// Whatever decodes must apply without panicking.
+		matcher.NewIndex(nil).Apply([]matcher.Change{ev.Change()})
+	})
+}

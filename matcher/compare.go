@@ -1,0 +1,295 @@
+package matcher
+
+// Name similarity thresholds (Jaro-Winkler) for the Fuzzy level: high enough
+// that different common names (Jane, Joan) stay apart, low enough for one
+// typo in a name of five letters or more.
+const (
+	givenFuzzy  = 0.9
+	familyFuzzy = 0.9
+)
+
+// compare fills the agreement of query pq with plan holder p.
+func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
+	a.NHSNumber = compareNHS(pq, p)
+	a.GivenName = ix.compareGiven(pq, p)
+	a.FamilyName = ix.compareFamily(pq, p)
+	if (a.GivenName == Different || a.GivenName == Phonetic) && a.FamilyName == Different {
+		if ix.swappedNames(pq, p) {
+			a.GivenName, a.FamilyName = Swapped, Swapped
+		}
+	}
+	a.BirthDate = compareDates(pq.dob, p.dob)
+	a.Gender = compareGender(pq.gender, p.gender)
+	a.Postcode = comparePostcode(pq.postcode, p)
+	a.Address = compareAddress(pq.house, pq.street, p)
+	a.Phone = comparePhone(pq.phone, p)
+}
+
+func compareNHS(pq *prepared, p *person) Level {
+	switch {
+	case pq.nhsState == nhsBadCheck:
+		return InvalidCheck
+	case pq.nhsState == nhsMissing || p.nhs == 0:
+		return Missing
+	case pq.nhs == p.nhs:
+		return Exact
+	}
+	return Different
+}
+
+func (ix *Index) compareGiven(pq *prepared, p *person) Level {
+	if pq.given == "" || p.given[0] == 0 {
+		return Missing
+	}
+	g := ix.names.info(p.given[0])
+	if len(pq.given) == 1 || len(g.s) == 1 {
+		if pq.given[0] == g.s[0] {
+			return Initial
+		}
+		return Different
+	}
+	if pq.given == g.s {
+		return Exact
+	}
+	if givenAgree(pq.given, pq.givenFormals, g) {
+		return Nickname
+	}
+	if JaroWinkler(pq.given, g.s) >= givenFuzzy {
+		return Fuzzy
+	}
+	// A middle name, a second given name, or an alias given name.
+	for _, id := range p.given[1:] {
+		if id != 0 && ix.givenNamesAgree(pq.given, pq.givenFormals, ix.names.info(id)) {
+			return MiddleName
+		}
+	}
+	if p.more != nil {
+		for _, id := range p.more.otherGiven {
+			if ix.givenNamesAgree(pq.given, pq.givenFormals, ix.names.info(id)) {
+				return MiddleName
+			}
+		}
+	}
+	if pq.given2 != "" && pq.given2 == g.s {
+		return MiddleName
+	}
+	if pq.givenSdx == g.sdx || pq.givenNys == g.nys {
+		return Phonetic
+	}
+	return Different
+}
+
+// givenAgree reports a nickname relation between a query given name (with
+// its formal names) and a stored one.
+func givenAgree(q string, qFormals []string, g *nameInfo) bool {
+	if qFormals == nil || g.formals == nil {
+		return false
+	}
+	for _, x := range qFormals {
+		for _, y := range g.formals {
+			if x == y {
+				return true
+			}
+		}
+	}
+	_ = q
+	return false
+}
+
+func (ix *Index) givenNamesAgree(q string, qFormals []string, g *nameInfo) bool {
+	return q == g.s || givenAgree(q, qFormals, g) || (len(q) > 3 && JaroWinkler(q, g.s) >= givenFuzzy)
+}
+
+func (ix *Index) compareFamily(pq *prepared, p *person) Level {
+	if pq.family == "" || (p.family == 0 && (p.more == nil || len(p.more.otherFamily) == 0)) {
+		return Missing
+	}
+	var f *nameInfo
+	if p.family != 0 {
+		f = ix.names.info(p.family)
+		if pq.family == f.s {
+			return Exact
+		}
+	}
+	if p.more != nil {
+		for _, id := range p.more.otherFamily {
+			o := ix.names.info(id)
+			if pq.family == o.s || JaroWinkler(pq.familyCmp, o.s) >= familyFuzzy {
+				return OtherName
+			}
+		}
+	}
+	if f == nil {
+		return Different
+	}
+	if containsSpace(f.s) || containsSpace(pq.family) {
+		if sharePart(pq.family, f.s) {
+			return Part
+		}
+	}
+	if JaroWinkler(pq.familyCmp, f.s) >= familyFuzzy {
+		return Fuzzy
+	}
+	if pq.familySdx == f.sdx || pq.familyNys == f.nys {
+		return Phonetic
+	}
+	return Different
+}
+
+// sharePart reports whether two space-separated names share a part of at
+// least two letters.
+func sharePart(a, b string) bool {
+	for i := 0; i < len(a); {
+		j := i
+		for j < len(a) && a[j] != ' ' {
+			j++
+		}
+		pa := a[i:j]
+		for k := 0; k < len(b) && len(pa) > 1; {
+			l := k
+			for l < len(b) && b[l] != ' ' {
+				l++
+			}
+			if b[k:l] == pa {
+				return true
+			}
+			k = l + 1
+		}
+		i = j + 1
+	}
+	return false
+}
+
+// swappedNames reports the caller's given name agreeing with the stored
+// family name and the caller's family name with the stored given name.
+func (ix *Index) swappedNames(pq *prepared, p *person) bool {
+	if pq.given == "" || pq.family == "" || p.family == 0 || p.given[0] == 0 {
+		return false
+	}
+	f, g := ix.names.info(p.family), ix.names.info(p.given[0])
+	famOK := pq.given == f.s || JaroWinkler(pq.given, f.s) >= familyFuzzy
+	givOK := pq.familyCmp == g.s || nicknameAgree(pq.familyCmp, g.s) || JaroWinkler(pq.familyCmp, g.s) >= givenFuzzy
+	return famOK && givOK
+}
+
+func compareDates(q, s Date) Level {
+	switch {
+	case q == 0 || s == 0:
+		return Missing
+	case q == s:
+		return Exact
+	case q.Year() == s.Year() && q.Day() == s.Month() && q.Month() == s.Day():
+		return DayMonthSwapped
+	case q.Month() == s.Month() && q.Day() == s.Day() && (q.Year() == s.Year()+1 || q.Year()+1 == s.Year()):
+		return YearOff
+	case dateDigitDistance(q, s) == 1:
+		return OneDigit
+	case q.Year() == s.Year():
+		return SameYear
+	}
+	return Different
+}
+
+func compareGender(q, s uint8) Level {
+	switch {
+	case q == genderUnknown || s == genderUnknown:
+		return Missing
+	case q == s:
+		return Exact
+	}
+	return Different
+}
+
+func comparePostcode(q Postcode, p *person) Level {
+	if q == 0 {
+		return Missing
+	}
+	best := Missing
+	better := func(l Level) {
+		if best == Missing || postcodeRank(l) < postcodeRank(best) {
+			best = l
+		}
+	}
+	full := q.IsFull()
+	for i := 0; i < p.addrSlots(); i++ {
+		pc := p.addr(i).postcode
+		if pc == 0 {
+			continue
+		}
+		switch {
+		case full && q == pc && i == 0:
+			return Exact
+		case full && q == pc:
+			better(PreviousAddress)
+		case full && pc.IsFull() && postcodeOneOff(q, pc):
+			better(OneCharOff)
+		case q.Outward() == pc.Outward():
+			better(OutwardOnly)
+		default:
+			better(Different)
+		}
+	}
+	return best
+}
+
+func postcodeRank(l Level) int {
+	switch l {
+	case Exact:
+		return 0
+	case PreviousAddress:
+		return 1
+	case OneCharOff:
+		return 2
+	case OutwardOnly:
+		return 3
+	}
+	return 4
+}
+
+func compareAddress(house, street uint32, p *person) Level {
+	if street == 0 {
+		return Missing
+	}
+	best := Missing
+	for i := 0; i < p.addrSlots(); i++ {
+		a := p.addr(i)
+		if a.street == 0 {
+			continue
+		}
+		switch {
+		case a.street == street && a.house == house && i == 0:
+			return Exact
+		case a.street == street && a.house == house:
+			best = PreviousAddress
+		case a.street == street && best != PreviousAddress:
+			best = Street
+		case best == Missing:
+			best = Different
+		}
+	}
+	return best
+}
+
+func comparePhone(q Phone, p *person) Level {
+	if q == 0 {
+		return Missing
+	}
+	any := false
+	for i := 0; i < p.phoneSlots(); i++ {
+		ph := p.phone(i)
+		if ph == 0 {
+			continue
+		}
+		any = true
+		if ph == q {
+			if q.IsUKLandline() {
+				return ExactLandline
+			}
+			return Exact
+		}
+	}
+	if !any {
+		return Missing
+	}
+	return Different
+}

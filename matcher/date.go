@@ -1,0 +1,121 @@
+package matcher
+
+// Date is a calendar date packed as YYYYMMDD; 0 means missing.
+type Date uint32
+
+// Year, Month and Day unpack d.
+func (d Date) Year() int  { return int(d / 10000) }
+func (d Date) Month() int { return int(d / 100 % 100) }
+func (d Date) Day() int   { return int(d % 100) }
+
+// earliest and latest bound plausible birth dates.
+const (
+	minBirthYear = 1880
+	maxBirthYear = 2200
+)
+
+// MakeDate returns the packed date, or 0 if it is not a real calendar date in
+// the plausible range.
+func MakeDate(y, m, d int) Date {
+	if y < minBirthYear || y > maxBirthYear || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0
+	}
+	return Date(y*10000 + m*100 + d)
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// ParseDate reads ISO YYYY-MM-DD or UK DD/MM/YYYY (also D/M/YYYY and
+// DD-MM-YYYY), with surrounding spaces. The empty string is (0, nil); anything
+// else unreadable, or a date that does not exist, is an error naming neither
+// field nor value (the caller adds the field).
+func ParseDate(s string) (Date, error) {
+	s = trimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	var parts [3]int
+	var widths [3]int
+	n := 0
+	sep := byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if widths[n] == 4 {
+				return 0, errDateFormat
+			}
+			parts[n] = parts[n]*10 + int(c-'0')
+			widths[n]++
+		case c == '-' || c == '/' || c == '.':
+			if sep != 0 && c != sep || widths[n] == 0 || n == 2 {
+				return 0, errDateFormat
+			}
+			sep = c
+			n++
+		default:
+			return 0, errDateFormat
+		}
+	}
+	if n != 2 || widths[2] == 0 {
+		return 0, errDateFormat
+	}
+	var y, m, d int
+	switch {
+	case widths[0] == 4 && widths[1] <= 2 && widths[2] <= 2 && sep == '-':
+		y, m, d = parts[0], parts[1], parts[2]
+	case widths[2] == 4 && widths[0] <= 2 && widths[1] <= 2:
+		d, m, y = parts[0], parts[1], parts[2]
+	default:
+		return 0, errDateFormat
+	}
+	dt := MakeDate(y, m, d)
+	if dt == 0 {
+		return 0, errDateRange
+	}
+	return dt, nil
+}
+
+type dateError string
+
+func (e dateError) Error() string { return string(e) }
+
+const (
+	errDateFormat = dateError("not a date: want YYYY-MM-DD or DD/MM/YYYY")
+	errDateRange  = dateError("not a real date of birth (impossible day or month, or year out of range)")
+)
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// dateDigitDistance counts differing decimal digits of two packed dates.
+func dateDigitDistance(a, b Date) int {
+	x, y := uint32(a), uint32(b)
+	n := 0
+	for i := 0; i < 8; i++ {
+		if x%10 != y%10 {
+			n++
+		}
+		x /= 10
+		y /= 10
+	}
+	return n
+}

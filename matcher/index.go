@@ -1,0 +1,246 @@
+package matcher
+
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Index holds every live plan holder and answers Match. One writer at a time
+// applies changes (Apply serialises them); any number of readers run Match
+// concurrently without locks.
+type Index struct {
+	names *nameTable
+	post  postings
+	slots slotTable
+	w     *Weights
+
+	live   atomic.Int64 // plans with a person
+	sparse atomic.Int64 // live plans with too little to match on
+
+	mu        sync.Mutex        // serialises writers; guards the fields below
+	planSlots map[string]uint32 // plan ID → slot, for every plan ever seen (withdrawn ones keep their version)
+	oldKeys   []uint64          // scratch for refile
+	newKeys   []uint64          // scratch for refile
+}
+
+// NewIndex returns an empty index scoring with w (DefaultWeights if nil).
+func NewIndex(w *Weights) *Index {
+	if w == nil {
+		w = DefaultWeights()
+	}
+	ix := &Index{names: newNameTable(), w: w, planSlots: make(map[string]uint32)}
+	ix.slots.init()
+	return ix
+}
+
+// Change is one plan-store event as the index applies it: an upsert carries
+// the patient, a withdrawal does not.
+type Change struct {
+	PlanID  string
+	Version uint64
+	Patient *Patient // nil withdraws the plan
+}
+
+// ApplyStats counts what a batch of changes did.
+type ApplyStats struct {
+	Upserted  int // new or changed plans now live
+	Withdrawn int // plans withdrawn (or withdrawals recorded for unseen plans)
+	Stale     int // changes ignored: version not newer than the one applied
+	Sparse    int // upserted plans with too little to match on (kept, counted)
+	// Problems counts plans with a field that could not be read (the field was
+	// left out, the rest of the plan kept), by field name.
+	Problems map[string]int
+}
+
+// Apply applies changes in order. A change whose version is not newer than
+// the plan's applied version (including a withdrawn plan's) changes nothing.
+// A withdrawal takes effect for readers at once; an upsert's blocking keys
+// are published before Apply returns. Batches amortise index maintenance:
+// pass many changes at once when replaying.
+func (ix *Index) Apply(changes []Change) ApplyStats {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	var st ApplyStats
+	before := make(map[uint32]*person) // slot → its person when the batch began
+	for i := range changes {
+		c := &changes[i]
+		id, seen := ix.planSlots[c.PlanID]
+		if !seen {
+			id = ix.slots.add()
+			ix.planSlots[c.PlanID] = id
+		}
+		s := ix.slots.get(id)
+		if seen && c.Version <= s.version {
+			st.Stale++
+			continue
+		}
+		s.version = c.Version
+		var next *person
+		if c.Patient != nil {
+			var problems []string
+			next, problems = buildPerson(ix.names, c.PlanID, c.Patient)
+			for _, f := range problems {
+				if st.Problems == nil {
+					st.Problems = make(map[string]int)
+				}
+				st.Problems[f]++
+			}
+		}
+		prev := s.p.Swap(next)
+		if _, ok := before[id]; !ok {
+			before[id] = prev
+		}
+		ix.count(prev, -1)
+		ix.count(next, +1)
+		if next != nil {
+			st.Upserted++
+			if next.sparse() {
+				st.Sparse++
+			}
+		} else {
+			st.Withdrawn++
+		}
+	}
+	ix.refile(before)
+	return st
+}
+
+// count adds delta to the live, sparse and name counts of p.
+func (ix *Index) count(p *person, delta int32) {
+	if p == nil {
+		return
+	}
+	ix.live.Add(int64(delta))
+	if p.sparse() {
+		ix.sparse.Add(int64(delta))
+	}
+	if p.family != 0 {
+		ix.names.info(p.family).familyCount.Add(delta)
+	}
+	if p.given[0] != 0 {
+		ix.names.info(p.given[0]).givenCount.Add(delta)
+	}
+}
+
+// refile brings the postings of every touched slot from the keys of its
+// person at the start of the batch to those of its person now. Writer only.
+func (ix *Index) refile(before map[uint32]*person) {
+	var adds, removes []posting
+	for id, old := range before {
+		oldKeys, newKeys := ix.oldKeys[:0], ix.newKeys[:0]
+		if old != nil {
+			oldKeys = personKeys(ix.names, old, oldKeys)
+		}
+		if p := ix.slots.get(id).p.Load(); p != nil {
+			newKeys = personKeys(ix.names, p, newKeys)
+		}
+		ix.oldKeys, ix.newKeys = oldKeys, newKeys
+		// Both are sorted and unique: walk them together.
+		i, j := 0, 0
+		for i < len(oldKeys) || j < len(newKeys) {
+			switch {
+			case j == len(newKeys) || i < len(oldKeys) && oldKeys[i] < newKeys[j]:
+				removes = append(removes, posting{oldKeys[i], id})
+				i++
+			case i == len(oldKeys) || newKeys[j] < oldKeys[i]:
+				adds = append(adds, posting{newKeys[j], id})
+				j++
+			default:
+				i++
+				j++
+			}
+		}
+	}
+	slices.SortFunc(adds, comparePostings)
+	slices.SortFunc(removes, comparePostings)
+	ix.post.update(adds, removes)
+}
+
+// Upsert applies one upsert; see Apply.
+func (ix *Index) Upsert(planID string, version uint64, p *Patient) ApplyStats {
+	return ix.Apply([]Change{{PlanID: planID, Version: version, Patient: p}})
+}
+
+// Withdraw applies one withdrawal; see Apply.
+func (ix *Index) Withdraw(planID string, version uint64) ApplyStats {
+	return ix.Apply([]Change{{PlanID: planID, Version: version}})
+}
+
+// Version returns the applied version of a plan (also of a withdrawn one),
+// and whether the plan is live.
+func (ix *Index) Version(planID string) (version uint64, live bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	id, ok := ix.planSlots[planID]
+	if !ok {
+		return 0, false
+	}
+	s := ix.slots.get(id)
+	return s.version, s.p.Load() != nil
+}
+
+// Stats describes the index's size.
+type Stats struct {
+	Live     int // plans that can be found
+	Sparse   int // live plans with too little to match on
+	Plans    int // plans ever seen, withdrawn ones included (their versions are kept)
+	Postings int // blocking-key entries
+	Names    int // distinct normalised names
+}
+
+// Stats returns the index's size. It takes the writer lock briefly.
+func (ix *Index) Stats() Stats {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return Stats{
+		Live:     int(ix.live.Load()),
+		Sparse:   int(ix.sparse.Load()),
+		Plans:    len(ix.planSlots),
+		Postings: ix.post.size(),
+		Names:    int(ix.names.n) - 1,
+	}
+}
+
+// Live returns the number of plans that can be found; safe for readers.
+func (ix *Index) Live() int { return int(ix.live.Load()) }
+
+// slot is one plan's place in the index. p is what readers see (nil once
+// withdrawn); version is the writer's.
+type slot struct {
+	p       atomic.Pointer[person]
+	version uint64 // guarded by Index.mu
+}
+
+const (
+	slotChunkBits = 12
+	slotChunkSize = 1 << slotChunkBits
+)
+
+// slotTable is an append-only array of slots in chunks, so it grows without
+// moving slots that readers hold.
+type slotTable struct {
+	chunks atomic.Pointer[[]*[slotChunkSize]slot]
+	n      uint32 // writer only
+}
+
+func (t *slotTable) init() {
+	dir := []*[slotChunkSize]slot{}
+	t.chunks.Store(&dir)
+}
+
+func (t *slotTable) add() uint32 {
+	id := t.n
+	dir := *t.chunks.Load()
+	if int(id>>slotChunkBits) == len(dir) {
+		grown := append(dir[:len(dir):len(dir)], new([slotChunkSize]slot))
+		t.chunks.Store(&grown)
+	}
+	t.n++
+	return id
+}
+
+func (t *slotTable) get(id uint32) *slot {
+	dir := *t.chunks.Load()
+	return &dir[id>>slotChunkBits][id&(slotChunkSize-1)]
+}

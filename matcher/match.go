@@ -1,0 +1,294 @@
+package matcher
+
+import (
+	"slices"
+	"sync"
+)
+
+// Tier is the answer's confidence.
+type Tier uint8
+
+const (
+	TierNone     Tier = iota // no plan found
+	TierPossible             // candidates the call handler must confirm with the caller
+	TierMatch                // one confident plan holder
+)
+
+var tierNames = [...]string{"none", "possible", "match"}
+
+func (t Tier) String() string { return tierNames[t] }
+
+// MarshalText renders the tier's name, for JSON.
+func (t Tier) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads a tier's name.
+func (t *Tier) UnmarshalText(b []byte) error {
+	for i, n := range tierNames {
+		if n == string(b) {
+			*t = Tier(i)
+			return nil
+		}
+	}
+	return &InputError{Field: "tier", Problem: "unknown tier"}
+}
+
+// MaxCandidates is the most candidates an answer carries.
+const MaxCandidates = 5
+
+// Candidate is one plan holder an answer names, with the agreement of each
+// field — never the stored values.
+type Candidate struct {
+	PlanID    string
+	Tier      Tier
+	Score     float64 // match weight in bits: higher is stronger evidence
+	Agreement Agreement
+}
+
+// Result is a lookup's answer.
+type Result struct {
+	Tier       Tier
+	Candidates []Candidate // best first; empty when Tier is TierNone
+	// Considered is how many distinct live plans the blocking keys brought up
+	// and were scored.
+	Considered int
+}
+
+// Flag reports whether the answer flags a plan.
+func (r *Result) Flag() bool { return r.Tier != TierNone }
+
+// scored is a candidate being ranked.
+type scored struct {
+	p     *person
+	score float64
+	agree Agreement
+}
+
+// Limits on the work one lookup does.
+const (
+	// maxPerKey bounds the plans read from one blocking key; a key shared by
+	// more (a common name in a huge index) is read only up to this, and the
+	// other keys of the query still find the caller.
+	maxPerKey = 512
+	// maxConsidered bounds the plans scored by one lookup.
+	maxConsidered = 2048
+)
+
+var preparedPool = sync.Pool{New: func() any { return new(prepared) }}
+
+// Match looks up a caller's details. It returns an *InputError when a field
+// cannot be read or the query has too little to search on. Safe for
+// concurrent use with other Match calls and with Apply.
+func (ix *Index) Match(q Query) (Result, error) {
+	pq := preparedPool.Get().(*prepared)
+	defer preparedPool.Put(pq)
+	if err := pq.prepare(&q); err != nil {
+		return Result{}, err
+	}
+	return ix.match(pq), nil
+}
+
+func (ix *Index) match(pq *prepared) Result {
+	pq.keys = pq.probeKeys(pq.keys[:0])
+	cands := pq.cands[:0]
+	for _, k := range pq.keys {
+		cands, _ = ix.post.lookup(k, cands, maxPerKey)
+		if len(cands) >= maxConsidered {
+			cands = cands[:maxConsidered]
+			break
+		}
+	}
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	pq.cands = cands
+
+	n := ix.live.Load()
+	matchT, possibleT := ix.w.thresholds(int(n))
+	top := pq.top[:0]
+	considered := 0
+	var a Agreement
+	for _, id := range cands {
+		p := ix.slots.get(id).p.Load()
+		if p == nil {
+			continue // withdrawn since its postings were read
+		}
+		considered++
+		ix.compare(pq, p, &a)
+		s := ix.score(&a, pq, p, int(n))
+		if s < possibleT && len(top) > 0 && s < top[len(top)-1].score-ix.w.MarginBits {
+			continue
+		}
+		top = insertTop(top, scored{p: p, score: s, agree: a}, MaxCandidates+1)
+	}
+	pq.top = top
+
+	res := Result{Considered: considered}
+	if len(top) == 0 || top[0].score < possibleT {
+		return res
+	}
+	best := &top[0]
+	if best.score >= matchT && anchored(&best.agree) && corroborated(&best.agree) &&
+		(len(top) == 1 || top[1].score <= best.score-ix.w.MarginBits) {
+		res.Tier = TierMatch
+		res.Candidates = []Candidate{{PlanID: best.p.planID, Tier: TierMatch, Score: round1(best.score), Agreement: best.agree}}
+		return res
+	}
+	res.Tier = TierPossible
+	k := 0
+	for k < len(top) && k < MaxCandidates && top[k].score >= possibleT {
+		k++
+	}
+	res.Candidates = make([]Candidate, k)
+	for i := range k {
+		res.Candidates[i] = Candidate{PlanID: top[i].p.planID, Tier: TierPossible, Score: round1(top[i].score), Agreement: top[i].agree}
+	}
+	return res
+}
+
+func round1(x float64) float64 {
+	if x < 0 {
+		return -round1(-x)
+	}
+	return float64(int64(x*10+0.5)) / 10
+}
+
+// insertTop keeps the k best by score, best first.
+func insertTop(top []scored, c scored, k int) []scored {
+	i := len(top)
+	for i > 0 && top[i-1].score < c.score {
+		i--
+	}
+	if i >= k {
+		return top
+	}
+	if len(top) < k {
+		top = append(top, scored{})
+	}
+	copy(top[i+1:], top[i:len(top)-1])
+	top[i] = c
+	return top
+}
+
+// anchored is the identity rule for a confident match: the birth date agrees
+// (exactly, or with one recognisable slip), and so does the given name (or a
+// nickname, a typo, a middle name) or a valid NHS number. Surname, address
+// and landline are household facts: however many agree, they never make a
+// match on their own, and a twin or a spouse, whose given name differs, is at
+// most possible.
+func anchored(a *Agreement) bool {
+	switch a.BirthDate {
+	case Exact, DayMonthSwapped, OneDigit, YearOff:
+	default:
+		return false
+	}
+	if a.NHSNumber == Exact {
+		return true
+	}
+	switch a.GivenName {
+	case Exact, Nickname, Fuzzy, MiddleName, Swapped:
+		return true
+	}
+	return false
+}
+
+// corroborated: when the birth date agrees only with a slip, a confident
+// match also needs the caller's NHS number, phone, postcode or address to
+// agree — a namesake with a near birth date elsewhere stays possible. A
+// valid NHS number that differs rules a match out.
+func corroborated(a *Agreement) bool {
+	if a.NHSNumber == Different {
+		return false
+	}
+	if a.BirthDate == Exact {
+		return true
+	}
+	if a.NHSNumber == Exact || a.Phone == Exact {
+		return true
+	}
+	switch a.Postcode {
+	case Exact, PreviousAddress, OneCharOff:
+		return true
+	}
+	switch a.Address {
+	case Exact, PreviousAddress:
+		return true
+	}
+	return false
+}
+
+// score sums the match weights of an agreement, adjusting exact name
+// agreement for the name's frequency and counting the household facts
+// (postcode, address, landline) as one piece of evidence.
+func (ix *Index) score(a *Agreement, pq *prepared, p *person, n int) float64 {
+	w := ix.w
+	s := w.w[FieldNHSNumber][a.NHSNumber] + w.w[FieldBirthDate][a.BirthDate] + w.w[FieldGender][a.Gender]
+	if a.GivenName == Exact {
+		s += w.tfWeight(FieldGivenName, ix.names.info(p.given[0]).givenCount.Load(), n)
+	} else {
+		s += w.w[FieldGivenName][a.GivenName]
+	}
+	if a.FamilyName == Exact {
+		s += w.tfWeight(FieldFamilyName, ix.names.info(p.family).familyCount.Load(), n)
+	} else {
+		s += w.w[FieldFamilyName][a.FamilyName]
+	}
+	// Household facts: the strongest, plus at most HouseholdBonusBits of the rest.
+	pc, ad, ph := w.w[FieldPostcode][a.Postcode], w.w[FieldAddress][a.Address], w.w[FieldPhone][a.Phone]
+	if a.Phone == Exact {
+		s += ph // a mobile is the person's own, not a household fact
+		ph = 0
+	}
+	pos := [3]float64{max(pc, 0), max(ad, 0), max(ph, 0)}
+	neg := min(pc, 0) + min(ad, 0) + min(ph, 0)
+	strongest := max(pos[0], pos[1], pos[2])
+	s += strongest + min(pos[0]+pos[1]+pos[2]-strongest, w.HouseholdBonusBits) + neg
+	return s
+}
+
+// Explain compares a query with one plan, whether or not the blocking keys
+// would bring it up: its agreement and score. It serves evaluation and
+// weight estimation; found reports whether the plan is live.
+func (ix *Index) Explain(q Query, planID string) (a Agreement, score float64, found bool, err error) {
+	ix.mu.Lock()
+	id, ok := ix.planSlots[planID]
+	ix.mu.Unlock()
+	if !ok {
+		return a, 0, false, nil
+	}
+	p := ix.slots.get(id).p.Load()
+	if p == nil {
+		return a, 0, false, nil
+	}
+	pq := preparedPool.Get().(*prepared)
+	defer preparedPool.Put(pq)
+	if err := pq.prepare(&q); err != nil {
+		return a, 0, true, err
+	}
+	ix.compare(pq, p, &a)
+	return a, ix.score(&a, pq, p, ix.Live()), true, nil
+}
+
+// Blocked reports whether a lookup for q would consider the plan at all: a
+// recall ceiling for the blocking keys.
+func (ix *Index) Blocked(q Query, planID string) (bool, error) {
+	ix.mu.Lock()
+	id, ok := ix.planSlots[planID]
+	ix.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	pq := preparedPool.Get().(*prepared)
+	defer preparedPool.Put(pq)
+	if err := pq.prepare(&q); err != nil {
+		return false, err
+	}
+	for _, k := range pq.probeKeys(pq.keys[:0]) {
+		ids, _ := ix.post.lookup(k, pq.cands[:0], maxPerKey)
+		pq.cands = ids
+		for _, x := range ids {
+			if x == id {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,74 @@
+package matcher
+
+import (
+	_ "embed"
+	"slices"
+	"strings"
+)
+
+//go:embed data/nicknames.csv
+var nicknamesCSV string
+
+// maxFormals bounds the formal names a nickname stands for: a few short
+// nicknames ("al", "ed") stand for many names, and an unbounded list would
+// widen both blocking and agreement.
+const maxFormals = 8
+
+// nicknames maps a normalised given name to the formal names it can stand
+// for, itself first: "bob" → [bob robert …], "robert" → [robert …]. Names in
+// no table are absent (their only formal name is themselves). Built once;
+// read-only afterwards, so readers need no lock.
+var nicknames = buildNicknames(nicknamesCSV)
+
+func buildNicknames(csv string) map[string][]string {
+	formals := make(map[string][]string)
+	add := func(name, formal string) {
+		list := formals[name]
+		if len(list) == 0 {
+			list = append(list, name)
+		}
+		if !slices.Contains(list, formal) && len(list) < maxFormals {
+			list = append(list, formal)
+		}
+		formals[name] = list
+	}
+	for i, line := range strings.Split(csv, "\n") {
+		if i == 0 {
+			continue // header
+		}
+		formal, rest, ok := strings.Cut(strings.TrimSpace(line), ",has_nickname,")
+		if !ok || formal == "" || rest == "" {
+			continue
+		}
+		add(formal, formal)
+		add(rest, formal)
+	}
+	return formals
+}
+
+// formalsOf returns the formal names of a normalised given name: itself, and
+// what it may be a nickname for.
+func formalsOf(name string) []string {
+	if f, ok := nicknames[name]; ok {
+		return f
+	}
+	return nil
+}
+
+// nicknameAgree reports whether two different normalised given names can
+// name the same person: one is a nickname of the other, or both are nicknames
+// of one formal name (Peggy and Maggie of Margaret).
+func nicknameAgree(a, b string) bool {
+	fa, fb := formalsOf(a), formalsOf(b)
+	if fa == nil || fb == nil {
+		return false
+	}
+	for _, x := range fa {
+		for _, y := range fb {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,199 @@
+package matcher
+
+import (
+	"strconv"
+	"testing"
+)
+
+func TestParseDate(t *testing.T) {
+	check := func(in string, want Date, wantErr bool) {
+		t.Helper()
+		got, err := ParseDate(in)
+		if (err != nil) != wantErr || got != want {
+			t.Errorf("ParseDate(%q) = %v, %v; want %v, err %v", in, got, err, want, wantErr)
+		}
+	}
+	check("1941-03-07", 19410307, false)
+	check("07/03/1941", 19410307, false)
+	check("7/3/1941", 19410307, false)
+	check("07-03-1941", 19410307, false)
+	check(" 1941-03-07 ", 19410307, false)
+	check("", 0, false)
+	check("2000-02-29", 20000229, false)
+	check("1900-02-29", 0, true) // not a leap year
+	check("1941-02-30", 0, true)
+	check("1941-13-01", 0, true)
+	check("31/04/1941", 0, true)
+	check("1941/03/07", 0, true) // ISO wants dashes
+	check("03/07/41", 0, true)   // two-digit year is ambiguous
+	check("yesterday", 0, true)
+	check("1941-03", 0, true)
+	check("1941-03-07-01", 0, true)
+	check("1850-01-01", 0, true)
+	check("19410307", 0, true)
+	check("1941-3/07", 0, true)
+}
+
+func TestParsePostcode(t *testing.T) {
+	check := func(in, want string, outward string, wantErr bool) {
+		t.Helper()
+		got, err := ParsePostcode(in)
+		if (err != nil) != wantErr {
+			t.Fatalf("ParsePostcode(%q) error %v, want error %v", in, err, wantErr)
+		}
+		if wantErr {
+			return
+		}
+		if got.String() != want || got.Outward().String() != outward {
+			t.Errorf("ParsePostcode(%q) = %q outward %q; want %q outward %q", in, got, got.Outward(), want, outward)
+		}
+	}
+	check("SW1A 1AA", "SW1A 1AA", "SW1A", false)
+	check("sw1a1aa", "SW1A 1AA", "SW1A", false)
+	check("  M1 1AE ", "M1 1AE", "M1", false)
+	check("B33 8TH", "B33 8TH", "B33", false)
+	check("CR2 6XH", "CR2 6XH", "CR2", false)
+	check("DN55 1PT", "DN55 1PT", "DN55", false)
+	check("W1A 0AX", "W1A 0AX", "W1A", false)
+	check("EC1A 1BB", "EC1A 1BB", "EC1A", false)
+	check("SW1A", "SW1A", "SW1A", false) // outward only
+	check("m1", "M1", "M1", false)
+	check("", "", "", false)
+	check("SW1A 1AI", "", "", true) // I is not an inward letter
+	check("12345", "", "", true)
+	check("SW1A-1AA", "", "", true)
+	check("SW1A 1AAA", "", "", true)
+	check("QQQ", "", "", true)
+	check("SW1Ä1AA", "", "", true)
+
+	oneOff := func(x, y string, want bool) {
+		t.Helper()
+		if got := postcodeOneOff(rawPostcode(x), rawPostcode(y)); got != want {
+			t.Errorf("postcodeOneOff(%s, %s) = %v, want %v", x, y, got, want)
+		}
+	}
+	oneOff("SW1A 1AA", "SW1A 1AB", true)  // one substitution
+	oneOff("SW1A 1AB", "SW1A 1BA", true)  // adjacent transposition
+	oneOff("SW1A 1AA", "SWA1 1AA", true)  // transposition in the outward code
+	oneOff("SW1A 1AA", "SW1A 2BB", false) // three differ
+	oneOff("SW1A 1AB", "SW1A 2BA", false) // two differ, not a transposition
+	oneOff("M1 1AE", "M11 1AE", false)    // lengths differ
+	oneOff("M1 1AE", "M1 1AE", false)     // equal is not one off
+}
+
+// rawPostcode packs s without validation.
+func rawPostcode(s string) Postcode {
+	var p Postcode
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] != ' ' {
+			p |= Postcode(s[i]) << (56 - 8*n)
+			n++
+		}
+	}
+	return p
+}
+
+func TestParsePhone(t *testing.T) {
+	check := func(in string, want uint64, landline, wantErr bool) {
+		t.Helper()
+		got, err := ParsePhone(in)
+		if (err != nil) != wantErr || uint64(got) != want {
+			t.Errorf("ParsePhone(%q) = %d, %v; want %d, err %v", in, got, err, want, wantErr)
+		}
+		if err == nil && got != 0 && got.IsUKLandline() != landline {
+			t.Errorf("ParsePhone(%q).IsUKLandline() = %v", in, got.IsUKLandline())
+		}
+	}
+	check("+447700900123", 447700900123, false, false)
+	check("07700 900123", 447700900123, false, false)
+	check("07700-900-123", 447700900123, false, false)
+	check("+44 (0)7700 900123", 447700900123, false, false)
+	check("0044 7700 900123", 447700900123, false, false)
+	check("447700900123", 447700900123, false, false)
+	check("020 7946 0000", 442079460000, true, false)
+	check("(0113) 496 0000", 441134960000, true, false)
+	check("+353 1 234 5678", 35312345678, false, false)
+	check("", 0, false, false)
+	check("0770090012", 0, false, true)            // a mobile has eleven digits
+	check("016977 4567", 44169774567, true, false) // some 01 areas have ten
+	check("phone me", 0, false, true)
+	check("+", 0, false, true)
+	check("07700 900123 ext 4", 0, false, true)
+	check("123", 0, false, true)
+	check("+44 7700 9001234567", 0, false, true)
+}
+
+func TestParseNHSNumber(t *testing.T) {
+	check := func(in string, want uint64, state int, wantErr bool) {
+		t.Helper()
+		got, st, err := ParseNHSNumber(in)
+		if (err != nil) != wantErr || uint64(got) != want || st != state {
+			t.Errorf("ParseNHSNumber(%q) = %d, %d, %v; want %d, %d, err %v", in, got, st, err, want, state, wantErr)
+		}
+	}
+	check("9434765919", 9434765919, nhsValid, false) // the NHS Digital example number
+	check("943 476 5919", 9434765919, nhsValid, false)
+	check("943-476-5919", 9434765919, nhsValid, false)
+	check("9434765918", 9434765918, nhsBadCheck, false)
+	check("9434765910", 9434765910, nhsBadCheck, false)
+	check("", 0, nhsMissing, false)
+	check("943476591", 0, nhsMissing, true)
+	check("94347659190", 0, nhsMissing, true)
+	check("NHS9434765919", 0, nhsMissing, true)
+	// Every single-digit error in a valid number is caught by the check digit.
+	base := "9434765919"
+	for i := 0; i < 10; i++ {
+		for d := byte('0'); d <= '9'; d++ {
+			if d == base[i] {
+				continue
+			}
+			b := []byte(base)
+			b[i] = d
+			if ValidNHSNumber(string(b)) {
+				t.Errorf("%s (digit %d changed) passes the check", b, i)
+			}
+		}
+	}
+	// A number whose check digit would be 10 is never valid.
+	for n := 100000000; n < 100000100; n++ {
+		s := strconv.Itoa(n)
+		sum := 0
+		for i := 0; i < 9; i++ {
+			sum += int(s[i]-'0') * (10 - i)
+		}
+		if 11-sum%11 == 10 {
+			for d := 0; d <= 9; d++ {
+				if ValidNHSNumber(s + strconv.Itoa(d)) {
+					t.Errorf("%s%d valid though its check digit would be 10", s, d)
+				}
+			}
+		}
+	}
+}
+
+func FuzzParsers(f *testing.F) {
+	for _, s := range []string{"1941-03-07", "07/03/1941", "SW1A 1AA", "+447700900123", "943 476 5919", "", "\x00", "99/99/9999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d, err := ParseDate(s); err == nil && d != 0 && MakeDate(d.Year(), d.Month(), d.Day()) != d {
+			t.Fatalf("ParseDate(%q) = %v, not a real date", s, d)
+		}
+		if p, err := ParsePostcode(s); err == nil && p != 0 {
+			again, err := ParsePostcode(p.String())
+			if err != nil || again != p {
+				t.Fatalf("postcode %q does not round-trip: %q %v", s, p, err)
+			}
+		}
+		if ph, err := ParsePhone(s); err == nil && ph != 0 {
+			again, err := ParsePhone("+" + strconv.FormatUint(uint64(ph), 10))
+			if err != nil || again != ph {
+				t.Fatalf("phone %q does not round-trip: %d %v", s, ph, err)
+			}
+		}
+		if n, st, err := ParseNHSNumber(s); err == nil && st == nhsValid && !ValidNHSNumber(strconv.FormatUint(uint64(n), 10)) && n >= 1e9 {
+			t.Fatalf("NHS number %q valid but its digits are not", s)
+		}
+	})
+}

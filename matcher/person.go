@@ -1,0 +1,200 @@
+package matcher
+
+import "strings"
+
+// person is one plan holder as the index holds it: normalised, interned,
+// compact. Immutable once published; a change publishes a new person.
+type person struct {
+	planID string
+	nhs    NHSNumber // valid numbers only; 0 when missing or invalid
+	dob    Date
+	family nameID    // current family name
+	given  [3]nameID // first given name, then middle names
+	gender uint8
+	addrs  [2]addr  // current, then the most recent previous address
+	phones [2]Phone // the first two
+	more   *personMore
+}
+
+// personMore holds what few plan holders have: other names (maiden, alias,
+// previous), and addresses and phones beyond the first two.
+type personMore struct {
+	otherFamily []nameID
+	otherGiven  []nameID
+	addrs       []addr
+	phones      []Phone
+}
+
+// Genders, as far as matching goes.
+const (
+	genderUnknown uint8 = iota
+	genderFemale
+	genderMale
+	genderOther
+)
+
+func parseGender(s string) uint8 {
+	switch strings.ToLower(trimSpace(s)) {
+	case "f", "female", "woman":
+		return genderFemale
+	case "m", "male", "man":
+		return genderMale
+	case "other", "x", "non-binary", "nonbinary":
+		return genderOther
+	}
+	return genderUnknown
+}
+
+// addrSlots is the number of address slots; empty slots read as addr{}.
+func (p *person) addrSlots() int {
+	if p.more != nil {
+		return len(p.addrs) + len(p.more.addrs)
+	}
+	return len(p.addrs)
+}
+
+// addr returns address slot i (0 is current, possibly empty).
+func (p *person) addr(i int) addr {
+	if i < len(p.addrs) {
+		return p.addrs[i]
+	}
+	return p.more.addrs[i-len(p.addrs)]
+}
+
+// phoneSlots is the number of phone slots; empty slots read as 0.
+func (p *person) phoneSlots() int {
+	if p.more != nil {
+		return len(p.phones) + len(p.more.phones)
+	}
+	return len(p.phones)
+}
+
+func (p *person) phone(i int) Phone {
+	if i < len(p.phones) {
+		return p.phones[i]
+	}
+	return p.more.phones[i-len(p.phones)]
+}
+
+// sparse reports a record with too little to match on: no NHS number, no
+// phone, and fewer than two of given name, family name, birth date and
+// postcode. It is kept (a caller may still give what it has) and counted.
+func (p *person) sparse() bool {
+	if p.nhs != 0 || p.phones[0] != 0 {
+		return false
+	}
+	n := 0
+	if p.given[0] != 0 {
+		n++
+	}
+	if p.family != 0 {
+		n++
+	}
+	if p.dob != 0 {
+		n++
+	}
+	if p.addrs[0].postcode != 0 {
+		n++
+	}
+	return n < 2
+}
+
+// buildPerson normalises and interns a patient. Unreadable fields are left
+// out of the record and reported as problems (field names only), so one bad
+// field never loses the rest of a plan. Writer only.
+func buildPerson(names *nameTable, planID string, pt *Patient) (*person, []string) {
+	p := &person{planID: planID}
+	var problems []string
+	var buf []byte
+
+	if nhs, st, err := ParseNHSNumber(pt.NHSNumber); err != nil || st == nhsBadCheck {
+		problems = append(problems, "nhs_number")
+	} else if st == nhsValid {
+		p.nhs = nhs
+	}
+	if dob, err := ParseDate(pt.BirthDate); err != nil {
+		problems = append(problems, "birth_date")
+	} else {
+		p.dob = dob
+	}
+	p.gender = parseGender(pt.Gender)
+
+	buf = NormaliseFamily(buf[:0], pt.FamilyName)
+	if len(buf) > 0 {
+		p.family = names.intern(string(buf))
+	}
+	givens := givenTokens(names, nil, pt.GivenNames, &buf)
+	copy(p.given[:], givens)
+
+	var more personMore
+	for _, on := range pt.OtherNames {
+		buf = NormaliseFamily(buf[:0], on.FamilyName)
+		if len(buf) > 0 {
+			if id := names.intern(string(buf)); id != p.family {
+				more.otherFamily = append(more.otherFamily, id)
+			}
+		}
+		more.otherGiven = givenTokens(names, more.otherGiven, on.GivenNames, &buf)
+	}
+	for i, a := range pt.Addresses {
+		pc, err := ParsePostcode(a.Postcode)
+		if err != nil {
+			problems = append(problems, "postcode")
+		}
+		var ad addr
+		ad.postcode = pc
+		ad.house, ad.street, buf = parseStreet(buf, strings.Join(a.Lines, ", "))
+		if ad == (addr{}) {
+			continue
+		}
+		if i < len(p.addrs) && p.addrs[i] == (addr{}) {
+			p.addrs[i] = ad
+		} else {
+			more.addrs = append(more.addrs, ad)
+		}
+	}
+	n := 0
+	for _, s := range pt.Phones {
+		ph, err := ParsePhone(s)
+		if err != nil {
+			problems = append(problems, "phone")
+			continue
+		}
+		if ph == 0 {
+			continue
+		}
+		if n < len(p.phones) {
+			p.phones[n] = ph
+		} else {
+			more.phones = append(more.phones, ph)
+		}
+		n++
+	}
+	if more.otherFamily != nil || more.otherGiven != nil || more.addrs != nil || more.phones != nil {
+		p.more = &more
+	}
+	return p, problems
+}
+
+// givenTokens interns each token of the given names ("Mary Jane" is two) and
+// appends the IDs to dst, skipping ones already there.
+func givenTokens(names *nameTable, dst []nameID, given []string, buf *[]byte) []nameID {
+	for _, g := range given {
+		*buf = NormaliseGiven((*buf)[:0], g)
+		for i := 0; i < len(*buf); {
+			tok, next := nextToken(*buf, i)
+			if len(tok) > 0 {
+				id := names.intern(string(tok))
+				dup := false
+				for _, x := range dst {
+					dup = dup || x == id
+				}
+				if !dup {
+					dst = append(dst, id)
+				}
+			}
+			i = next
+		}
+	}
+	return dst
+}

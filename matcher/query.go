@@ -1,0 +1,222 @@
+package matcher
+
+import "unsafe"
+
+// prepared is a query normalised for matching. Its strings point into buf,
+// which belongs to one Match call (prepared values are pooled), so nothing
+// derived from them may outlive the call.
+type prepared struct {
+	nhs      NHSNumber
+	nhsState int
+
+	given        string // first given-name token; "" when missing
+	given2       string // a second given-name token, if the caller gave one
+	givenSdx     Soundex
+	givenNys     NYSIIS
+	givenFormals []string // from the nickname table; nil if none
+
+	family    string // normalised family name, parts space-separated
+	familyCmp string // family without spaces, for phonetic codes
+	familySdx Soundex
+	familyNys NYSIIS
+
+	dob    Date
+	gender uint8
+
+	postcode Postcode
+	house    uint32
+	street   uint32
+	phone    Phone
+
+	buf   []byte
+	abuf  []byte
+	cands []uint32
+	keys  []uint64
+	top   []scored
+}
+
+// bytesString views b as a string without copying; b must not change while
+// the string is in use.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// prepare reads and normalises q. It returns an *InputError naming the field
+// when a field cannot be read.
+func (pq *prepared) prepare(q *Query) error {
+	*pq = prepared{buf: pq.buf[:0], abuf: pq.abuf[:0], cands: pq.cands[:0], keys: pq.keys[:0], top: pq.top[:0]}
+	var err error
+	if pq.nhs, pq.nhsState, err = ParseNHSNumber(q.NHSNumber); err != nil {
+		return &InputError{Field: "nhs_number", Problem: err.Error()}
+	}
+	if pq.dob, err = ParseDate(q.BirthDate); err != nil {
+		return &InputError{Field: "birth_date", Problem: err.Error()}
+	}
+	if pq.postcode, err = ParsePostcode(q.Postcode); err != nil {
+		return &InputError{Field: "postcode", Problem: err.Error()}
+	}
+	if pq.phone, err = ParsePhone(q.Phone); err != nil {
+		return &InputError{Field: "phone", Problem: err.Error()}
+	}
+	if g := trimSpace(q.Gender); g != "" {
+		pq.gender = parseGender(g)
+		if pq.gender == genderUnknown && !isUnknownGender(g) {
+			return &InputError{Field: "gender", Problem: "not a gender (want female, male, other or unknown)"}
+		}
+	}
+	pq.house, pq.street, pq.abuf = parseStreet(pq.abuf, q.Address)
+
+	// Names: size buf once so the strings below never move.
+	need := 2*len(q.GivenName) + 2*len(q.FamilyName) + 8
+	if cap(pq.buf) < need {
+		pq.buf = make([]byte, 0, need)
+	}
+	buf := NormaliseGiven(pq.buf[:0], q.GivenName)
+	g1, next := nextToken(buf, 0)
+	g2, _ := nextToken(buf, next)
+	pq.given, pq.given2 = bytesString(g1), bytesString(g2)
+	start := len(buf)
+	buf = NormaliseFamily(buf, q.FamilyName)
+	pq.family = bytesString(buf[start:])
+	start = len(buf)
+	buf = appendNoSpaces(buf, pq.family)
+	pq.familyCmp = bytesString(buf[start:])
+	pq.buf = buf
+	if len(g1) == 0 && len(q.GivenName) > 0 && !blank(q.GivenName) {
+		return &InputError{Field: "given_name", Problem: "has no letters"}
+	}
+	if len(pq.family) == 0 && !blank(q.FamilyName) {
+		return &InputError{Field: "family_name", Problem: "has no letters"}
+	}
+	if pq.given != "" {
+		pq.givenSdx = SoundexOf(pq.given)
+		pq.givenNys = NYSIISOf(pq.given)
+		pq.givenFormals = formalsOf(pq.given)
+	}
+	if pq.family != "" {
+		pq.familySdx = SoundexOf(pq.familyCmp)
+		pq.familyNys = NYSIISOf(pq.familyCmp)
+	}
+	if !pq.searchable() {
+		return &InputError{Field: "query", Problem: "too little to search on: give a valid NHS number, a phone, or two of given name, family name, birth date and postcode"}
+	}
+	return nil
+}
+
+func blank(s string) bool { return trimSpace(s) == "" }
+
+func isUnknownGender(g string) bool {
+	switch g {
+	case "unknown", "Unknown", "UNKNOWN", "u", "U", "not known", "not specified":
+		return true
+	}
+	return false
+}
+
+// searchable reports whether the query has enough to look up: a valid NHS
+// number, a phone, or two of given name, family name, birth date and postcode
+// (or address).
+func (pq *prepared) searchable() bool {
+	if pq.nhsState == nhsValid || pq.phone != 0 {
+		return true
+	}
+	n := 0
+	if pq.given != "" {
+		n++
+	}
+	if pq.family != "" {
+		n++
+	}
+	if pq.dob != 0 {
+		n++
+	}
+	if pq.postcode != 0 || pq.street != 0 {
+		n++
+	}
+	return n >= 2
+}
+
+// swappedDate returns d with day and month swapped, or 0 if that is d itself
+// or not a date.
+func swappedDate(d Date) Date {
+	if d == 0 || d.Day() == d.Month() || d.Day() > 12 {
+		return 0
+	}
+	return MakeDate(d.Year(), d.Day(), d.Month())
+}
+
+// probeKeys appends the blocking keys a lookup probes.
+func (pq *prepared) probeKeys(dst []uint64) []uint64 {
+	if pq.nhsState == nhsValid {
+		dst = append(dst, blockKey(kNHS, uint64(pq.nhs), 0, ""))
+	}
+	if pq.phone != 0 {
+		dst = append(dst, blockKey(kPhone, uint64(pq.phone), 0, ""))
+	}
+	dobs := [2]Date{pq.dob, swappedDate(pq.dob)}
+	fullPC := pq.postcode.IsFull()
+	var codesBuf [6]uint64
+	codes := codesBuf[:0]
+	if pq.family != "" {
+		codes = familyCodes(codes, pq.family, pq.familySdx)
+	}
+	for _, c := range codes {
+		for _, d := range dobs {
+			if d != 0 {
+				dst = append(dst, blockKey(kDOBFamily, uint64(d), c, ""))
+			}
+		}
+		if fullPC {
+			dst = append(dst, blockKey(kPostcodeFamily, uint64(pq.postcode), c, ""))
+		}
+	}
+	if pq.given != "" {
+		dst = pq.givenKeys(dst, pq.given, pq.givenFormals, codes, dobs)
+		if fullPC {
+			dst = append(dst, blockKey(kPostcodeInitial, uint64(pq.postcode), uint64(pq.given[0]), ""))
+		}
+	}
+	// Given and family names swapped: the given name as a family name, the
+	// family name as a given name.
+	if pq.given != "" && pq.family != "" && len(pq.given) > 1 {
+		sw := pq.givenSdx.key()
+		for _, d := range dobs {
+			if d != 0 {
+				dst = append(dst, blockKey(kDOBFamily, uint64(d), sw, ""))
+			}
+		}
+		if fullPC {
+			dst = append(dst, blockKey(kPostcodeFamily, uint64(pq.postcode), sw, ""))
+		}
+		var one [1]uint64
+		one[0] = sw
+		dst = pq.givenKeys(dst, pq.familyCmp, formalsOf(pq.familyCmp), one[:], [2]Date{})
+	}
+	return dst
+}
+
+func (pq *prepared) givenKeys(dst []uint64, given string, formals []string, codes []uint64, dobs [2]Date) []uint64 {
+	if formals == nil {
+		var one [1]string
+		one[0] = given
+		return pq.givenKeysOf(dst, one[:], codes, dobs)
+	}
+	return pq.givenKeysOf(dst, formals, codes, dobs)
+}
+
+func (pq *prepared) givenKeysOf(dst []uint64, formals []string, codes []uint64, dobs [2]Date) []uint64 {
+	for _, f := range formals {
+		for _, c := range codes {
+			dst = append(dst, blockKey(kFamilyGiven, c, 0, f))
+		}
+		for _, d := range dobs {
+			if d != 0 {
+				dst = append(dst, blockKey(kDOBGiven, uint64(d), 0, f))
+			}
+		}
+	}
+	return dst
+}
