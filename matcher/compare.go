@@ -51,10 +51,10 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 	if pq.given == g.s {
 		return Exact
 	}
-	if givenAgree(pq.given, pq.givenFormals, g) {
+	if givenAgree(pq.givenFormals, g) {
 		return Nickname
 	}
-	if JaroWinkler(pq.given, g.s) >= givenFuzzy {
+	if similar(pq.given, g.s, givenFuzzy) {
 		return Fuzzy
 	}
 	// A middle name, a second given name, or an alias given name.
@@ -81,7 +81,7 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 
 // givenAgree reports a nickname relation between a query given name (with
 // its formal names) and a stored one.
-func givenAgree(q string, qFormals []string, g *nameInfo) bool {
+func givenAgree(qFormals []string, g *nameInfo) bool {
 	if qFormals == nil || g.formals == nil {
 		return false
 	}
@@ -92,12 +92,47 @@ func givenAgree(q string, qFormals []string, g *nameInfo) bool {
 			}
 		}
 	}
-	_ = q
 	return false
 }
 
+// givenNamesAgree is agreement with a middle or alias name: exact or a
+// nickname, not a near spelling (a sibling's name often is one).
 func (ix *Index) givenNamesAgree(q string, qFormals []string, g *nameInfo) bool {
-	return q == g.s || givenAgree(q, qFormals, g) || (len(q) > 3 && JaroWinkler(q, g.s) >= givenFuzzy)
+	return q == g.s || givenAgree(qFormals, g)
+}
+
+// similar reports names one typo apart: Jaro-Winkler at least min, or, for
+// names of four letters or more, one substitution, insertion, deletion or
+// swap of neighbours (most typing slips are one of these).
+func similar(a, b string, min float64) bool {
+	if JaroWinkler(a, b) >= min {
+		return true
+	}
+	return len(a) >= 4 && len(b) >= 4 && oneEdit(a, b)
+}
+
+// oneEdit reports whether a and b differ by one Damerau edit.
+func oneEdit(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(b)-len(a) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	if i == len(a) {
+		return len(b) == len(a)+1 // one letter added at the end (equal strings are not one edit)
+	}
+	if len(a) == len(b) {
+		if a[i+1:] == b[i+1:] {
+			return true // substitution
+		}
+		return i+1 < len(a) && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:] // swap
+	}
+	return a[i:] == b[i+1:] // insertion
 }
 
 func (ix *Index) compareFamily(pq *prepared, p *person) Level {
@@ -127,7 +162,7 @@ func (ix *Index) compareFamily(pq *prepared, p *person) Level {
 			return Part
 		}
 	}
-	if JaroWinkler(pq.familyCmp, f.s) >= familyFuzzy {
+	if similar(pq.familyCmp, f.s, familyFuzzy) {
 		return Fuzzy
 	}
 	if pq.familySdx == f.sdx || pq.familyNys == f.nys {

@@ -14,6 +14,7 @@ import "slices"
 //	kDOBGiven        birth date + formal given name (catches family-name typos)
 //	kPostcodeInitial full postcode + given initial
 //	kPostcodeFamily  full postcode + Soundex of the family name
+//	kPostcodeDOB     full postcode + birth date (catches both names mistyped or missing)
 //
 // The lookup also probes the day/month-swapped birth date, and the given and
 // family names swapped.
@@ -27,6 +28,7 @@ const (
 	kDOBGiven
 	kPostcodeInitial
 	kPostcodeFamily
+	kPostcodeDOB
 )
 
 // blockKey hashes a key kind with two numbers and a string.
@@ -110,6 +112,13 @@ func personKeys(names *nameTable, p *person, dst []uint64) []uint64 {
 		for i := 0; i < p.addrSlots(); i++ {
 			if pc := p.addr(i).postcode; pc.IsFull() {
 				dst = append(dst, blockKey(kPostcodeFamily, uint64(pc), c, ""))
+			}
+		}
+	}
+	if p.dob != 0 {
+		for i := 0; i < p.addrSlots(); i++ {
+			if pc := p.addr(i).postcode; pc.IsFull() {
+				dst = append(dst, blockKey(kPostcodeDOB, uint64(pc), uint64(p.dob), ""))
 			}
 		}
 	}

@@ -174,7 +174,12 @@ func insertTop(top []scored, c scored, k int) []scored {
 // and landline are household facts: however many agree, they never make a
 // match on their own, and a twin or a spouse, whose given name differs, is at
 // most possible.
-func anchored(a *Agreement) bool {
+func anchored(a *Agreement) bool { return a.Anchored() }
+
+// Anchored reports whether the agreement meets the identity rule a
+// confident match needs (see anchored); evaluation uses it to separate what
+// the rule forbids from what the matcher misses.
+func (a *Agreement) Anchored() bool {
 	switch a.BirthDate {
 	case Exact, DayMonthSwapped, OneDigit, YearOff:
 	default:
@@ -190,18 +195,21 @@ func anchored(a *Agreement) bool {
 	return false
 }
 
-// corroborated: when the birth date agrees only with a slip, a confident
-// match also needs the caller's NHS number, phone, postcode or address to
-// agree — a namesake with a near birth date elsewhere stays possible. A
-// valid NHS number that differs rules a match out.
+// corroborated is the rest of the evidence a confident match needs. A valid
+// NHS number or a gender that differs rules it out. A postcode that differs
+// needs a personal identifier (NHS number, mobile) to agree: otherwise a
+// namesake born the same day elsewhere would match. And when the birth date
+// agrees only with a slip, the NHS number, mobile, postcode or address must
+// agree.
 func corroborated(a *Agreement) bool {
-	if a.NHSNumber == Different {
+	if a.NHSNumber == Different || a.Gender == Different {
 		return false
 	}
-	if a.BirthDate == Exact {
-		return true
+	personal := a.NHSNumber == Exact || a.Phone == Exact
+	if a.Postcode == Different && !personal {
+		return false // a namesake elsewhere, or a move the plan store has not heard of
 	}
-	if a.NHSNumber == Exact || a.Phone == Exact {
+	if a.BirthDate == Exact || personal {
 		return true
 	}
 	switch a.Postcode {

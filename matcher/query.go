@@ -173,6 +173,13 @@ func (pq *prepared) probeKeys(dst []uint64) []uint64 {
 			dst = append(dst, blockKey(kPostcodeFamily, uint64(pq.postcode), c, ""))
 		}
 	}
+	if fullPC {
+		for _, d := range dobs {
+			if d != 0 {
+				dst = append(dst, blockKey(kPostcodeDOB, uint64(pq.postcode), uint64(d), ""))
+			}
+		}
+	}
 	if pq.given != "" {
 		dst = pq.givenKeys(dst, pq.given, pq.givenFormals, codes, dobs)
 		if fullPC {
