@@ -22,6 +22,10 @@ type Index struct {
 	planSlots map[string]uint32 // plan ID → slot, for every plan ever seen (withdrawn ones keep their version)
 	oldKeys   []uint64          // scratch for refile
 	newKeys   []uint64          // scratch for refile
+	before    []touched         // scratch for Apply
+	// touchedBits marks the slots the current batch has touched (a bit per
+	// slot); Apply clears the bits it set before it returns.
+	touchedBits []uint64
 }
 
 // NewIndex returns an empty index scoring with w (DefaultWeights if nil).
@@ -62,13 +66,16 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	var st ApplyStats
-	before := make(map[uint32]*person) // slot → its person when the batch began
+	before := ix.before[:0] // each touched slot, with its person when the batch began
 	for i := range changes {
 		c := &changes[i]
 		id, seen := ix.planSlots[c.PlanID]
 		if !seen {
 			id = ix.slots.add()
 			ix.planSlots[c.PlanID] = id
+			if int(id/64) >= len(ix.touchedBits) {
+				ix.touchedBits = append(ix.touchedBits, 0)
+			}
 		}
 		s := ix.slots.get(id)
 		if seen && c.Version <= s.version {
@@ -88,8 +95,9 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 			}
 		}
 		prev := s.p.Swap(next)
-		if _, ok := before[id]; !ok {
-			before[id] = prev
+		if w, bit := id/64, uint64(1)<<(id%64); ix.touchedBits[w]&bit == 0 {
+			ix.touchedBits[w] |= bit
+			before = append(before, touched{id, prev})
 		}
 		ix.count(prev, -1)
 		ix.count(next, +1)
@@ -103,7 +111,18 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 		}
 	}
 	ix.refile(before)
+	for _, t := range before {
+		ix.touchedBits[t.id/64] = 0
+	}
+	clear(before) // drop the old persons for the collector
+	ix.before = before[:0]
 	return st
+}
+
+// touched is a slot changed in the current batch and its person before it.
+type touched struct {
+	id   uint32
+	prev *person
 }
 
 // count adds delta to the live, sparse and name counts of p.
@@ -125,9 +144,11 @@ func (ix *Index) count(p *person, delta int32) {
 
 // refile brings the postings of every touched slot from the keys of its
 // person at the start of the batch to those of its person now. Writer only.
-func (ix *Index) refile(before map[uint32]*person) {
-	var adds, removes []posting
-	for id, old := range before {
+func (ix *Index) refile(before []touched) {
+	adds := make([]posting, 0, len(before)*12)
+	var removes []posting
+	for _, t := range before {
+		id, old := t.id, t.prev
 		oldKeys, newKeys := ix.oldKeys[:0], ix.newKeys[:0]
 		if old != nil {
 			oldKeys = personKeys(ix.names, old, oldKeys)

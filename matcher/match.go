@@ -65,10 +65,14 @@ type scored struct {
 
 // Limits on the work one lookup does.
 const (
-	// maxPerKey bounds the plans read from one blocking key; a key shared by
-	// more (a common name in a huge index) is read only up to this, and the
-	// other keys of the query still find the caller.
+	// maxPerKey bounds the plans read from one narrow blocking key, and
+	// maxBroad those read from all the broad keys together (family name with
+	// each formal given name: a common name with many nickname forms, Emily
+	// or Millie, reaches hundreds in a large index). The lookup's work stays
+	// bounded; the broad keys are read only when the narrow ones found no
+	// confident match, and the name itself is read before its other forms.
 	maxPerKey = 512
+	maxBroad  = 128
 	// maxConsidered bounds the plans scored by one lookup.
 	maxConsidered = 2048
 )
@@ -88,46 +92,25 @@ func (ix *Index) Match(q Query) (Result, error) {
 }
 
 func (ix *Index) match(pq *prepared) Result {
-	pq.keys = pq.probeKeys(pq.keys[:0])
-	cands := pq.cands[:0]
-	for _, k := range pq.keys {
-		cands, _ = ix.post.lookup(k, cands, maxPerKey)
-		if len(cands) >= maxConsidered {
-			cands = cands[:maxConsidered]
-			break
-		}
+	n := int(ix.live.Load())
+	matchT, possibleT := ix.w.thresholds(n)
+	res := Result{}
+	// Narrow keys first; the broad ones only when they found no confident match.
+	pq.keys = pq.probeKeys(pq.keys[:0], false)
+	pq.cands = ix.collect(pq.keys, pq.cands[:0], 0, maxPerKey, maxConsidered)
+	pq.top = ix.rank(pq, pq.cands, pq.top[:0], n, possibleT, &res.Considered)
+	if !ix.confident(pq.top, matchT) {
+		scored := len(pq.cands)
+		pq.keys = pq.probeKeys(pq.keys[:0], true)
+		pq.cands = ix.collect(pq.keys, pq.cands, scored, maxBroad, scored+maxBroad)
+		pq.top = ix.rank(pq, pq.cands[scored:], pq.top, n, possibleT, &res.Considered)
 	}
-	slices.Sort(cands)
-	cands = slices.Compact(cands)
-	pq.cands = cands
-
-	n := ix.live.Load()
-	matchT, possibleT := ix.w.thresholds(int(n))
-	top := pq.top[:0]
-	considered := 0
-	var a Agreement
-	for _, id := range cands {
-		p := ix.slots.get(id).p.Load()
-		if p == nil {
-			continue // withdrawn since its postings were read
-		}
-		considered++
-		ix.compare(pq, p, &a)
-		s := ix.score(&a, pq, p, int(n))
-		if s < possibleT && len(top) > 0 && s < top[len(top)-1].score-ix.w.MarginBits {
-			continue
-		}
-		top = insertTop(top, scored{p: p, score: s, agree: a}, MaxCandidates+1)
-	}
-	pq.top = top
-
-	res := Result{Considered: considered}
+	top := pq.top
 	if len(top) == 0 || top[0].score < possibleT {
 		return res
 	}
 	best := &top[0]
-	if best.score >= matchT && anchored(&best.agree) && corroborated(&best.agree) &&
-		(len(top) == 1 || top[1].score <= best.score-ix.w.MarginBits) {
+	if ix.confident(top, matchT) {
 		res.Tier = TierMatch
 		res.Candidates = []Candidate{{PlanID: best.p.planID, Tier: TierMatch, Score: round1(best.score), Agreement: best.agree}}
 		return res
@@ -142,6 +125,82 @@ func (ix *Index) match(pq *prepared) Result {
 		res.Candidates[i] = Candidate{PlanID: top[i].p.planID, Tier: TierPossible, Score: round1(top[i].score), Agreement: top[i].agree}
 	}
 	return res
+}
+
+// collect appends to cands[:from] the distinct slots filed under keys that
+// are not already in cands[:from] (which is sorted), reading at most perKey
+// from a key and stopping at total, and sorts what it adds.
+func (ix *Index) collect(keys []uint64, cands []uint32, from, perKey, total int) []uint32 {
+	seen := cands[:from]
+	for _, k := range keys {
+		cands, _ = ix.post.lookup(k, cands, min(perKey, total-len(cands)))
+		if len(cands) >= total {
+			break
+		}
+	}
+	added := cands[from:]
+	slices.Sort(added)
+	added = slices.Compact(added)
+	w := 0
+	for _, id := range added {
+		if _, dup := slices.BinarySearch(seen, id); !dup {
+			added[w] = id
+			w++
+		}
+	}
+	return cands[:from+w]
+}
+
+// rank scores cands against the query and keeps the best in top.
+func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibleT float64, considered *int) []scored {
+	var a Agreement
+	for _, id := range cands {
+		p := ix.slots.get(id).p.Load()
+		if p == nil {
+			continue // withdrawn since its postings were read
+		}
+		*considered++
+		if unrelated(pq, p) {
+			continue
+		}
+		ix.compare(pq, p, &a)
+		s := ix.score(&a, pq, p, n)
+		if s < possibleT && len(top) > 0 && s < top[len(top)-1].score-ix.w.MarginBits {
+			continue
+		}
+		top = insertTop(top, scored{p: p, score: s, agree: a}, MaxCandidates+1)
+	}
+	return top
+}
+
+// unrelated reports a plan that shares only a name with the caller: it
+// disagrees on the birth date (beyond any slip) and on the postcode (even
+// the outward code), and the caller's phone and NHS number, if given, are
+// not its own. Such a plan is never a candidate — only a namesake — and the
+// check reads nothing but the plan's own record, so a lookup that reaches
+// hundreds of holders of a common name stays quick.
+func unrelated(pq *prepared, p *person) bool {
+	if pq.dob == 0 || pq.postcode == 0 || p.dob == 0 || p.addrs[0].postcode == 0 {
+		return false
+	}
+	if compareDates(pq.dob, p.dob) != Different || comparePostcode(pq.postcode, p) != Different {
+		return false
+	}
+	if pq.phone != 0 && comparePhone(pq.phone, p) != Different {
+		return false
+	}
+	return pq.nhsState != nhsValid || p.nhs == 0 || pq.nhs != p.nhs
+}
+
+// confident reports whether the best of top is a confident match: above the
+// match threshold, anchored, corroborated, and clear of the runner-up.
+func (ix *Index) confident(top []scored, matchT float64) bool {
+	if len(top) == 0 {
+		return false
+	}
+	best := &top[0]
+	return best.score >= matchT && anchored(&best.agree) && corroborated(&best.agree) &&
+		(len(top) == 1 || top[1].score <= best.score-ix.w.MarginBits)
 }
 
 func round1(x float64) float64 {
@@ -289,11 +348,15 @@ func (ix *Index) Blocked(q Query, planID string) (bool, error) {
 	if err := pq.prepare(&q); err != nil {
 		return false, err
 	}
-	for _, k := range pq.probeKeys(pq.keys[:0]) {
-		ids, _ := ix.post.lookup(k, pq.cands[:0], maxPerKey)
-		pq.cands = ids
-		for _, x := range ids {
-			if x == id {
+	for _, broad := range []bool{false, true} {
+		limit := maxPerKey
+		if broad {
+			limit = maxBroad
+		}
+		for _, k := range pq.probeKeys(pq.keys[:0], broad) {
+			ids, _ := ix.post.lookup(k, pq.cands[:0], limit)
+			pq.cands = ids
+			if slices.Contains(ids, id) {
 				return true, nil
 			}
 		}

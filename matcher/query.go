@@ -148,20 +148,43 @@ func swappedDate(d Date) Date {
 	return MakeDate(d.Year(), d.Day(), d.Month())
 }
 
-// probeKeys appends the blocking keys a lookup probes.
-func (pq *prepared) probeKeys(dst []uint64) []uint64 {
-	if pq.nhsState == nhsValid {
-		dst = append(dst, blockKey(kNHS, uint64(pq.nhs), 0, ""))
-	}
-	if pq.phone != 0 {
-		dst = append(dst, blockKey(kPhone, uint64(pq.phone), 0, ""))
-	}
+// probeKeys appends the blocking keys a lookup probes. The narrow keys (NHS
+// number, phone, and those with a birth date or a full postcode) come first;
+// the broad ones (family name with given name, which a common name shares
+// with hundreds) only when broad is set: a lookup reads them only if the
+// narrow keys found no confident match.
+func (pq *prepared) probeKeys(dst []uint64, broad bool) []uint64 {
 	dobs := [2]Date{pq.dob, swappedDate(pq.dob)}
 	fullPC := pq.postcode.IsFull()
 	var codesBuf [6]uint64
 	codes := codesBuf[:0]
 	if pq.family != "" {
 		codes = familyCodes(codes, pq.family, pq.familySdx)
+	}
+	// Given and family names swapped: the given name as a family name, the
+	// family name as a given name.
+	swapped := pq.given != "" && pq.family != "" && len(pq.given) > 1
+	var sw [1]uint64
+	if swapped {
+		sw[0] = pq.givenSdx.key()
+	}
+	if broad {
+		if pq.given != "" {
+			dst = pq.givenKeys(dst, pq.given, pq.givenFormals, codes, [2]Date{})
+		}
+		if swapped {
+			dst = pq.givenKeys(dst, pq.familyCmp, formalsOf(pq.familyCmp), sw[:], [2]Date{})
+		}
+		return dst
+	}
+	if pq.nhsState == nhsValid {
+		dst = append(dst, blockKey(kNHS, uint64(pq.nhs), 0, ""))
+	}
+	if pq.phone != 0 {
+		dst = append(dst, blockKey(kPhone, uint64(pq.phone), 0, ""))
+	}
+	if swapped {
+		codes = append(codes, sw[0])
 	}
 	for _, c := range codes {
 		for _, d := range dobs {
@@ -181,26 +204,10 @@ func (pq *prepared) probeKeys(dst []uint64) []uint64 {
 		}
 	}
 	if pq.given != "" {
-		dst = pq.givenKeys(dst, pq.given, pq.givenFormals, codes, dobs)
+		dst = pq.givenKeys(dst, pq.given, pq.givenFormals, nil, dobs)
 		if fullPC {
 			dst = append(dst, blockKey(kPostcodeInitial, uint64(pq.postcode), uint64(pq.given[0]), ""))
 		}
-	}
-	// Given and family names swapped: the given name as a family name, the
-	// family name as a given name.
-	if pq.given != "" && pq.family != "" && len(pq.given) > 1 {
-		sw := pq.givenSdx.key()
-		for _, d := range dobs {
-			if d != 0 {
-				dst = append(dst, blockKey(kDOBFamily, uint64(d), sw, ""))
-			}
-		}
-		if fullPC {
-			dst = append(dst, blockKey(kPostcodeFamily, uint64(pq.postcode), sw, ""))
-		}
-		var one [1]uint64
-		one[0] = sw
-		dst = pq.givenKeys(dst, pq.familyCmp, formalsOf(pq.familyCmp), one[:], [2]Date{})
 	}
 	return dst
 }
