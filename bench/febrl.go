@@ -135,7 +135,7 @@ func febrlDate(s string) string {
 // ukPostcode maps a four-digit Australian postcode to a UK-shaped one, one
 // character per digit: "S" and a letter for the first digit (the area), the
 // second digit as the district, the third as the sector, a letter for the
-// fourth and "Z" as the unit (4223 → SF2 2DZ). Anything else maps to "".
+// fourth and "Z" as the unit (4223 → SF2 2EZ). Anything else maps to "".
 func ukPostcode(au string) string {
 	if len(au) != 4 {
 		return ""

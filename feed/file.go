@@ -78,7 +78,7 @@ func LoadJSONL(r io.Reader, ix Applier, progress func(LoadStats)) (LoadStats, er
 		}
 	}
 	for line := 1; ; line++ {
-		b, err := readLine(br)
+		b, err := ReadLine(br, maxLine)
 		if len(b) > 0 && !isBlank(b) {
 			st.Events++
 			if len(b) > maxLine {
@@ -114,10 +114,12 @@ func LoadFile(path string, ix Applier, progress func(LoadStats)) (LoadStats, err
 	return LoadJSONL(f, ix, progress)
 }
 
-// readLine returns the next line without its newline, however long (lines
-// past maxLine are returned truncated to maxLine+1 bytes so the caller can
-// reject them).
-func readLine(br *bufio.Reader) ([]byte, error) {
+// ReadLine returns the next line of a JSON-lines stream without its newline,
+// however long: a line past limit comes back cut to just over limit bytes, so
+// the caller can reject it and go on with the next. The slice is valid until
+// the next call.
+func ReadLine(br *bufio.Reader, limit int) ([]byte, error) {
+	maxLine := limit
 	var long []byte
 	for {
 		chunk, err := br.ReadSlice('\n')

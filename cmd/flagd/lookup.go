@@ -52,15 +52,25 @@ func runLookup(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 // answerLines answers each request line with one output line.
 func answerLines(ix *matcher.Index, in io.Reader, out io.Writer) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	br := bufio.NewReaderSize(in, 64<<10)
 	w := bufio.NewWriterSize(out, 64<<10)
 	enc := json.NewEncoder(w)
-	line := 0
-	for sc.Scan() {
-		line++
+	for line := 1; ; line++ {
+		b, rerr := feed.ReadLine(br, maxRequestLine)
+		if rerr == io.EOF && len(b) == 0 {
+			break
+		}
+		if rerr != nil && rerr != io.EOF {
+			return fmt.Errorf("read requests at line %d: %w", line, rerr)
+		}
 		id := "line-" + strconv.Itoa(line)
-		q, aerr := alert.DecodeRequest(sc.Bytes(), true)
+		var q matcher.Query
+		var aerr *alert.Error
+		if len(b) > maxRequestLine {
+			aerr = alert.Errorf(413, "too_large", "request line longer than %d bytes", maxRequestLine)
+		} else {
+			q, aerr = alert.DecodeRequest(b, true)
+		}
 		var v any
 		if aerr == nil {
 			r, err := ix.Match(q)
@@ -76,9 +86,12 @@ func answerLines(ix *matcher.Index, in io.Reader, out io.Writer) error {
 		if err := enc.Encode(v); err != nil {
 			return fmt.Errorf("write answer %d: %w", line, err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read requests at line %d: %w", line+1, err)
+		if rerr == io.EOF {
+			break
+		}
 	}
 	return w.Flush()
 }
+
+// maxRequestLine bounds one batch request line, as the HTTP API bounds a body.
+const maxRequestLine = 64 << 10

@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/matcher"
+)
+
+func small() Config {
+	c := DefaultConfig()
+	c.Plans, c.Queries = 3000, 2000
+	return c
+}
+
+func TestGenerateDeterministic(t *testing.T) {
+	write := func() []byte {
+		ds, err := Generate(small())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := ds.WriteEvents(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := ds.WriteQueries(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	if a, b := write(), write(); !bytes.Equal(a, b) {
+		t.Fatal("the same seed gave different data")
+	}
+	c := small()
+	c.Seed = 2
+	ds, _ := Generate(c)
+	var b bytes.Buffer
+	ds.WriteEvents(&b)
+	if bytes.HasPrefix(write(), b.Bytes()[:1000]) {
+		t.Error("another seed gave the same data")
+	}
+}
+
+func TestGeneratedData(t *testing.T) {
+	ds, err := Generate(small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Holders) != 3000 || len(ds.Queries) != 2000 {
+		t.Fatalf("%d plans, %d queries", len(ds.Holders), len(ds.Queries))
+	}
+	var twins, maiden, moved, withdrawn, stale int
+	applied := map[string]uint64{}
+	for _, ev := range ds.Events {
+		if _, err := feed.Decode(mustJSON(t, ev)); err != nil {
+			t.Fatalf("event %s does not decode: %v", ev.PlanID, err)
+		}
+		if v, ok := applied[ev.PlanID]; ok && ev.Version <= v {
+			stale++
+			continue
+		}
+		applied[ev.PlanID] = ev.Version
+		if ev.Type == feed.TypeWithdrawn {
+			withdrawn++
+			continue
+		}
+		p := ev.Patient
+		if p.NHSNumber != "" && !matcher.ValidNHSNumber(p.NHSNumber) {
+			t.Errorf("invalid NHS number in %s", ev.PlanID)
+		}
+		for _, a := range p.Addresses {
+			if !IsRealPostcode(a.Postcode) {
+				t.Errorf("postcode of %s is not from the real list", ev.PlanID)
+			}
+		}
+		if len(p.OtherNames) > 0 {
+			maiden++
+		}
+		if len(p.Addresses) > 1 {
+			moved++
+		}
+	}
+	for _, p := range ds.Holders {
+		if p.Twin != nil {
+			twins++
+		}
+	}
+	if twins == 0 || maiden == 0 || moved == 0 || withdrawn == 0 || stale == 0 {
+		t.Errorf("twins %d, maiden names %d, movers %d, withdrawn %d, stale events %d: each should occur", twins, maiden, moved, withdrawn, stale)
+	}
+	// Queries: members expect a live plan; withdrawn patients are non-members.
+	w := ds.Withdrawn()
+	kinds := map[string]int{}
+	members := 0
+	for _, q := range ds.Queries {
+		kinds[strings.Split(q.Kind, "+")[0]]++
+		if q.Member() {
+			members++
+			if w[q.Expect] {
+				t.Errorf("query expects withdrawn plan %s", q.Expect)
+			}
+		}
+		if strings.HasPrefix(q.Kind, "withdrawn") && q.Member() {
+			t.Errorf("withdrawn patient labelled a member")
+		}
+	}
+	if share := float64(members) / float64(len(ds.Queries)); share < 0.7 || share > 0.8 {
+		t.Errorf("member share %.2f, configured 0.75", share)
+	}
+	for _, k := range []string{"clean", "nickname", "family-typo", "dob-day-month-swap", "household-member", "twin", "namesake", "withdrawn", "stranger"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s queries", k)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, ev feed.Event) []byte {
+	t.Helper()
+	ds := Dataset{Events: []feed.Event{ev}}
+	var b bytes.Buffer
+	if err := ds.WriteEvents(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestQueriesRoundTrip(t *testing.T) {
+	ds, _ := Generate(small())
+	var b bytes.Buffer
+	if err := ds.WriteQueries(&b); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadQueries(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != len(ds.Queries) || back[7] != ds.Queries[7] {
+		t.Errorf("round trip changed the queries")
+	}
+	_, err = ReadQueries(strings.NewReader("{\"query\":{},\"expect\":null}\n\n{oops\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("bad line error %v, want it to name line 3", err)
+	}
+}
+
+func TestFEBRL4(t *testing.T) {
+	ds, err := FEBRL4("../../shared/data/febrl/dataset4a.csv", "../../shared/data/febrl/dataset4b.csv", FEBRLOptions{})
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("FEBRL data (shared/ beside the repository) missing in CI: %v", err)
+		}
+		t.Skipf("FEBRL data not beside the repository: %v", err)
+	}
+	members := 0
+	for _, q := range ds.Queries {
+		if q.Member() {
+			members++
+		}
+	}
+	if len(ds.Queries) != 5000 || len(ds.Events) < 2400 || len(ds.Events) > 2600 || members != len(ds.Events) {
+		t.Errorf("%d callers, %d plans, %d members", len(ds.Queries), len(ds.Events), members)
+	}
+	// Postcodes map one character per digit.
+	check := func(au, want string) {
+		t.Helper()
+		if got := ukPostcode(au); got != want {
+			t.Errorf("ukPostcode(%s) = %q, want %q", au, got, want)
+		}
+		if _, err := matcher.ParsePostcode(want); want != "" && err != nil {
+			t.Errorf("%s is not a UK postcode: %v", want, err)
+		}
+	}
+	check("4223", "SF2 2EZ")
+	check("4224", "SF2 2FZ")
+	check("0000", "SA0 0AZ")
+	check("123", "")
+	check("12a4", "")
+	if !matcher.ValidNHSNumber(idAsNHS("5304218")) {
+		t.Errorf("idAsNHS gives an invalid number")
+	}
+}
+
+func TestBaselineAndEvaluate(t *testing.T) {
+	ds, _ := Generate(small())
+	base := NewBaseline(ds.Events)
+	rep := Evaluate("baseline", base, ds.Queries, ds.Withdrawn(), nil)
+	if rep.All.Queries != len(ds.Queries) || rep.All.Leaks != 0 || rep.All.MatchRecall() <= 0.2 || rep.All.MatchRecall() >= 0.8 {
+		t.Errorf("baseline report %+v", rep.All)
+	}
+	var b bytes.Buffer
+	WriteMarkdown(&b, rep)
+	if !strings.Contains(b.String(), "| match recall |") {
+		t.Errorf("markdown:\n%s", b.String())
+	}
+}
+
+func BenchmarkGenerate(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Generate(small()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
