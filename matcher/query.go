@@ -203,6 +203,9 @@ func (pq *prepared) probeKeys(dst []uint64, broad bool) []uint64 {
 			}
 		}
 	}
+	if swapped { // the family name as a given name, with the birth date
+		dst = pq.givenKeys(dst, pq.familyCmp, formalsOf(pq.familyCmp), nil, dobs)
+	}
 	if pq.given != "" {
 		dst = pq.givenKeys(dst, pq.given, pq.givenFormals, nil, dobs)
 		if fullPC {

@@ -18,7 +18,10 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "lookup" {
 		return runLookup(args[1:], os.Stdin, os.Stdout, os.Stderr)
 	}
-	return fmt.Errorf("the HTTP service is not built yet; use: flagd lookup -events FILE.jsonl")
+	if len(args) == 1 && args[0] == "-demo" {
+		return runDemo(os.Stdout)
+	}
+	return fmt.Errorf("usage: flagd -demo | flagd lookup -events FILE.jsonl < requests.jsonl")
 }
 
 // envOr returns the environment variable's value, or def.
