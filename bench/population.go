@@ -95,7 +95,6 @@ type gen struct {
 	ref  *refData
 	nhs  map[string]bool
 	tel  map[string]bool
-	next int // next household number, for streets
 }
 
 func newGen(cfg Config) *gen {

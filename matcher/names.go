@@ -67,9 +67,6 @@ func (t *nameTable) intern(s string) nameID {
 	return id
 }
 
-// lookup returns the ID of s if it is interned. Writer only.
-func (t *nameTable) lookup(s string) nameID { return t.ids[s] }
-
 // info returns the name's details; safe for readers.
 func (t *nameTable) info(id nameID) *nameInfo {
 	dir := *t.chunks.Load()
