@@ -90,11 +90,11 @@ func (d *Dataset) Withdrawn() map[string]bool {
 
 // gen holds the generator's state.
 type gen struct {
-	cfg  Config
-	rng  *rand.Rand
-	ref  *refData
-	nhs  map[string]bool
-	tel  map[string]bool
+	cfg Config
+	rng *rand.Rand
+	ref *refData
+	nhs map[string]bool
+	tel map[string]bool
 }
 
 func newGen(cfg Config) *gen {
