@@ -8,12 +8,12 @@ package matcher
 // arrays, for the lookup path.
 //
 // Both are written here from the published rules. github.com/xrash/smetrics
-// has a Soundex, but it does not follow the standard: it collapses runs by
-// comparing letters rather than their digits (Pfister comes out P123, not
-// P236; Jackson J222, not J250), lets H and W and vowels alike break a run
-// only when the letter differs (Ashcraft A226, not A261), returns a string
-// (an allocation per call) and panics on the empty string.
-// phonetic_test.go records its answers beside ours.
+// has a Soundex, but it does not follow the standard: it collapses adjacent
+// identical letters rather than adjacent letters with the same digit
+// (Pfister comes out P123, not P236; Jackson J222, not J250), it does not
+// join letters of one digit across H or W (Ashcraft A226, not A261), it
+// returns a string (an allocation per call) and it panics on the empty
+// string. phonetic_test.go records its answers beside ours.
 
 // Soundex is an American Soundex code such as "R163": an upper-case letter
 // and three digits. The zero value is the code of a name with no letters.
