@@ -21,7 +21,8 @@ import (
 func runLookup(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("lookup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	events := fs.String("events", envOr("FLAGD_EVENTS", ""), "plan events to load, one JSON object per line (env FLAGD_EVENTS)")
+	e := &envFlags{fs: fs}
+	events := e.String("events", "", "plan events to load, one JSON object per line")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flagd lookup -events FILE.jsonl < requests.jsonl > responses.jsonl")
 		fmt.Fprintln(stderr, "Each input line is a lookup request, or {\"query\": {…}} with other keys ignored;")
@@ -29,6 +30,9 @@ func runLookup(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := e.err(); err != nil {
 		return err
 	}
 	if *events == "" {

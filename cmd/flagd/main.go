@@ -1,33 +1,49 @@
 // Command flagd is the planflag service: it tells call-handling systems
-// whether a caller has an urgent care plan. `flagd lookup` is its batch form.
+// whether a caller has an urgent care plan (POST /v1/lookup). `flagd lookup`
+// is its batch form.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "flagd:", err)
-		os.Exit(1)
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "flagd:", err)
+			os.Exit(1)
+		}
 	}
 }
 
-func run(args []string) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "lookup" {
-		return runLookup(args[1:], os.Stdin, os.Stdout, os.Stderr)
+		return runLookup(args[1:], os.Stdin, stdout, stderr)
 	}
-	if len(args) == 1 && args[0] == "-demo" {
-		return runDemo(os.Stdout)
+	cfg, err := parseConfig(args, stderr)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("usage: flagd -demo | flagd lookup -events FILE.jsonl < requests.jsonl")
-}
-
-// envOr returns the environment variable's value, or def.
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("-log.level: %w", err)
 	}
-	return def
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	m := &Main{Config: cfg, Log: log, Stdout: stdout}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("signal received; shutting down")
+	return m.Close()
 }

@@ -1,0 +1,123 @@
+package alert
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Scopes a client can hold.
+const ScopeLookup = "lookup"
+
+// DefaultRatePerS is a client's sustained lookup rate when its entry sets
+// none: well above one busy control room's peak of a few lookups a second
+// per call handler.
+const DefaultRatePerS = 200
+
+// ClientConfig is one entry of the clients file (DESIGN.md): tokens are
+// stored only as SHA-256 hashes.
+type ClientConfig struct {
+	ID          string   `json:"id"`
+	TokenSHA256 string   `json:"token_sha256"`
+	Scopes      []string `json:"scopes"`
+	RatePerS    float64  `json:"rate_per_s,omitempty"`
+}
+
+// Client is an authenticated calling organisation.
+type Client struct {
+	ID       string
+	scopes   []string
+	hash     [32]byte
+	limiter  *limiter
+	ratePerS float64
+}
+
+// Has reports whether the client holds a scope.
+func (c *Client) Has(scope string) bool {
+	for _, s := range c.scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// Clients authenticates bearer tokens.
+type Clients struct {
+	list []*Client
+}
+
+// ParseClients reads a clients file's JSON and checks every entry.
+func ParseClients(b []byte, now func() int64) (*Clients, error) {
+	var cfg []ClientConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("clients: %w", err)
+	}
+	cs := &Clients{}
+	seen := map[string]bool{}
+	for i, c := range cfg {
+		if c.ID == "" {
+			return nil, fmt.Errorf("clients: entry %d: missing id", i+1)
+		}
+		if seen[c.ID] {
+			return nil, fmt.Errorf("clients: entry %d: id %q twice", i+1, c.ID)
+		}
+		seen[c.ID] = true
+		h, err := hex.DecodeString(strings.ToLower(c.TokenSHA256))
+		if err != nil || len(h) != 32 {
+			return nil, fmt.Errorf("clients: entry %d (%s): token_sha256 must be 64 hex digits", i+1, c.ID)
+		}
+		for _, s := range c.Scopes {
+			if s != ScopeLookup {
+				return nil, fmt.Errorf("clients: entry %d (%s): unknown scope %q", i+1, c.ID, s)
+			}
+		}
+		if c.RatePerS < 0 {
+			return nil, fmt.Errorf("clients: entry %d (%s): rate_per_s must not be negative", i+1, c.ID)
+		}
+		rate := c.RatePerS
+		if rate == 0 {
+			rate = DefaultRatePerS
+		}
+		cl := &Client{ID: c.ID, scopes: c.Scopes, ratePerS: rate, limiter: newLimiter(rate, now)}
+		copy(cl.hash[:], h)
+		cs.list = append(cs.list, cl)
+	}
+	return cs, nil
+}
+
+// LoadClients reads a clients file.
+func LoadClients(path string, now func() int64) (*Clients, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("clients: %w", err)
+	}
+	return ParseClients(b, now)
+}
+
+// Authenticate finds the client whose token hashes to the presented token's
+// hash. Every entry is compared, in constant time, so the time taken says
+// nothing about which entry (or how much of one) matched.
+func (cs *Clients) Authenticate(token []byte) *Client {
+	if len(token) == 0 {
+		return nil
+	}
+	h := sha256.Sum256(token)
+	var found *Client
+	for _, c := range cs.list {
+		if subtle.ConstantTimeCompare(h[:], c.hash[:]) == 1 {
+			found = c
+		}
+	}
+	return found
+}
+
+// TokenHash returns the hex SHA-256 of a token, as the clients file holds it.
+func TokenHash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,38 @@
+package alert
+
+import (
+	"sync"
+)
+
+// limiter is a token bucket: rate tokens a second, up to a burst of one
+// second's worth (at least 10), so a client can absorb a short surge of
+// calls. Time is injected as nanoseconds so tests are deterministic.
+type limiter struct {
+	mu     sync.Mutex // guards tokens and last
+	tokens float64
+	last   int64
+	rate   float64
+	burst  float64
+	now    func() int64
+}
+
+func newLimiter(rate float64, now func() int64) *limiter {
+	burst := max(rate, 10)
+	return &limiter{tokens: burst, last: now(), rate: rate, burst: burst, now: now}
+}
+
+// allow takes a token if there is one; otherwise it returns how many
+// seconds until there will be (for Retry-After, at least 1).
+func (l *limiter) allow() (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.tokens = min(l.burst, l.tokens+float64(now-l.last)/1e9*l.rate)
+	l.last = now
+	if l.tokens >= 1 {
+		l.tokens--
+		return true, 0
+	}
+	wait := (1 - l.tokens) / l.rate
+	return false, max(1, int(wait+0.999))
+}

@@ -1,0 +1,203 @@
+package alert
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/planflag/planflag/matcher"
+)
+
+// Matcher is what the lookup API asks: the matcher's index.
+type Matcher interface {
+	Match(matcher.Query) (matcher.Result, error)
+}
+
+// Config sets the API's limits.
+type Config struct {
+	MaxBody     int // request body limit in bytes (413 past it)
+	MaxInFlight int // lookups answered at once before 503s
+}
+
+// DefaultConfig suits one machine: a lookup body is a few hundred bytes.
+func DefaultConfig() Config { return Config{MaxBody: 16 << 10, MaxInFlight: 256} }
+
+// Server is the call-handler-facing HTTP API.
+type Server struct {
+	cfg     Config
+	ix      atomic.Pointer[matcherBox]
+	clients *Clients
+	metrics *Metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	ready    atomic.Bool
+	inFlight atomic.Int64
+	idPrefix string
+	idSeq    atomic.Uint64
+	metricsH fasthttp.RequestHandler
+}
+
+type matcherBox struct{ m Matcher }
+
+// NewServer returns a server that answers 503 until SetReady(true).
+func NewServer(cfg Config, clients *Clients, m *Metrics, log *slog.Logger, now func() time.Time) *Server {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	s := &Server{cfg: cfg, clients: clients, metrics: m, log: log, now: now, idPrefix: hex.EncodeToString(b[:]) + "-"}
+	s.metricsH = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	return s
+}
+
+// SetMatcher sets the index lookups are answered from.
+func (s *Server) SetMatcher(m Matcher) { s.ix.Store(&matcherBox{m}) }
+
+// SetReady turns /readyz and lookups on or off.
+func (s *Server) SetReady(ready bool) {
+	s.ready.Store(ready)
+	if ready {
+		s.metrics.Ready.Set(1)
+	} else {
+		s.metrics.Ready.Set(0)
+	}
+}
+
+// Handler routes requests.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/v1/lookup":
+		s.lookup(ctx)
+	case "/healthz":
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"alive"}`)
+	case "/readyz":
+		ctx.SetContentType("application/json")
+		if s.ready.Load() {
+			ctx.SetBodyString(`{"status":"ready"}`)
+		} else {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString(`{"status":"not ready"}`)
+		}
+	case "/metrics":
+		s.metricsH(ctx)
+	default:
+		s.fail(ctx, Errorf(404, "not_found", "no such endpoint"), "")
+	}
+}
+
+// ErrorHandler answers requests fasthttp could not read (a body over the
+// limit, a malformed request line) in the API's error shape.
+func (s *Server) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		s.fail(ctx, Errorf(413, "body_too_large", "request body larger than %d bytes", s.cfg.MaxBody), "")
+		return
+	}
+	s.fail(ctx, Errorf(400, "bad_request", "malformed HTTP request"), "")
+}
+
+func (s *Server) requestID() string {
+	return s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
+}
+
+func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
+	start := s.now()
+	id := s.requestID()
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set("Allow", "POST")
+		s.fail(ctx, Errorf(405, "method_not_allowed", "use POST"), id)
+		return
+	}
+	client := s.authenticate(ctx)
+	if client == nil {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="planflag"`)
+		s.fail(ctx, Errorf(401, "unauthorized", "missing or unknown bearer token"), id)
+		return
+	}
+	if !client.Has(ScopeLookup) {
+		s.fail(ctx, Errorf(403, "forbidden", "client %s lacks the lookup scope", client.ID), id)
+		return
+	}
+	if ok, retry := client.limiter.allow(); !ok {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retry))
+		s.fail(ctx, Errorf(429, "rate_limited", "client %s is over its rate of %g lookups a second", client.ID, client.ratePerS), id)
+		return
+	}
+	if !s.ready.Load() {
+		ctx.Response.Header.Set("Retry-After", "1")
+		s.fail(ctx, Errorf(503, "not_ready", "the index is still loading"), id)
+		return
+	}
+	if n := s.inFlight.Add(1); n > int64(s.cfg.MaxInFlight) {
+		s.inFlight.Add(-1)
+		ctx.Response.Header.Set("Retry-After", "1")
+		s.fail(ctx, Errorf(503, "overloaded", "too many lookups in flight; retry shortly"), id)
+		return
+	}
+	s.metrics.InFlight.Inc()
+	defer func() {
+		s.inFlight.Add(-1)
+		s.metrics.InFlight.Dec()
+	}()
+	body := ctx.PostBody()
+	if len(body) > s.cfg.MaxBody {
+		s.fail(ctx, Errorf(413, "body_too_large", "request body larger than %d bytes", s.cfg.MaxBody), id)
+		return
+	}
+	q, aerr := DecodeRequest(body, false)
+	if aerr != nil {
+		s.fail(ctx, aerr, id)
+		return
+	}
+	res, err := s.ix.Load().m.Match(q)
+	if err != nil {
+		s.fail(ctx, FromMatchError(err), id)
+		return
+	}
+	out, err := json.Marshal(Response(id, res))
+	if err != nil {
+		s.fail(ctx, Errorf(500, "internal", "internal error"), id)
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(out)
+	took := s.now().Sub(start)
+	s.metrics.Latency.Observe(took.Seconds())
+	s.metrics.Lookups.WithLabelValues(res.Tier.String(), client.ID).Inc()
+	s.log.Debug("lookup", "request_id", id, "client_id", client.ID, "tier", res.Tier.String(),
+		"candidates", len(res.Candidates), "micros", took.Microseconds())
+}
+
+func (s *Server) authenticate(ctx *fasthttp.RequestCtx) *Client {
+	h := ctx.Request.Header.Peek("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !bytes.EqualFold(h[:len(prefix)], []byte(prefix)) {
+		return nil
+	}
+	return s.clients.Authenticate(bytes.TrimSpace(h[len(prefix):]))
+}
+
+// fail writes an error answer and counts it.
+func (s *Server) fail(ctx *fasthttp.RequestCtx, e *Error, requestID string) {
+	ctx.SetStatusCode(e.Status)
+	ctx.SetContentType("application/json")
+	body := struct {
+		Error     *Error `json:"error"`
+		RequestID string `json:"request_id,omitempty"`
+	}{e, requestID}
+	b, _ := json.Marshal(body)
+	ctx.SetBody(b)
+	s.metrics.Errors.WithLabelValues(e.Code).Inc()
+	if e.Status >= 500 {
+		s.log.Warn("request refused", "request_id", requestID, "status", e.Status, "code", e.Code)
+	}
+}

@@ -1,0 +1,166 @@
+package alert
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/planflag/planflag/matcher"
+)
+
+// blockingMatcher answers after release is closed, so tests can hold
+// lookups in flight.
+type blockingMatcher struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingMatcher) Match(matcher.Query) (matcher.Result, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return matcher.Result{Tier: matcher.TierNone}, nil
+}
+
+const testToken = "t0ken"
+
+func testServer(t *testing.T, cfg Config, m Matcher) (*Server, *fasthttp.Server, string) {
+	t.Helper()
+	cs, err := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash(testToken)+`","scopes":["lookup"],"rate_per_s":1000}]`),
+		func() int64 { return time.Now().UnixNano() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(cfg, cs, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	s.SetMatcher(m)
+	s.SetReady(true)
+	hs := &fasthttp.Server{Handler: s.Handler, ErrorHandler: s.ErrorHandler, MaxRequestBodySize: cfg.MaxBody}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	return s, hs, "http://" + ln.Addr().String()
+}
+
+func lookup(url string) (*http.Response, error) {
+	req, _ := http.NewRequest("POST", url+"/v1/lookup", strings.NewReader(`{"given_name":"Ann","family_name":"Lee"}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	return http.DefaultClient.Do(req)
+}
+
+// Past the in-flight bound the server sheds load with 503 and Retry-After
+// instead of queueing.
+func TestLoadShedding(t *testing.T) {
+	bm := &blockingMatcher{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	_, hs, url := testServer(t, Config{MaxBody: 4096, MaxInFlight: 2}, bm)
+	defer hs.Shutdown()
+	var wg sync.WaitGroup
+	codes := make(chan int, 2)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := lookup(url)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	<-bm.entered
+	<-bm.entered
+	resp, err := lookup(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "overloaded") {
+		t.Errorf("third lookup: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	close(bm.release)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Errorf("held lookup answered %d", c)
+		}
+	}
+}
+
+// Shutdown drains: a lookup in flight when shutdown starts is answered.
+func TestGracefulShutdown(t *testing.T) {
+	bm := &blockingMatcher{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s, hs, url := testServer(t, DefaultConfig(), bm)
+	got := make(chan int, 1)
+	go func() {
+		resp, err := lookup(url)
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	<-bm.entered
+	s.SetReady(false)
+	done := make(chan error, 1)
+	go func() { done <- hs.ShutdownWithContext(context.Background()) }()
+	select {
+	case <-done:
+		t.Fatal("shutdown returned with a lookup in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(bm.release)
+	if c := <-got; c != 200 {
+		t.Errorf("in-flight lookup answered %d", c)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+// The handler path's allocations, with the matcher's own excluded.
+func TestHandlerAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	ix := matcher.NewIndex(nil)
+	ix.Upsert("UCP-1", 1, &matcher.Patient{GivenNames: []string{"Ann"}, FamilyName: "Lee", BirthDate: "1940-01-02",
+		Addresses: []matcher.Address{{Lines: []string{"1 High Street"}, Postcode: "M1 1AE"}}})
+	cs, _ := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash(testToken)+`","scopes":["lookup"],"rate_per_s":1e9}]`),
+		func() int64 { return time.Now().UnixNano() })
+	s := NewServer(DefaultConfig(), cs, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	s.SetMatcher(ix)
+	s.SetReady(true)
+	var ctx fasthttp.RequestCtx
+	body := []byte(`{"given_name":"Ann","family_name":"Lee","birth_date":"1940-01-02","postcode":"M1 1AE"}`)
+	run := func() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/v1/lookup")
+		ctx.Request.Header.Set("Authorization", "Bearer "+testToken)
+		ctx.Request.SetBody(body)
+		s.Handler(&ctx)
+	}
+	run()
+	if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"tier":"match"`) {
+		t.Fatalf("answer %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	allocs := testing.AllocsPerRun(200, run)
+	t.Logf("allocations per lookup request: %.0f", allocs)
+	const budget = 40
+	if allocs > budget {
+		t.Errorf("%.0f allocations per lookup request, budget %d", allocs, budget)
+	}
+}

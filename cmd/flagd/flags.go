@@ -1,0 +1,82 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// envName is a flag's environment fallback: -http.addr → FLAGD_HTTP_ADDR.
+func envName(flagName string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return "FLAGD_" + strings.ToUpper(r.Replace(flagName))
+}
+
+// envFlags registers flags whose defaults come from the environment when set
+// there; a malformed environment value is an error naming the variable.
+type envFlags struct {
+	fs   *flag.FlagSet
+	errs []string
+}
+
+func (e *envFlags) env(name string) (string, bool) {
+	v, ok := os.LookupEnv(envName(name))
+	return v, ok
+}
+
+func (e *envFlags) usage(name, help string) string {
+	return help + " (env " + envName(name) + ")"
+}
+
+func (e *envFlags) String(name, def, help string) *string {
+	if v, ok := e.env(name); ok {
+		def = v
+	}
+	return e.fs.String(name, def, e.usage(name, help))
+}
+
+func (e *envFlags) Int(name string, def int, help string) *int {
+	if v, ok := e.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s: not an integer", envName(name)))
+		} else {
+			def = n
+		}
+	}
+	return e.fs.Int(name, def, e.usage(name, help))
+}
+
+func (e *envFlags) Bool(name string, def bool, help string) *bool {
+	if v, ok := e.env(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s: not true or false", envName(name)))
+		} else {
+			def = b
+		}
+	}
+	return e.fs.Bool(name, def, e.usage(name, help))
+}
+
+func (e *envFlags) Duration(name string, def time.Duration, help string) *time.Duration {
+	if v, ok := e.env(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Sprintf("%s: not a duration (e.g. 10s)", envName(name)))
+		} else {
+			def = d
+		}
+	}
+	return e.fs.Duration(name, def, e.usage(name, help))
+}
+
+func (e *envFlags) err() error {
+	if len(e.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("environment: %s", strings.Join(e.errs, "; "))
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/planflag/planflag/alert"
+	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/matcher"
+)
+
+// Config is flagd's configuration, from flags with FLAGD_… fallbacks.
+type Config struct {
+	HTTPAddr        string
+	Clients         string
+	Events          string
+	Demo            bool
+	MaxBody         int
+	MaxInFlight     int
+	ShutdownTimeout time.Duration
+	LogLevel        string
+}
+
+// parseConfig reads flags (and the environment) into a Config.
+func parseConfig(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("flagd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	e := &envFlags{fs: fs}
+	var c Config
+	def := alert.DefaultConfig()
+	addr := e.String("http.addr", "127.0.0.1:8080", "address to serve the lookup API on")
+	clients := e.String("clients", "", "clients file: [{\"id\", \"token_sha256\", \"scopes\", \"rate_per_s\"}]")
+	events := e.String("events", "", "plan events to load at start, one JSON object per line")
+	demo := e.Bool("demo", false, "generate a synthetic plan store and a demo client in process, print the token and example lookups")
+	maxBody := e.Int("http.max-body", def.MaxBody, "largest lookup request body in bytes (larger: 413)")
+	maxInFlight := e.Int("http.max-inflight", def.MaxInFlight, "lookups answered at once before shedding with 503")
+	shutdown := e.Duration("shutdown.timeout", 10*time.Second, "how long to drain in-flight requests on SIGINT/SIGTERM")
+	level := e.String("log.level", "info", "log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: flagd [flags]            serve the lookup API")
+		fmt.Fprintln(stderr, "       flagd -demo              serve a synthetic demo plan store")
+		fmt.Fprintln(stderr, "       flagd lookup -events F   answer lookup requests from standard input")
+		fmt.Fprintln(stderr, "Flags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := e.err(); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (flags come before nothing else)", fs.Arg(0))
+	}
+	c = Config{HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
+		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level}
+	switch {
+	case c.MaxBody < 256:
+		return c, errors.New("-http.max-body must be at least 256 bytes")
+	case c.MaxInFlight < 1:
+		return c, errors.New("-http.max-inflight must be at least 1")
+	case !c.Demo && c.Clients == "":
+		return c, errors.New("no clients: give -clients FILE (or -demo)")
+	case !c.Demo && c.Events == "":
+		return c, errors.New("no plan source: give -events FILE.jsonl (or -demo)")
+	}
+	return c, nil
+}
+
+// Main is the running service: Run starts it, Close stops it in order.
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+	Stdout io.Writer // where -demo prints its token and examples
+
+	// Addr is the address the API listens on, once Run has returned.
+	Addr string
+
+	api     *alert.Server
+	metrics *alert.Metrics
+	http    *fasthttp.Server
+	ln      net.Listener
+	ix      *matcher.Index
+	served  chan error
+	loading sync.WaitGroup
+	cancel  context.CancelFunc
+}
+
+// Run listens, then loads the plan source in the background (/readyz turns
+// 200 when it is loaded) and returns; the API serves until Close.
+func (m *Main) Run(ctx context.Context) error {
+	ctx, m.cancel = context.WithCancel(ctx)
+	now := func() int64 { return time.Now().UnixNano() }
+	var clients *alert.Clients
+	var err error
+	var demoToken string
+	if m.Config.Demo && m.Config.Clients == "" {
+		demoToken, clients, err = demoClients(now)
+	} else {
+		clients, err = alert.LoadClients(m.Config.Clients, now)
+	}
+	if err != nil {
+		return err
+	}
+	m.metrics = alert.NewMetrics()
+	cfg := alert.Config{MaxBody: m.Config.MaxBody, MaxInFlight: m.Config.MaxInFlight}
+	m.api = alert.NewServer(cfg, clients, m.metrics, m.Log, time.Now)
+	m.ix = matcher.NewIndex(nil)
+	m.api.SetMatcher(m.ix)
+	m.http = &fasthttp.Server{
+		Handler:            m.api.Handler,
+		ErrorHandler:       m.api.ErrorHandler,
+		Name:               "planflag",
+		MaxRequestBodySize: m.Config.MaxBody,
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		NoDefaultDate:      true,
+		Logger:             httpLogger{m.Log},
+	}
+	m.ln, err = net.Listen("tcp", m.Config.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.HTTPAddr, err)
+	}
+	m.Addr = m.ln.Addr().String()
+	m.served = make(chan error, 1)
+	go func() { m.served <- m.http.Serve(m.ln) }()
+	m.Log.Info("listening", "addr", m.Addr)
+
+	m.loading.Add(1)
+	go func() {
+		defer m.loading.Done()
+		if err := m.load(ctx, demoToken); err != nil {
+			m.Log.Error("plan source not loaded; staying not ready", "err", err.Error())
+		}
+	}()
+	return nil
+}
+
+// load fills the index from the configured source, then turns ready.
+func (m *Main) load(ctx context.Context, demoToken string) error {
+	start := time.Now()
+	progress := func(st feed.LoadStats) {
+		m.metrics.IndexPlans.Set(float64(m.ix.Live()))
+		m.Log.Info("loading plan events", "events", st.Events, "live", m.ix.Live(), "dead_letters", st.DeadLetters)
+	}
+	var examples []demoQuery
+	if m.Config.Demo && m.Config.Events == "" {
+		var err error
+		examples, err = demoLoad(m.ix)
+		if err != nil {
+			return err
+		}
+	} else {
+		st, err := feed.LoadFile(m.Config.Events, m.ix, progress)
+		if err != nil {
+			return err
+		}
+		m.metrics.Loaded.WithLabelValues("upserted").Add(float64(st.Upserted))
+		m.metrics.Loaded.WithLabelValues("withdrawn").Add(float64(st.Withdrawn))
+		m.metrics.Loaded.WithLabelValues("stale").Add(float64(st.Stale))
+		m.metrics.Loaded.WithLabelValues("dead_letter").Add(float64(st.DeadLetters))
+		for _, d := range st.FirstDeadLetters {
+			m.Log.Warn("dead letter", "where", d)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	st := m.ix.Stats()
+	m.metrics.IndexPlans.Set(float64(st.Live))
+	m.metrics.Sparse.Set(float64(st.Sparse))
+	m.api.SetReady(true)
+	m.Log.Info("ready", "live", st.Live, "sparse", st.Sparse, "seconds", time.Since(start).Seconds())
+	if m.Config.Demo {
+		printDemo(m.Stdout, m.Addr, demoToken, st.Live, examples)
+	}
+	return nil
+}
+
+// Close stops the service in order: readiness off, drain in-flight
+// requests, stop loading; each step's duration is logged.
+func (m *Main) Close() error {
+	step := func(name string, f func() error) error {
+		start := time.Now()
+		err := f()
+		m.Log.Info("shutdown step", "step", name, "millis", time.Since(start).Milliseconds())
+		return err
+	}
+	m.api.SetReady(false)
+	var errs []error
+	errs = append(errs, step("drain http", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		defer cancel()
+		return m.http.ShutdownWithContext(ctx)
+	}))
+	errs = append(errs, step("stop loading", func() error {
+		m.cancel()
+		m.loading.Wait()
+		return nil
+	}))
+	if err := <-m.served; err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// demoClients makes a client with a fresh random token.
+func demoClients(now func() int64) (string, *alert.Clients, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, err
+	}
+	token := "demo-" + hex.EncodeToString(b[:])
+	cfg := []alert.ClientConfig{{ID: "demo-cad", TokenSHA256: alert.TokenHash(token), Scopes: []string{alert.ScopeLookup}}}
+	raw, _ := json.Marshal(cfg)
+	dir, err := os.MkdirTemp("", "planflag-demo-")
+	if err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "clients.json"), raw, 0o600)
+	}
+	cs, err := alert.ParseClients(raw, now)
+	return token, cs, err
+}
+
+func printDemo(w io.Writer, addr, token string, live int, examples []demoQuery) {
+	fmt.Fprintf(w, "\nplanflag demo: %d live synthetic plans (every record is generated; no real person's data)\n", live)
+	fmt.Fprintf(w, "Serving on http://%s — demo client token: %s\n\n", addr, token)
+	for _, ex := range examples {
+		body, _ := json.Marshal(ex.q)
+		fmt.Fprintf(w, "# %s\ncurl -s -H 'Authorization: Bearer %s' -d '%s' http://%s/v1/lookup\n\n",
+			ex.what, token, strings.ReplaceAll(string(body), "'", `'\''`), addr)
+	}
+	fmt.Fprintln(w, "Stop with Ctrl-C.")
+}
+
+// httpLogger sends fasthttp's connection errors to the service log. They
+// name addresses and protocol problems, never request bodies.
+type httpLogger struct{ log *slog.Logger }
+
+func (l httpLogger) Printf(format string, args ...any) {
+	l.log.Debug("http connection", "detail", fmt.Sprintf(format, args...))
+}

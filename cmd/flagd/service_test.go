@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/planflag/planflag/alert"
+)
+
+const (
+	tokenCAD     = "token-cad-1"
+	tokenNoScope = "token-audit-1"
+	tokenSlow    = "token-slow-1"
+)
+
+func clientsFile(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := []alert.ClientConfig{
+		{ID: "las-cad", TokenSHA256: alert.TokenHash(tokenCAD), Scopes: []string{"lookup"}},
+		{ID: "auditor", TokenSHA256: alert.TokenHash(tokenNoScope), Scopes: []string{}},
+		{ID: "slow", TokenSHA256: alert.TokenHash(tokenSlow), Scopes: []string{"lookup"}, RatePerS: 1},
+	}
+	b, _ := json.Marshal(cfg)
+	path := filepath.Join(dir, "clients.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// boot starts the whole service on 127.0.0.1:0 with the given events file.
+func boot(t *testing.T, events string) *Main {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", events,
+		"-http.max-body", "4096", "-shutdown.timeout", "5s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stdout: io.Discard}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func eventsFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(path, []byte(events), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func waitReady(t *testing.T, m *Main) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if r, err := http.Get("http://" + m.Addr + "/readyz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("never ready")
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func post(t *testing.T, m *Main, token, body string) reply {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+m.Addr+"/v1/lookup", strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("status %d, body not JSON: %q", resp.StatusCode, raw)
+	}
+	return reply{resp.StatusCode, resp.Header, v}
+}
+
+func errorOf(r reply) (code, field, message string) {
+	e, _ := r.body["error"].(map[string]any)
+	code, _ = e["code"].(string)
+	field, _ = e["field"].(string)
+	message, _ = e["message"].(string)
+	return
+}
+
+func TestServiceLookups(t *testing.T) {
+	m := boot(t, eventsFile(t))
+	defer m.Close()
+	waitReady(t, m)
+
+	// The three tiers.
+	r := post(t, m, tokenCAD, `{"given_name":"Peggy","family_name":"OBrien","birth_date":"07/03/1941","postcode":"sw1a1aa","unknown":"ignored"}`)
+	cands, _ := r.body["candidates"].([]any)
+	if r.status != 200 || r.body["tier"] != "match" || r.body["flag"] != true || len(cands) != 1 || r.body["request_id"] == "" {
+		t.Errorf("match: %d %v", r.status, r.body)
+	}
+	if c := cands[0].(map[string]any); c["plan_id"] != "UCP-123" || c["agreement"].(map[string]any)["given_name"] != "nickname" {
+		t.Errorf("match candidate %v", c)
+	}
+	r = post(t, m, tokenCAD, `{"family_name":"O'Brien","postcode":"SW1A 1AA","phone":"07700 900123"}`)
+	if r.status != 200 || r.body["tier"] != "possible" {
+		t.Errorf("possible: %d %v", r.status, r.body)
+	}
+	r = post(t, m, tokenCAD, `{"given_name":"John","family_name":"Smith","birth_date":"1950-01-01","postcode":"M1 1AE"}`)
+	if cands, _ := r.body["candidates"].([]any); r.status != 200 || r.body["tier"] != "none" || r.body["flag"] != false || len(cands) != 0 {
+		t.Errorf("none (withdrawn plan): %d %v", r.status, r.body)
+	}
+	if bytes.Contains([]byte(r.body["request_id"].(string)), []byte("Smith")) {
+		t.Error("request id carries input")
+	}
+}
+
+func TestServiceAuth(t *testing.T) {
+	m := boot(t, eventsFile(t))
+	defer m.Close()
+	waitReady(t, m)
+	q := `{"given_name":"Margaret","family_name":"O'Brien","birth_date":"1941-03-07"}`
+	for _, c := range []struct {
+		token  string
+		status int
+		code   string
+	}{{"", 401, "unauthorized"}, {"wrong-token", 401, "unauthorized"}, {tokenNoScope, 403, "forbidden"}, {tokenCAD, 200, ""}} {
+		r := post(t, m, c.token, q)
+		if code, _, _ := errorOf(r); r.status != c.status || code != c.code {
+			t.Errorf("token %q: %d %v, want %d %s", c.token, r.status, r.body, c.status, c.code)
+		}
+	}
+	// A GET is not a lookup.
+	resp, err := http.Get("http://" + m.Addr + "/v1/lookup")
+	if err != nil || resp.StatusCode != 405 {
+		t.Errorf("GET /v1/lookup: %v %v", resp.StatusCode, err)
+	}
+}
+
+func TestServiceBadInput(t *testing.T) {
+	m := boot(t, eventsFile(t))
+	defer m.Close()
+	waitReady(t, m)
+	for _, c := range []struct {
+		body, field string
+		status      int
+	}{
+		{`{`, "", 400},
+		{`[]`, "", 400},
+		{`"text"`, "", 400},
+		{``, "", 400},
+		{`{"nhs_number": 9434765919}`, "nhs_number", 400},
+		{`{"given_name": ["Mary"], "family_name": "Smith"}`, "given_name", 400},
+		{`{"family_name": {"x": 1}, "given_name": "Mary"}`, "family_name", 400},
+		{`{"birth_date": 1941, "given_name": "Mary"}`, "birth_date", 400},
+		{`{"gender": true, "given_name": "Mary", "family_name": "Smith"}`, "gender", 400},
+		{`{"postcode": 1, "given_name": "Mary", "family_name": "Smith"}`, "postcode", 400},
+		{`{"address": 1, "given_name": "Mary", "family_name": "Smith"}`, "address", 400},
+		{`{"phone": 447700900123, "given_name": "Mary"}`, "phone", 400},
+		{`{"nhs_number": "12345", "given_name": "Mary", "family_name": "Smith"}`, "nhs_number", 400},
+		{`{"given_name": "Mary", "birth_date": "1941-02-30"}`, "birth_date", 400},
+		{`{"given_name": "Mary", "birth_date": "next Tuesday"}`, "birth_date", 400},
+		{`{"given_name": "Mary", "family_name": "Smith", "postcode": "XX XX"}`, "postcode", 400},
+		{`{"given_name": "Mary", "family_name": "Smith", "phone": "call me"}`, "phone", 400},
+		{`{"given_name": "Mary", "family_name": "Smith", "gender": "purple"}`, "gender", 400},
+		{`{"given_name": "123", "family_name": "Smith"}`, "given_name", 400},
+		{`{"given_name": "Mary", "family_name": "!!"}`, "family_name", 400},
+		{`{"given_name": "Mary"}`, "", 400},
+		{`{}`, "", 400},
+		{`{"given_name": "` + strings.Repeat("a", 5000) + `"}`, "", 413},
+	} {
+		r := post(t, m, tokenCAD, c.body)
+		code, field, msg := errorOf(r)
+		if r.status != c.status || field != c.field || code == "" || msg == "" {
+			t.Errorf("%.60s: %d code=%s field=%q msg=%q; want %d field %q", c.body, r.status, code, field, msg, c.status, c.field)
+		}
+		if strings.Contains(msg, "1941") || strings.Contains(msg, "Mary") {
+			t.Errorf("error message echoes input: %s", msg)
+		}
+	}
+}
+
+func TestServiceRateLimit(t *testing.T) {
+	m := boot(t, eventsFile(t))
+	defer m.Close()
+	waitReady(t, m)
+	q := `{"given_name":"Margaret","family_name":"O'Brien","birth_date":"1941-03-07"}`
+	limited := 0
+	for i := 0; i < 15; i++ {
+		r := post(t, m, tokenSlow, q)
+		if r.status == 429 {
+			limited++
+			if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
+				t.Errorf("429 without a Retry-After: %q", r.header.Get("Retry-After"))
+			}
+		}
+	}
+	// rate 1/s: a burst of 10, then 429s.
+	if limited < 4 || limited > 5 {
+		t.Errorf("%d of 15 rapid lookups limited, want 5 (burst 10)", limited)
+	}
+	if r := post(t, m, tokenCAD, q); r.status != 200 {
+		t.Errorf("another client is limited too: %d", r.status)
+	}
+}
+
+// Readiness: 503 (and lookups 503) until the plan source is loaded. The
+// events come through a pipe the test writes to when it chooses.
+func TestServiceReadiness(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "events.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no fifo: %v", err)
+	}
+	m := boot(t, fifo)
+	defer m.Close()
+	resp, err := http.Get("http://" + m.Addr + "/readyz")
+	if err != nil || resp.StatusCode != 503 {
+		t.Fatalf("readyz before load: %v %v", resp.StatusCode, err)
+	}
+	if resp, _ := http.Get("http://" + m.Addr + "/healthz"); resp.StatusCode != 200 {
+		t.Errorf("healthz while loading: %d", resp.StatusCode)
+	}
+	r := post(t, m, tokenCAD, `{"given_name":"Margaret","family_name":"O'Brien","birth_date":"1941-03-07"}`)
+	if code, _, _ := errorOf(r); r.status != 503 || code != "not_ready" || r.header.Get("Retry-After") == "" {
+		t.Errorf("lookup while loading: %d %v", r.status, r.body)
+	}
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString(events)
+	w.Close()
+	waitReady(t, m)
+	if r := post(t, m, tokenCAD, `{"given_name":"Margaret","family_name":"O'Brien","birth_date":"1941-03-07","postcode":"SW1A 1AA"}`); r.body["tier"] != "match" {
+		t.Errorf("after load: %v", r.body)
+	}
+	// Metrics: tiers by client, index size; no personal data in any label.
+	resp, err = http.Get("http://" + m.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`planflag_lookups_total{client="las-cad",tier="match"} 1`, "planflag_index_plans 1", "planflag_lookup_seconds_bucket", `planflag_http_errors_total{code="not_ready"} 1`} {
+		if !bytes.Contains(text, []byte(want)) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, pii := range []string{"Margaret", "O'Brien", "1941", "SW1A"} {
+		if bytes.Contains(text, []byte(pii)) {
+			t.Errorf("metrics carry %q", pii)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  [2]string
+		want string
+	}{
+		{[]string{"-events", "x"}, [2]string{}, "no clients"},
+		{[]string{"-clients", "x"}, [2]string{}, "no plan source"},
+		{[]string{"-demo", "-http.max-inflight", "0"}, [2]string{}, "max-inflight"},
+		{[]string{"-demo"}, [2]string{"FLAGD_HTTP_MAX_BODY", "lots"}, "FLAGD_HTTP_MAX_BODY"},
+		{[]string{"-demo", "extra"}, [2]string{}, "unexpected argument"},
+	} {
+		t.Run(c.want, func(t *testing.T) {
+			if c.env[0] != "" {
+				t.Setenv(c.env[0], c.env[1])
+			}
+			_, err := parseConfig(c.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%v: error %v, want %q", c.args, err, c.want)
+			}
+		})
+	}
+	t.Setenv("FLAGD_HTTP_ADDR", "127.0.0.1:9999")
+	cfg, err := parseConfig([]string{"-demo"}, io.Discard)
+	if err != nil || cfg.HTTPAddr != "127.0.0.1:9999" {
+		t.Errorf("env fallback: %v %v", cfg.HTTPAddr, err)
+	}
+}
