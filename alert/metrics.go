@@ -14,8 +14,8 @@ type Metrics struct {
 	Errors     *prometheus.CounterVec // by error code
 	Latency    prometheus.Histogram   // lookup service time
 	InFlight   prometheus.Gauge
-	IndexPlans prometheus.Gauge // live plans
-	Sparse     prometheus.Gauge // live plans with too little to match on
+	IndexPlans prometheus.Gauge       // live plans
+	Sparse     prometheus.Gauge       // live plans with too little to match on
 	Loaded     *prometheus.CounterVec // events applied while loading, by outcome
 	Ready      prometheus.Gauge
 }
