@@ -1,11 +1,8 @@
 package alert
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/planflag/planflag/matcher"
@@ -74,39 +71,4 @@ func FromMatchError(err error) *Error {
 		return e
 	}
 	return Errorf(500, "internal", "internal error")
-}
-
-// DecodeRequest reads a lookup request: a JSON object of optional string
-// fields (unknown fields ignored), or, when wrapped is allowed, a line of the
-// form {"query": {…}} with other keys ignored.
-func DecodeRequest(b []byte, wrapped bool) (matcher.Query, *Error) {
-	var q matcher.Query
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 {
-		return q, Errorf(400, "invalid_json", "empty request body")
-	}
-	if wrapped {
-		var w struct {
-			Query json.RawMessage `json:"query"`
-		}
-		if err := json.Unmarshal(b, &w); err == nil && len(w.Query) > 0 && !bytes.Equal(w.Query, []byte("null")) {
-			b = w.Query
-		}
-	}
-	if err := json.Unmarshal(b, &q); err != nil {
-		var typ *json.UnmarshalTypeError
-		var syn *json.SyntaxError
-		switch {
-		case errors.As(err, &typ) && typ.Field != "":
-			e := Errorf(400, "invalid_"+typ.Field, "%s: must be a string, got JSON %s", typ.Field, typ.Value)
-			e.Field = typ.Field
-			return q, e
-		case errors.As(err, &typ):
-			return q, Errorf(400, "invalid_json", "request must be a JSON object, got JSON %s", typ.Value)
-		case errors.As(err, &syn):
-			return q, Errorf(400, "invalid_json", "malformed JSON at byte %s", strconv.FormatInt(syn.Offset, 10))
-		}
-		return q, Errorf(400, "invalid_json", "malformed JSON")
-	}
-	return q, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,9 @@ type Server struct {
 }
 
 type matcherBox struct{ m Matcher }
+
+// bodyPool holds answer buffers.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // NewServer returns a server that answers 503 until SetReady(true).
 func NewServer(cfg Config, clients *Clients, m *Metrics, log *slog.Logger, now func() time.Time) *Server {
@@ -163,13 +167,11 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, FromMatchError(err), id)
 		return
 	}
-	out, err := json.Marshal(Response(id, res))
-	if err != nil {
-		s.fail(ctx, Errorf(500, "internal", "internal error"), id)
-		return
-	}
 	ctx.SetContentType("application/json")
-	ctx.SetBody(out)
+	buf := bodyPool.Get().(*[]byte)
+	*buf = AppendResponse((*buf)[:0], id, res)
+	ctx.SetBody(*buf) // copies
+	bodyPool.Put(buf)
 	took := s.now().Sub(start)
 	s.metrics.Latency.Observe(took.Seconds())
 	s.metrics.Lookups.WithLabelValues(res.Tier.String(), client.ID).Inc()

@@ -1,0 +1,137 @@
+package alert
+
+import (
+	"strconv"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/planflag/planflag/matcher"
+)
+
+// The lookup path reads requests with fastjson (a reusable parser, no
+// reflection) and writes answers by appending bytes: encoding/json cost
+// more than the match itself.
+
+var parsers fastjson.ParserPool
+
+// requestFields maps a request key to where it goes in a query.
+var requestFields = map[string]func(*matcher.Query) *string{
+	"nhs_number":  func(q *matcher.Query) *string { return &q.NHSNumber },
+	"given_name":  func(q *matcher.Query) *string { return &q.GivenName },
+	"family_name": func(q *matcher.Query) *string { return &q.FamilyName },
+	"birth_date":  func(q *matcher.Query) *string { return &q.BirthDate },
+	"gender":      func(q *matcher.Query) *string { return &q.Gender },
+	"postcode":    func(q *matcher.Query) *string { return &q.Postcode },
+	"address":     func(q *matcher.Query) *string { return &q.Address },
+	"phone":       func(q *matcher.Query) *string { return &q.Phone },
+}
+
+// DecodeRequest reads a lookup request: a JSON object of optional string
+// fields (null counts as absent, unknown keys are ignored), or, when wrapped
+// is allowed, a line of the form {"query": {…}} with other keys ignored.
+// Errors name the field and never quote the input.
+func DecodeRequest(b []byte, wrapped bool) (matcher.Query, *Error) {
+	var q matcher.Query
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(b)
+	if err != nil {
+		if len(b) == 0 || isSpace(b) {
+			return q, Errorf(400, "invalid_json", "empty request body")
+		}
+		return q, Errorf(400, "invalid_json", "malformed JSON")
+	}
+	if wrapped {
+		if inner := v.Get("query"); inner != nil && inner.Type() == fastjson.TypeObject {
+			v = inner
+		}
+	}
+	o, err := v.Object()
+	if err != nil {
+		return q, Errorf(400, "invalid_json", "request must be a JSON object, got JSON %s", v.Type())
+	}
+	var fail *Error
+	o.Visit(func(key []byte, val *fastjson.Value) {
+		field, ok := requestFields[string(key)]
+		if !ok || fail != nil {
+			return
+		}
+		switch val.Type() {
+		case fastjson.TypeString:
+			s, _ := val.StringBytes()
+			*field(&q) = string(s)
+		case fastjson.TypeNull:
+		default:
+			fail = Errorf(400, "invalid_"+string(key), "%s: must be a string, got JSON %s", key, val.Type())
+			fail.Field = string(key)
+		}
+	})
+	return q, fail
+}
+
+func isSpace(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendResponse appends the JSON answer for a match result (the shape of
+// LookupResponse) to dst.
+func AppendResponse(dst []byte, requestID string, r matcher.Result) []byte {
+	dst = append(dst, `{"request_id":`...)
+	dst = appendString(dst, requestID)
+	if r.Flag() {
+		dst = append(dst, `,"flag":true,"tier":"`...)
+	} else {
+		dst = append(dst, `,"flag":false,"tier":"`...)
+	}
+	dst = append(dst, r.Tier.String()...)
+	dst = append(dst, `","candidates":[`...)
+	for i := range r.Candidates {
+		c := &r.Candidates[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"plan_id":`...)
+		dst = appendString(dst, c.PlanID)
+		dst = append(dst, `,"tier":"`...)
+		dst = append(dst, c.Tier.String()...)
+		dst = append(dst, `","score":`...)
+		dst = strconv.AppendFloat(dst, c.Score, 'f', -1, 64)
+		dst = append(dst, `,"agreement":{`...)
+		a := &c.Agreement
+		for f := matcher.FieldNHSNumber; f <= matcher.FieldPhone; f++ {
+			if f > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '"')
+			dst = append(dst, f.String()...)
+			dst = append(dst, `":"`...)
+			dst = append(dst, a.Level(f).String()...)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, `}}`...)
+	}
+	return append(dst, `]}`...)
+}
+
+// appendString appends s as a JSON string.
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
