@@ -21,6 +21,7 @@ var commands = map[string]struct {
 	"febrl":    {runFEBRL, "convert FEBRL 4 into events.jsonl and queries.jsonl"},
 	"accuracy": {runAccuracy, "measure match and flag recall, false matches and leaks against an exact-match baseline"},
 	"estimate": {runEstimate, "re-estimate the matcher's m and u probabilities from the synthetic error model"},
+	"load":     {runLoad, "measure the lookup API under load (closed and open loop) beside a bare fasthttp server"},
 }
 
 func main() {
@@ -39,6 +40,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return errors.New("no subcommand")
 		}
 		return nil
+	}
+	if args[0] == "loadserver" { // the child of `flagbench load`
+		return runLoadServer(args[1:], stdout, stderr)
 	}
 	c, ok := commands[args[0]]
 	if !ok {

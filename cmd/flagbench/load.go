@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/planflag/planflag/alert"
+	"github.com/planflag/planflag/bench"
+)
+
+// runLoad measures the lookup API under load: a child process serves the
+// index (and, beside it, a bare fasthttp server answering a fixed JSON
+// body: the ceiling), and this process drives both, closed loop for the
+// most throughput and open loop at a fixed rate for latency.
+func runLoad(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	plans := fs.Int("plans", 1_000_000, "plans in the served index")
+	seed := fs.Uint64("seed", 1, "seed of the synthetic population")
+	rate := fs.Float64("rate", 5000, "open-loop request rate per second")
+	dur := fs.Duration("duration", 20*time.Second, "length of each run")
+	workers := fs.Int("workers", 32, "closed-loop workers (one connection each)")
+	conns := fs.Int("conns", 256, "open-loop connections")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "loadserver", "-plans", strconv.Itoa(*plans), "-seed", strconv.FormatUint(*seed, 10))
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	var info struct{ Lookup, Bare, Token, Bodies string }
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("load server: %w", err)
+	}
+	if err := json.Unmarshal([]byte(line), &info); err != nil {
+		return fmt.Errorf("load server said %q: %w", line, err)
+	}
+	bodies, err := readBodies(info.Bodies)
+	if err != nil {
+		return err
+	}
+	lookup := &bench.LoadTarget{URL: info.Lookup, Token: info.Token, Bodies: bodies}
+	bare := &bench.LoadTarget{URL: info.Bare, Bodies: bodies}
+	ctx := context.Background()
+	type run struct {
+		name string
+		f    func() (bench.LoadResult, error)
+	}
+	results := map[string]bench.LoadResult{}
+	for _, r := range []run{
+		{"warm-up", func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, lookup, *workers, 3*time.Second) }},
+		{"bare closed", func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, bare, *workers, *dur) }},
+		{"lookup closed", func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, lookup, *workers, *dur) }},
+		{"bare open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, bare, *rate, *conns, *dur) }},
+		{"lookup open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, lookup, *rate, *conns, *dur) }},
+	} {
+		res, err := r.f()
+		if err != nil {
+			return err
+		}
+		results[r.name] = res
+		fmt.Fprintf(stderr, "%s: %v\n", r.name, res)
+	}
+	rss := rssMiB(cmd.Process.Pid)
+	bc, lc := results["bare closed"], results["lookup closed"]
+	bo, lo := results["bare open"], results["lookup open"]
+	fmt.Fprintf(stdout, "### Lookup API under load: %d plans, %d closed-loop workers, open loop at %.0f/s for %v\n\n", *plans, *workers, *rate, *dur)
+	fmt.Fprintln(stdout, "| run | requests/s | errors | p50 | p90 | p99 | p99.9 | max |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
+	for _, n := range []string{"bare closed", "lookup closed", "bare open", "lookup open"} {
+		r := results[n]
+		fmt.Fprintf(stdout, "| %s | %.0f | %d | %v | %v | %v | %v | %v |\n", n, r.Throughput, r.Errors, r.P50, r.P90, r.P99, r.P999, r.Max)
+	}
+	fmt.Fprintf(stdout, "\nLookup throughput is %.0f %% of the bare-server ceiling (closed loop). Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB.\n",
+		100*lc.Throughput/bc.Throughput, *rate, lo.P99, bo.P99, rss)
+	return nil
+}
+
+func readBodies(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		out = append(out, []byte(l))
+	}
+	return out, nil
+}
+
+// rssMiB reads a process's resident set size from /proc.
+func rssMiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+// runLoadServer is the child of `flagbench load`: it builds the index,
+// serves the lookup API and a bare server, prints where, and serves until
+// its standard input closes.
+func runLoadServer(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("loadserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	plans := fs.Int("plans", 1_000_000, "plans")
+	seed := fs.Uint64("seed", 1, "seed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := bench.DefaultConfig()
+	cfg.Seed, cfg.Plans, cfg.Queries = *seed, *plans, 10_000
+	ds, err := bench.Generate(cfg)
+	if err != nil {
+		return err
+	}
+	ix, _ := buildIndex(ds, nil)
+	bodies, err := os.CreateTemp("", "planflag-load-*.jsonl")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(bodies.Name())
+	bw := bufio.NewWriter(bodies)
+	for _, q := range ds.Queries {
+		b, _ := json.Marshal(q.Query)
+		bw.Write(append(b, '\n'))
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	bodies.Close()
+	ds = nil // let the generator's data go: the server holds only the index
+	// Hand the generator's memory back to the OS now, as flagd does after
+	// its initial load, so resident memory is the serving process's own.
+	debug.FreeOSMemory()
+
+	token := "load-token"
+	clients, err := alert.ParseClients([]byte(`[{"id":"load","token_sha256":"`+alert.TokenHash(token)+`","scopes":["lookup"],"rate_per_s":1e9}]`),
+		func() int64 { return time.Now().UnixNano() })
+	if err != nil {
+		return err
+	}
+	api := alert.NewServer(alert.Config{MaxBody: 16 << 10, MaxInFlight: 4096}, clients, alert.NewMetrics(),
+		slog.New(slog.NewJSONHandler(io.Discard, nil)), time.Now)
+	api.SetMatcher(ix)
+	api.SetReady(true)
+	serve := func(h fasthttp.RequestHandler) (string, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		go (&fasthttp.Server{Handler: h, NoDefaultDate: true}).Serve(ln)
+		return "http://" + ln.Addr().String() + "/v1/lookup", nil
+	}
+	// The ceiling: the same server library answering a fixed answer of the
+	// lookup's size, doing no work.
+	fixed := []byte(`{"request_id":"bare","flag":true,"tier":"match","candidates":[{"plan_id":"UCP-0000001","tier":"match","score":42.1,` +
+		`"agreement":{"nhs_number":"missing","given_name":"exact","family_name":"exact","birth_date":"exact","gender":"missing","postcode":"exact","address":"missing","phone":"missing"}}]}`)
+	bareURL, err := serve(func(ctx *fasthttp.RequestCtx) { ctx.SetContentType("application/json"); ctx.SetBody(fixed) })
+	if err != nil {
+		return err
+	}
+	lookupURL, err := serve(api.Handler)
+	if err != nil {
+		return err
+	}
+	info, _ := json.Marshal(map[string]string{"Lookup": lookupURL, "Bare": bareURL, "Token": token, "Bodies": bodies.Name()})
+	fmt.Fprintf(stdout, "%s\n", info)
+	fmt.Fprintf(stderr, "load server: %d live plans; serving\n", ix.Live())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
+	select {
+	case <-done:
+	case <-sig:
+	}
+	return nil
+}
