@@ -44,6 +44,10 @@ type Change struct {
 	PlanID  string
 	Version uint64
 	Patient *Patient // nil withdraws the plan
+
+	// Stale is set by Apply when the change was ignored because its version
+	// was not newer than the plan's applied one.
+	Stale bool
 }
 
 // ApplyStats counts what a batch of changes did.
@@ -80,8 +84,10 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 		s := ix.slots.get(id)
 		if seen && c.Version <= s.version {
 			st.Stale++
+			c.Stale = true
 			continue
 		}
+		c.Stale = false
 		s.version = c.Version
 		var next *person
 		if c.Patient != nil {
@@ -225,6 +231,10 @@ func (ix *Index) Stats() Stats {
 
 // Live returns the number of plans that can be found; safe for readers.
 func (ix *Index) Live() int { return int(ix.live.Load()) }
+
+// Sparse returns the number of live plans with too little to match on; safe
+// for readers.
+func (ix *Index) Sparse() int { return int(ix.sparse.Load()) }
 
 // slot is one plan's place in the index. p is what readers see (nil once
 // withdrawn); version is the writer's.

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,13 @@ type Config struct {
 	MaxInFlight     int
 	ShutdownTimeout time.Duration
 	LogLevel        string
+
+	KafkaBrokers     []string
+	KafkaTopic       string
+	KafkaDeadLetters string
+	RedisAddr        string
+	SnapshotInterval time.Duration
+	SnapshotMaxAge   time.Duration
 }
 
 // parseConfig reads flags (and the environment) into a Config.
@@ -51,6 +59,12 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	maxInFlight := e.Int("http.max-inflight", def.MaxInFlight, "lookups answered at once before shedding with 503")
 	shutdown := e.Duration("shutdown.timeout", 10*time.Second, "how long to drain in-flight requests on SIGINT/SIGTERM")
 	level := e.String("log.level", "info", "log level: debug, info, warn, error")
+	brokers := e.String("kafka.brokers", "", "Kafka bootstrap brokers, comma-separated: follow the plan-store topic (every partition)")
+	topic := e.String("kafka.topic", feed.DefaultTopic, "plan-store topic")
+	dlq := e.String("kafka.dead-letter-topic", "", "topic for refused events (default <kafka.topic>.dead-letters)")
+	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot (needs -kafka.brokers)")
+	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")
+	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "an older snapshot is not used at start (keep below the topic's delete.retention.ms)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flagd [flags]            serve the lookup API")
 		fmt.Fprintln(stderr, "       flagd -demo              serve a synthetic demo plan store")
@@ -68,16 +82,41 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		return c, fmt.Errorf("unexpected argument %q (flags come before nothing else)", fs.Arg(0))
 	}
 	c = Config{HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
-		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level}
+		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
+		KafkaTopic: *topic, KafkaDeadLetters: *dlq, RedisAddr: *redisAddr,
+		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge}
+	for _, b := range strings.Split(*brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				return c, fmt.Errorf("-kafka.brokers: %q is not host:port", b)
+			}
+			c.KafkaBrokers = append(c.KafkaBrokers, b)
+		}
+	}
+	kafka := len(c.KafkaBrokers) > 0
 	switch {
+	case c.RedisAddr != "" && !kafka:
+		return c, errors.New("-redis.addr needs -kafka.brokers: a snapshot is only sound with the offsets it reflects")
+	case c.RedisAddr != "" && strings.Count(c.RedisAddr, ":") == 0:
+		return c, fmt.Errorf("-redis.addr: %q is not host:port", c.RedisAddr)
+	case kafka && c.Events != "":
+		return c, errors.New("give one plan source: -events FILE or -kafka.brokers, not both")
+	case kafka && c.Demo:
+		return c, errors.New("-demo generates its own plans; it does not take -kafka.brokers")
+	case c.KafkaTopic == "":
+		return c, errors.New("-kafka.topic must not be empty")
+	case c.SnapshotInterval < time.Second:
+		return c, errors.New("-snapshot.interval must be at least 1s")
+	case c.SnapshotMaxAge < c.SnapshotInterval:
+		return c, errors.New("-snapshot.max-age must be longer than -snapshot.interval")
 	case c.MaxBody < 256:
 		return c, errors.New("-http.max-body must be at least 256 bytes")
 	case c.MaxInFlight < 1:
 		return c, errors.New("-http.max-inflight must be at least 1")
 	case !c.Demo && c.Clients == "":
 		return c, errors.New("no clients: give -clients FILE (or -demo)")
-	case !c.Demo && c.Events == "":
-		return c, errors.New("no plan source: give -events FILE.jsonl (or -demo)")
+	case !c.Demo && c.Events == "" && !kafka:
+		return c, errors.New("no plan source: give -events FILE.jsonl or -kafka.brokers (or -demo)")
 	}
 	return c, nil
 }
@@ -96,6 +135,8 @@ type Main struct {
 	http    *fasthttp.Server
 	ln      net.Listener
 	ix      *matcher.Index
+	snaps   *feed.Snapshots
+	feedM   *feed.Metrics
 	served  chan error
 	loading sync.WaitGroup
 	cancel  context.CancelFunc
@@ -118,6 +159,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.metrics = alert.NewMetrics()
+	if len(m.Config.KafkaBrokers) > 0 {
+		m.feedM = feed.NewMetrics(m.metrics.Registry)
+		if m.Config.RedisAddr != "" {
+			m.snaps = feed.NewSnapshots(feed.SnapshotConfig{Addr: m.Config.RedisAddr, Topic: m.Config.KafkaTopic,
+				Interval: m.Config.SnapshotInterval, MaxAge: m.Config.SnapshotMaxAge, Log: m.Log, Metrics: m.feedM})
+		}
+	}
 	cfg := alert.Config{MaxBody: m.Config.MaxBody, MaxInFlight: m.Config.MaxInFlight}
 	m.api = alert.NewServer(cfg, clients, m.metrics, m.Log, time.Now)
 	m.ix = matcher.NewIndex(nil)
@@ -160,7 +208,11 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 		m.Log.Info("loading plan events", "events", st.Events, "live", m.ix.Live(), "dead_letters", st.DeadLetters)
 	}
 	var examples []demoQuery
-	if m.Config.Demo && m.Config.Events == "" {
+	if len(m.Config.KafkaBrokers) > 0 {
+		if err := m.follow(ctx); err != nil {
+			return err
+		}
+	} else if m.Config.Demo && m.Config.Events == "" {
 		var err error
 		examples, err = demoLoad(m.ix)
 		if err != nil {
@@ -182,6 +234,9 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	// Loading allocates far more than the index keeps (decoded events,
+	// batches): give that back to the OS now rather than over minutes.
+	debug.FreeOSMemory()
 	st := m.ix.Stats()
 	m.metrics.IndexPlans.Set(float64(st.Live))
 	m.metrics.Sparse.Set(float64(st.Sparse))
@@ -209,11 +264,16 @@ func (m *Main) Close() error {
 		defer cancel()
 		return m.http.ShutdownWithContext(ctx)
 	}))
-	errs = append(errs, step("stop loading", func() error {
+	errs = append(errs, step("stop feed", func() error {
 		m.cancel()
 		m.loading.Wait()
 		return nil
 	}))
+	if m.snaps != nil {
+		errs = append(errs, step("write snapshot", func() error {
+			return m.snaps.Close(m.Config.ShutdownTimeout)
+		}))
+	}
 	if err := <-m.served; err != nil {
 		errs = append(errs, err)
 	}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/matcher"
+)
+
+// follow fills the index from Kafka — warm from the Redis snapshot when
+// there is a usable one — and returns once it has caught up with the
+// topic's high-water marks seen at start. The consumer and the snapshot
+// writer go on in the background until Close.
+func (m *Main) follow(ctx context.Context) error {
+	start := time.Now()
+	newConsumer := func() *feed.Consumer {
+		var rec feed.Recorder
+		if m.snaps != nil {
+			rec = m.snaps
+		}
+		return feed.NewConsumer(feed.KafkaConfig{Brokers: m.Config.KafkaBrokers, Topic: m.Config.KafkaTopic,
+			DeadLetterTopic: m.Config.KafkaDeadLetters, Log: m.Log, Metrics: m.feedM}, m.ix, rec)
+	}
+	cons := newConsumer()
+	if err := cons.Prepare(ctx); err != nil {
+		return err
+	}
+	m.Log.Info("following plan-store topic", "topic", m.Config.KafkaTopic, "partitions", len(cons.Partitions()))
+	var from feed.Offsets
+	if m.snaps != nil {
+		off, st, err := m.snaps.Load(ctx, m.ix, cons.Usable)
+		switch {
+		case err == nil:
+			from = off
+			m.Log.Info("warm start from snapshot", "plans", st.Entries, "live", st.Live, "withdrawn", st.Withdrawn,
+				"unreadable", st.DeadLetters, "seconds", st.Seconds)
+		case errors.Is(err, feed.ErrNoSnapshot):
+			m.Log.Info("full replay from Kafka", "why", err.Error())
+		default:
+			m.Log.Warn("snapshot not read; full replay from Kafka", "err", err.Error())
+			if st.Entries > 0 {
+				// Start clean rather than replay over part of a snapshot.
+				m.ix = matcher.NewIndex(nil)
+				m.api.SetMatcher(m.ix)
+				cons = newConsumer()
+				if err := cons.Prepare(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		m.loading.Add(1)
+		go func() {
+			defer m.loading.Done()
+			m.snaps.Run(ctx)
+		}()
+	}
+	m.loading.Add(1)
+	go func() {
+		defer m.loading.Done()
+		if err := cons.Run(ctx, from); err != nil {
+			m.Log.Error("kafka consumer stopped", "err", err.Error())
+		}
+	}()
+	m.loading.Add(1)
+	go func() {
+		defer m.loading.Done()
+		m.gaugeIndex(ctx)
+	}()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-cons.CaughtUp():
+			m.Log.Info("caught up with the plan-store topic", "seconds", time.Since(start).Seconds())
+			return nil
+		case <-tick.C:
+			m.Log.Info("catching up with the plan-store topic", "live", m.ix.Live())
+		}
+	}
+}
+
+// gaugeIndex keeps the index-size metrics current while the feed runs.
+func (m *Main) gaugeIndex(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.metrics.IndexPlans.Set(float64(m.ix.Live()))
+			m.metrics.Sparse.Set(float64(m.ix.Sparse()))
+		}
+	}
+}

@@ -1,0 +1,297 @@
+// Command planstore stands in for the care-plan store: it publishes plan
+// identifier events to Kafka as the DESIGN.md contract specifies, for demos,
+// tests and benchmarks.
+//
+//	planstore publish -brokers B [-topic T] -events FILE.jsonl [-rate N]
+//	planstore publish -brokers B [-topic T] -synthetic N [-seed S] [-rate N]
+//	planstore tombstone -brokers B [-topic T] PLAN_ID...
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/planflag/planflag/bench"
+	"github.com/planflag/planflag/feed"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "planstore:", err)
+		os.Exit(1)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `usage:
+  planstore publish -brokers B [-topic T] -events FILE.jsonl [-rate N]   publish plan events from a file
+  planstore publish -brokers B [-topic T] -synthetic N [-seed S]          publish a synthetic plan store
+  planstore tombstone -brokers B [-topic T] PLAN_ID...                    withdraw plans for good (null value)
+The topic is created (compacted, -partitions) if it does not exist.`)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "publish":
+		return runPublish(ctx, args[1:], stdout, stderr)
+	case "tombstone":
+		return runTombstone(ctx, args[1:], stderr)
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return nil
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// common are the flags every command takes.
+type common struct {
+	brokers    string
+	topic      string
+	partitions int
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.brokers, "brokers", os.Getenv("KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated (env KAFKA_BROKERS)")
+	fs.StringVar(&c.topic, "topic", feed.DefaultTopic, "plan-store topic")
+	fs.IntVar(&c.partitions, "partitions", 6, "partitions when the topic has to be created")
+}
+
+func (c *common) writer(ctx context.Context) (*kafka.Writer, error) {
+	var brokers []string
+	for _, b := range strings.Split(c.brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	if len(brokers) == 0 {
+		return nil, errors.New("no brokers: give -brokers host:port (or set KAFKA_BROKERS)")
+	}
+	if c.partitions < 1 {
+		return nil, errors.New("-partitions must be at least 1")
+	}
+	if err := feed.CreateTopic(ctx, brokers, c.topic, c.partitions, true); err != nil {
+		return nil, fmt.Errorf("create topic %s: %w", c.topic, err)
+	}
+	// Murmur2 partitions keys as the Java client does, so every producer of
+	// the topic puts a plan's events on the same partition, in order.
+	return &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: c.topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond,
+		WriteTimeout: 30 * time.Second}, nil
+}
+
+func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	events := fs.String("events", "", "plan events, one JSON object per line (- for standard input)")
+	synthetic := fs.Int("synthetic", 0, "instead of -events: generate a synthetic plan store of this many plans")
+	seed := fs.Uint64("seed", 1, "seed of the synthetic plan store")
+	rate := fs.Float64("rate", 0, "events per second (0: as fast as the broker takes them)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if (*events == "") == (*synthetic == 0) {
+		return errors.New("give one of -events FILE.jsonl or -synthetic N")
+	}
+	if *rate < 0 {
+		return errors.New("-rate must not be negative")
+	}
+	var src source
+	if *synthetic > 0 {
+		cfg := bench.DefaultConfig()
+		cfg.Seed, cfg.Plans, cfg.Queries = *seed, *synthetic, 0
+		ds, err := bench.Generate(cfg)
+		if err != nil {
+			return err
+		}
+		src = &sliceSource{events: ds.Events}
+	} else {
+		r := io.Reader(os.Stdin)
+		if *events != "-" {
+			f, err := os.Open(*events)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r = f
+		}
+		src = &fileSource{br: bufio.NewReaderSize(r, 1<<16)}
+	}
+	w, err := c.writer(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	st, err := publish(ctx, w, src, *rate, stderr)
+	fmt.Fprintf(stdout, "published %d events to %s (%d refused lines) in %.1fs (%.0f/s)\n",
+		st.published, c.topic, st.refused, st.seconds, float64(st.published)/max(st.seconds, 1e-9))
+	return err
+}
+
+// source yields events to publish: the plan ID (the Kafka key) and the
+// value as published.
+type source interface {
+	next() (key string, value []byte, err error) // io.EOF at the end
+}
+
+type sliceSource struct {
+	events []feed.Event
+	i      int
+}
+
+func (s *sliceSource) next() (string, []byte, error) {
+	if s.i == len(s.events) {
+		return "", nil, io.EOF
+	}
+	ev := &s.events[s.i]
+	s.i++
+	b, err := jsonEvent(ev)
+	return ev.PlanID, b, err
+}
+
+// fileSource reads events from JSON lines; a line that is not a valid
+// event is refused (reported by line number and reason) and skipped.
+type fileSource struct {
+	br   *bufio.Reader
+	line int
+}
+
+var errRefused = errors.New("refused")
+
+func (s *fileSource) next() (string, []byte, error) {
+	for {
+		b, err := feed.ReadLine(s.br, 1<<20)
+		s.line++
+		if len(strings.TrimSpace(string(b))) > 0 {
+			ev, derr := feed.Decode(b)
+			if derr != nil {
+				return "", nil, fmt.Errorf("%w: line %d: %v", errRefused, s.line, derr)
+			}
+			return ev.PlanID, append([]byte(nil), b...), nil
+		}
+		if err != nil {
+			return "", nil, err
+		}
+	}
+}
+
+type publishStats struct {
+	published, refused int
+	seconds            float64
+}
+
+// publish sends every event of src, paced to rate if rate > 0, in batches,
+// and reports progress every few seconds on stderr.
+func publish(ctx context.Context, w *kafka.Writer, src source, rate float64, stderr io.Writer) (publishStats, error) {
+	var st publishStats
+	start := time.Now()
+	last := start
+	batch := make([]kafka.Message, 0, 1000)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := w.WriteMessages(ctx, batch...); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		st.published += len(batch)
+		batch = batch[:0]
+		if time.Since(last) > 2*time.Second {
+			last = time.Now()
+			fmt.Fprintf(stderr, "published %d events (%.0f/s)\n", st.published, float64(st.published)/time.Since(start).Seconds())
+		}
+		return nil
+	}
+	limit := 1000
+	if rate > 0 {
+		limit = max(1, min(1000, int(rate/100))) // pace in steps of at most 10 ms
+	}
+	for n := 0; ; {
+		key, value, err := src.next()
+		if errors.Is(err, errRefused) {
+			st.refused++
+			fmt.Fprintln(stderr, err)
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			st.seconds = time.Since(start).Seconds()
+			return st, err
+		}
+		batch = append(batch, kafka.Message{Key: []byte(key), Value: value})
+		n++
+		if len(batch) >= limit {
+			if rate > 0 {
+				due := start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
+				if d := time.Until(due); d > 0 {
+					select {
+					case <-ctx.Done():
+						return st, ctx.Err()
+					case <-time.After(d):
+					}
+				}
+			}
+			if err := flush(); err != nil {
+				st.seconds = time.Since(start).Seconds()
+				return st, err
+			}
+		}
+	}
+	err := flush()
+	st.seconds = time.Since(start).Seconds()
+	return st, err
+}
+
+func runTombstone(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tombstone", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("give the plan IDs to withdraw")
+	}
+	w, err := c.writer(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	msgs := make([]kafka.Message, 0, fs.NArg())
+	for _, id := range fs.Args() {
+		msgs = append(msgs, kafka.Message{Key: []byte(id)})
+	}
+	return w.WriteMessages(ctx, msgs...)
+}
+
+func jsonEvent(ev *feed.Event) ([]byte, error) { return json.Marshal(ev) }

@@ -1,0 +1,466 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/planflag/planflag/matcher"
+)
+
+// DefaultTopic is the plan-store topic of the event contract.
+const DefaultTopic = "plan-identifiers"
+
+// TombstoneVersion is the version a tombstone (a null Kafka value) withdraws
+// a plan at. A tombstone carries no version, and the log may have lost the
+// plan's earlier events to compaction, so it is final: no later event can
+// bring that plan ID back. A plan store that withdraws and later re-admits
+// the same plan sends plan.withdrawn (with a version) instead.
+const TombstoneVersion = math.MaxUint64
+
+// Dead-letter headers: why an event was refused and where it came from.
+const (
+	HeaderReason    = "planflag-dead-letter-reason"
+	HeaderPartition = "planflag-source-partition"
+	HeaderOffset    = "planflag-source-offset"
+)
+
+// KafkaConfig configures a Consumer.
+type KafkaConfig struct {
+	Brokers []string
+	Topic   string // DefaultTopic if empty
+	// DeadLetterTopic receives refused events; Topic + ".dead-letters" if empty.
+	DeadLetterTopic string
+	// MaxWait bounds how long a fetch waits for new events; it sets how soon
+	// a published event is seen (default 100ms).
+	MaxWait time.Duration
+	// MaxBatch bounds the events applied to the index at once (default 8192).
+	MaxBatch int
+	Log      *slog.Logger
+	Metrics  *Metrics // may be nil
+}
+
+func (c *KafkaConfig) defaults() {
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = c.Topic + ".dead-letters"
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 100 * time.Millisecond
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 8192
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Offsets maps a partition to the offset of the next event to read.
+type Offsets map[int]int64
+
+func (o Offsets) clone() Offsets {
+	c := make(Offsets, len(o))
+	for p, v := range o {
+		c[p] = v
+	}
+	return c
+}
+
+// Recorder is told what each applied batch changed, with the offsets the
+// index reflects after it: the Redis snapshot writer. Record is called from
+// the consumer's apply loop and must not block for long.
+type Recorder interface {
+	Record(changes []Applied, offsets Offsets)
+}
+
+// Applied is one change the index accepted (stale ones are not passed on).
+type Applied struct {
+	PlanID  string
+	Version uint64
+	Event   []byte // the event as published; nil for a withdrawal
+}
+
+// Consumer keeps an index in step with the plan-store topic. Every replica
+// reads every partition itself (a reader per partition, no consumer group),
+// so each holds the whole store.
+type Consumer struct {
+	cfg    KafkaConfig
+	ix     Applier
+	rec    Recorder
+	client *kafka.Client
+
+	partitions []int
+	first      Offsets // log start offsets when Prepare ran
+	end        Offsets // high-water marks when Prepare ran: caught up once reached
+
+	caughtUp     chan struct{}
+	caughtUpOnce sync.Once
+	applied      atomic.Pointer[Offsets] // next offsets, after the last applied batch
+	events       atomic.Int64            // events applied or refused since Run began
+}
+
+// NewConsumer returns a consumer feeding ix; rec may be nil.
+func NewConsumer(cfg KafkaConfig, ix Applier, rec Recorder) *Consumer {
+	cfg.defaults()
+	return &Consumer{cfg: cfg, ix: ix, rec: rec, caughtUp: make(chan struct{}),
+		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}}
+}
+
+// Prepare finds the topic's partitions and their offsets, and makes sure the
+// dead-letter topic exists. It retries until the broker answers or ctx ends,
+// logging each failure.
+func (c *Consumer) Prepare(ctx context.Context) error {
+	backoff := 250 * time.Millisecond
+	for {
+		err := c.prepare(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.cfg.Log.Warn("kafka not ready; retrying", "topic", c.cfg.Topic, "err", err.Error(), "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (c *Consumer) prepare(ctx context.Context) error {
+	md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic, c.cfg.DeadLetterTopic}})
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	var parts []int
+	dlq := false
+	for _, t := range md.Topics {
+		switch {
+		case t.Name == c.cfg.Topic && t.Error != nil:
+			return fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		case t.Name == c.cfg.Topic:
+			for _, p := range t.Partitions {
+				parts = append(parts, p.ID)
+			}
+		case t.Name == c.cfg.DeadLetterTopic && t.Error == nil:
+			dlq = true
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("topic %s has no partitions (does it exist?)", c.cfg.Topic)
+	}
+	if !dlq {
+		if err := CreateTopic(ctx, c.cfg.Brokers, c.cfg.DeadLetterTopic, 1, false); err != nil {
+			return fmt.Errorf("create dead-letter topic: %w", err)
+		}
+	}
+	reqs := make([]kafka.OffsetRequest, 0, 2*len(parts))
+	for _, p := range parts {
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	res, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	if err != nil {
+		return fmt.Errorf("list offsets: %w", err)
+	}
+	c.first, c.end = Offsets{}, Offsets{}
+	for _, po := range res.Topics[c.cfg.Topic] {
+		if po.Error != nil {
+			return fmt.Errorf("offsets of partition %d: %w", po.Partition, po.Error)
+		}
+		c.first[po.Partition], c.end[po.Partition] = po.FirstOffset, po.LastOffset
+	}
+	for _, p := range parts {
+		if _, ok := c.end[p]; !ok {
+			return fmt.Errorf("no offsets for partition %d", p)
+		}
+	}
+	c.partitions = parts
+	return nil
+}
+
+// Partitions returns the topic's partitions (after Prepare).
+func (c *Consumer) Partitions() []int { return c.partitions }
+
+// End returns the high-water marks seen by Prepare: the consumer is caught up
+// once it has applied everything before them.
+func (c *Consumer) End() Offsets { return c.end.clone() }
+
+// Usable says whether reading on from saved offsets is sound: every
+// partition is covered and no offset lies before the log's start (events
+// lost to retention) or beyond its end (the topic was recreated).
+func (c *Consumer) Usable(saved Offsets) error {
+	if len(saved) != len(c.partitions) {
+		return fmt.Errorf("saved offsets cover %d partitions, topic has %d", len(saved), len(c.partitions))
+	}
+	for _, p := range c.partitions {
+		o, ok := saved[p]
+		switch {
+		case !ok:
+			return fmt.Errorf("no saved offset for partition %d", p)
+		case o < c.first[p]:
+			return fmt.Errorf("partition %d: saved offset %d is before the log start %d", p, o, c.first[p])
+		case o > c.end[p]:
+			return fmt.Errorf("partition %d: saved offset %d is beyond the log end %d (topic recreated?)", p, o, c.end[p])
+		}
+	}
+	return nil
+}
+
+// CaughtUp is closed once the index reflects every event that was in the
+// topic when Prepare ran.
+func (c *Consumer) CaughtUp() <-chan struct{} { return c.caughtUp }
+
+// Applied returns the offsets the index reflects now.
+func (c *Consumer) Applied() Offsets {
+	if o := c.applied.Load(); o != nil {
+		return o.clone()
+	}
+	return nil
+}
+
+// Run reads every partition from the given offsets (from the start where
+// none is given) and applies events until ctx ends. Call Prepare first.
+func (c *Consumer) Run(ctx context.Context, from Offsets) error {
+	if c.partitions == nil {
+		return errors.New("feed: Consumer.Run before Prepare")
+	}
+	next := Offsets{}
+	for _, p := range c.partitions {
+		o, ok := from[p]
+		if !ok {
+			o = c.first[p]
+		}
+		next[p] = o
+	}
+	c.publish(next)
+	c.checkCaughtUp(next)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs := make(chan kafka.Message, 4*c.cfg.MaxBatch)
+	var wg sync.WaitGroup
+	for _, p := range c.partitions {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:        c.cfg.Brokers,
+			Topic:          c.cfg.Topic,
+			Partition:      p,
+			MinBytes:       1,
+			MaxBytes:       16 << 20,
+			MaxWait:        c.cfg.MaxWait,
+			QueueCapacity:  1024,
+			ReadBackoffMin: 50 * time.Millisecond,
+			ReadBackoffMax: time.Second,
+			ErrorLogger:    kafka.LoggerFunc(c.readerError(p)),
+		})
+		if err := r.SetOffset(next[p]); err != nil {
+			r.Close()
+			return fmt.Errorf("partition %d: set offset: %w", p, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			for {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					c.cfg.Log.Warn("kafka read failed; retrying", "partition", p, "err", err.Error())
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Second):
+					}
+					continue
+				}
+				select {
+				case msgs <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	dlq := &kafka.Writer{Addr: kafka.TCP(c.cfg.Brokers...), Topic: c.cfg.DeadLetterTopic,
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 5 * time.Second}
+	defer dlq.Close()
+
+	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
+	changes := make([]matcher.Change, 0, c.cfg.MaxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			cancel()
+			wg.Wait()
+			return nil
+		case m := <-msgs:
+			batch = append(batch[:0], m)
+		}
+	drain:
+		for len(batch) < c.cfg.MaxBatch {
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			default:
+				break drain
+			}
+		}
+		changes = c.apply(ctx, batch, changes[:0], next, dlq)
+		c.publish(next)
+		c.checkCaughtUp(next)
+	}
+}
+
+// apply decodes a batch, sends refused events to the dead-letter topic,
+// applies the rest and advances next past the batch.
+func (c *Consumer) apply(ctx context.Context, batch []kafka.Message, changes []matcher.Change, next Offsets, dlq *kafka.Writer) []matcher.Change {
+	events := make([][]byte, 0, len(batch))
+	var dead int
+	for i := range batch {
+		m := &batch[i]
+		ch, err := decodeMessage(m)
+		if err != nil {
+			dead++
+			c.deadLetter(ctx, dlq, m, err)
+		} else {
+			changes = append(changes, ch)
+			events = append(events, m.Value)
+		}
+		if m.Offset+1 > next[m.Partition] {
+			next[m.Partition] = m.Offset + 1
+		}
+		if mt := c.cfg.Metrics; mt != nil {
+			mt.Lag.WithLabelValues(strconv.Itoa(m.Partition)).Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
+		}
+	}
+	st := c.ix.Apply(changes)
+	c.events.Add(int64(len(batch)))
+	if mt := c.cfg.Metrics; mt != nil {
+		mt.Events.WithLabelValues("upserted").Add(float64(st.Upserted))
+		mt.Events.WithLabelValues("withdrawn").Add(float64(st.Withdrawn))
+		mt.Events.WithLabelValues("stale").Add(float64(st.Stale))
+		mt.Events.WithLabelValues("dead_letter").Add(float64(dead))
+	}
+	if c.rec != nil {
+		applied := make([]Applied, 0, len(changes)-st.Stale)
+		for i := range changes {
+			if !changes[i].Stale {
+				ev := events[i]
+				if changes[i].Patient == nil {
+					ev = nil
+				}
+				applied = append(applied, Applied{PlanID: changes[i].PlanID, Version: changes[i].Version, Event: ev})
+			}
+		}
+		c.rec.Record(applied, next.clone())
+	}
+	clear(changes) // drop the patients for the collector
+	return changes
+}
+
+// decodeMessage turns a Kafka message into a change: a tombstone withdraws
+// for good; otherwise the value must be a valid event for the message's key.
+func decodeMessage(m *kafka.Message) (matcher.Change, error) {
+	if len(m.Key) == 0 {
+		return matcher.Change{}, deadLetter("missing key (the contract keys messages by plan_id)")
+	}
+	if m.Value == nil {
+		if len(m.Key) > 128 {
+			return matcher.Change{}, deadLetter("key longer than 128 bytes")
+		}
+		return matcher.Change{PlanID: string(m.Key), Version: TombstoneVersion}, nil
+	}
+	ev, err := Decode(m.Value)
+	if err != nil {
+		return matcher.Change{}, err
+	}
+	if ev.PlanID != string(m.Key) {
+		return matcher.Change{}, deadLetter("plan_id does not match the message key")
+	}
+	return ev.Change(), nil
+}
+
+// deadLetter copies a refused message to the dead-letter topic with the
+// reason in a header. The log names partition, offset and reason, never
+// the content.
+func (c *Consumer) deadLetter(ctx context.Context, dlq *kafka.Writer, m *kafka.Message, reason error) {
+	var why string
+	var dl *DeadLetterError
+	if errors.As(reason, &dl) {
+		why = dl.Reason
+	} else {
+		why = reason.Error()
+	}
+	c.cfg.Log.Warn("dead letter", "partition", m.Partition, "offset", m.Offset, "reason", why)
+	out := kafka.Message{Key: m.Key, Value: m.Value, Headers: append(m.Headers[:len(m.Headers):len(m.Headers)],
+		kafka.Header{Key: HeaderReason, Value: []byte(why)},
+		kafka.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
+		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)})}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := dlq.WriteMessages(wctx, out); err != nil {
+		c.cfg.Log.Error("dead letter not written", "partition", m.Partition, "offset", m.Offset, "err", err.Error())
+		if mt := c.cfg.Metrics; mt != nil {
+			mt.DeadLetterWriteErrors.Inc()
+		}
+	}
+}
+
+func (c *Consumer) readerError(p int) func(string, ...any) {
+	return func(format string, args ...any) {
+		c.cfg.Log.Debug("kafka reader", "partition", p, "detail", fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *Consumer) publish(next Offsets) {
+	o := next.clone()
+	c.applied.Store(&o)
+}
+
+func (c *Consumer) checkCaughtUp(next Offsets) {
+	for p, end := range c.end {
+		if next[p] < end {
+			return
+		}
+	}
+	c.caughtUpOnce.Do(func() { close(c.caughtUp) })
+}
+
+// CreateTopic creates a topic (compacted if compact) with the given
+// partitions on a single-broker or larger cluster; an existing topic is not
+// an error.
+func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int, compact bool) error {
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 15 * time.Second}
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return fmt.Errorf("metadata: %w", err)
+	}
+	rf := min(3, len(md.Brokers))
+	cfg := []kafka.ConfigEntry{}
+	if compact {
+		cfg = append(cfg, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+	}
+	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: topic, NumPartitions: partitions, ReplicationFactor: rf, ConfigEntries: cfg}}})
+	if err != nil {
+		return err
+	}
+	if err := res.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package feed
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the feed's Prometheus metrics. Labels carry outcomes and
+// partition numbers, never anything about a patient.
+type Metrics struct {
+	Events                *prometheus.CounterVec // consumed events by outcome
+	Lag                   *prometheus.GaugeVec   // events behind the high-water mark, by partition
+	DeadLetterWriteErrors prometheus.Counter
+
+	SnapshotWrites   *prometheus.CounterVec // by result: ok, error
+	SnapshotPending  prometheus.Gauge       // plans changed since the last written snapshot
+	SnapshotLastOK   prometheus.Gauge       // unix time of the last written snapshot
+	RedisUp          prometheus.Gauge
+	SnapshotLoaded   prometheus.Gauge // plans read from the snapshot at start
+	SnapshotDiscards *prometheus.CounterVec
+}
+
+// NewMetrics registers the feed's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_feed_events_total",
+			Help: "Plan-store events consumed from Kafka, by outcome (upserted, withdrawn, stale, dead_letter)."}, []string{"outcome"}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "planflag_feed_lag_events",
+			Help: "Events between the last applied one and the partition's high-water mark."}, []string{"partition"}),
+		DeadLetterWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "planflag_feed_dead_letter_write_errors_total",
+			Help: "Refused events that could not be copied to the dead-letter topic."}),
+		SnapshotWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_snapshot_writes_total",
+			Help: "Snapshot writes to Redis, by result."}, []string{"result"}),
+		SnapshotPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_snapshot_pending_plans",
+			Help: "Plans changed since the last snapshot write (grows while Redis is away)."}),
+		SnapshotLastOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_snapshot_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful snapshot write."}),
+		RedisUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_redis_up",
+			Help: "1 if the last Redis operation succeeded."}),
+		SnapshotLoaded: prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_snapshot_loaded_plans",
+			Help: "Plans (live and withdrawn markers) read from the Redis snapshot at start."}),
+		SnapshotDiscards: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_snapshot_discarded_total",
+			Help: "Snapshots not used at start, by reason."}, []string{"reason"}),
+	}
+	reg.MustRegister(m.Events, m.Lag, m.DeadLetterWriteErrors, m.SnapshotWrites, m.SnapshotPending,
+		m.SnapshotLastOK, m.RedisUp, m.SnapshotLoaded, m.SnapshotDiscards)
+	return m
+}
