@@ -113,6 +113,7 @@ type entry struct {
 // NewSnapshots returns a snapshot keeper for the Redis at cfg.Addr. It does
 // not connect until used.
 func NewSnapshots(cfg SnapshotConfig) *Snapshots {
+	quietRedis.Do(func() { redis.SetLogger(redisLogger{}) })
 	if cfg.Topic == "" {
 		cfg.Topic = DefaultTopic
 	}
@@ -138,6 +139,16 @@ func NewSnapshots(cfg SnapshotConfig) *Snapshots {
 	}
 	s.offKey, s.metaKey = tag+":offsets", tag+":meta"
 	return s
+}
+
+// quietRedis routes go-redis's own log lines (connection retries, which
+// name addresses only) to slog at debug level instead of standard error.
+var quietRedis sync.Once
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 func bucketOf(planID string) int {

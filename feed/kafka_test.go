@@ -1,0 +1,253 @@
+package feed_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/feed/feedtest"
+	"github.com/planflag/planflag/matcher"
+)
+
+// nhsNumber returns a valid (modulus 11) NHS number derived from i.
+func nhsNumber(i int) string {
+	for base := 400000000 + i*7; ; base++ {
+		d := fmt.Sprintf("%09d", base)
+		sum := 0
+		for k := range 9 {
+			sum += int(d[k]-'0') * (10 - k)
+		}
+		check := 11 - sum%11
+		if check == 11 {
+			check = 0
+		}
+		if check != 10 {
+			return d + strconv.Itoa(check)
+		}
+	}
+}
+
+func planID(i int) string { return fmt.Sprintf("UCP-T%06d", i) }
+
+// upsert builds a plan.upserted event for synthetic person i.
+func upsert(i int, version uint64) []byte {
+	ev := feed.Event{Type: feed.TypeUpserted, PlanID: planID(i), Version: version,
+		OccurredAt: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC),
+		Patient: &matcher.Patient{NHSNumber: nhsNumber(i), GivenNames: []string{"Testa"},
+			FamilyName: fmt.Sprintf("Family%d", i), BirthDate: "1940-03-0" + strconv.Itoa(1+i%9),
+			Addresses: []matcher.Address{{Lines: []string{fmt.Sprintf("%d Elm Road", i)}, Postcode: "LS1 4AP"}}}}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+func withdrawn(i int, version uint64) []byte {
+	b, _ := json.Marshal(feed.Event{Type: feed.TypeWithdrawn, PlanID: planID(i), Version: version,
+		OccurredAt: time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)})
+	return b
+}
+
+// found reports whether a lookup by NHS number (and birth date) flags plan i.
+func found(ix *matcher.Index, i int) bool {
+	r, err := ix.Match(matcher.Query{NHSNumber: nhsNumber(i), BirthDate: "1940-03-0" + strconv.Itoa(1+i%9)})
+	if err != nil {
+		panic(err)
+	}
+	for _, c := range r.Candidates {
+		if c.PlanID == planID(i) {
+			return true
+		}
+	}
+	return false
+}
+
+type topicEnv struct {
+	t       *testing.T
+	brokers []string
+	topic   string
+	w       *kafka.Writer
+}
+
+func newTopic(t *testing.T, partitions int) *topicEnv {
+	brokers := feedtest.Brokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topic := feedtest.Name("plans")
+	if err := feed.CreateTopic(ctx, brokers, topic, partitions, true); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second}
+	t.Cleanup(func() { w.Close() })
+	return &topicEnv{t: t, brokers: brokers, topic: topic, w: w}
+}
+
+func (e *topicEnv) publish(msgs ...kafka.Message) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.w.WriteMessages(ctx, msgs...); err != nil {
+		e.t.Fatalf("publish: %v", err)
+	}
+}
+
+func msg(i int, value []byte) kafka.Message {
+	return kafka.Message{Key: []byte(planID(i)), Value: value}
+}
+
+// follow starts a consumer of the topic into ix and waits until it has
+// caught up.
+func (e *topicEnv) follow(ix feed.Applier, rec feed.Recorder, from feed.Offsets) *feed.Consumer {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := feed.NewConsumer(feed.KafkaConfig{Brokers: e.brokers, Topic: e.topic, MaxWait: 50 * time.Millisecond}, ix, rec)
+	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer pcancel()
+	if err := c.Prepare(pctx); err != nil {
+		cancel()
+		e.t.Fatalf("prepare: %v", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := c.Run(ctx, from); err != nil {
+			e.t.Errorf("run: %v", err)
+		}
+	}()
+	e.t.Cleanup(func() { cancel(); wg.Wait() })
+	select {
+	case <-c.CaughtUp():
+	case <-time.After(60 * time.Second):
+		e.t.Fatal("consumer did not catch up within 60s")
+	}
+	return c
+}
+
+// waitApplied waits until c has applied everything now in the topic.
+func (e *topicEnv) waitApplied(c *feed.Consumer) {
+	e.t.Helper()
+	cl := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
+	var reqs []kafka.OffsetRequest
+	for _, p := range c.Partitions() {
+		reqs = append(reqs, kafka.LastOffsetOf(p))
+	}
+	res, err := cl.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{e.topic: reqs}})
+	if err != nil {
+		e.t.Fatalf("list offsets: %v", err)
+	}
+	feedtest.Eventually(e.t, 10*time.Second, "consumer reaches the high-water marks", func() bool {
+		got := c.Applied()
+		for _, po := range res.Topics[e.topic] {
+			if got[po.Partition] < po.LastOffset {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestKafkaFollow(t *testing.T) {
+	e := newTopic(t, 3)
+	const n = 300
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, msg(i, upsert(i, 1)))
+	}
+	e.publish(msgs...)
+
+	ix := matcher.NewIndex(nil)
+	c := e.follow(ix, nil, nil)
+	if got := ix.Live(); got != n {
+		t.Fatalf("after catching up: %d live plans, want %d", got, n)
+	}
+	for _, i := range []int{0, 1, n / 2, n - 1} {
+		if !found(ix, i) {
+			t.Errorf("plan %d published before start not found", i)
+		}
+	}
+
+	// Times run from just before the publish call, so they include the
+	// producer's round trip to the broker.
+	start := time.Now()
+	e.publish(msg(n, upsert(n, 1)))
+	feedtest.Eventually(t, 2*time.Second, "new plan visible", func() bool { return found(ix, n) })
+	t.Logf("publish → visible: %v", time.Since(start))
+
+	// Withdrawal and tombstone: gone within a second.
+	start = time.Now()
+	e.publish(msg(1, withdrawn(1, 2)))
+	feedtest.Eventually(t, time.Second-time.Since(start), "withdrawn plan gone", func() bool { return !found(ix, 1) })
+	t.Logf("withdrawal → gone: %v", time.Since(start))
+	start = time.Now()
+	e.publish(kafka.Message{Key: []byte(planID(2))})
+	feedtest.Eventually(t, time.Second-time.Since(start), "tombstoned plan gone", func() bool { return !found(ix, 2) })
+	t.Logf("tombstone → gone: %v", time.Since(start))
+
+	// Stale copies change nothing: an older upsert of the withdrawn plan, a
+	// re-sent version 1 of the tombstoned one, and an older version of a
+	// live plan after its newer one.
+	e.publish(msg(3, upsert(3, 5)))
+	e.publish(msg(1, upsert(1, 1)), msg(2, upsert(2, 99)), msg(3, upsert(3, 4)))
+	e.waitApplied(c)
+	if found(ix, 1) || found(ix, 2) {
+		t.Error("a stale event brought a withdrawn plan back")
+	}
+	if v, live := ix.Version(planID(3)); v != 5 || !live {
+		t.Errorf("plan 3 at version %d (live %v), want 5: a stale event was applied", v, live)
+	}
+}
+
+func TestKafkaDeadLetters(t *testing.T) {
+	e := newTopic(t, 2)
+	ix := matcher.NewIndex(nil)
+	c := e.follow(ix, nil, nil)
+	poison := []kafka.Message{
+		{Key: []byte("UCP-POISON-1"), Value: []byte(`{"type": "plan.upserted", "plan_id": `)}, // cut short
+		{Key: []byte("UCP-POISON-2"), Value: []byte(`{"type": "plan.upserted", "plan_id": "UCP-POISON-2", "version": 1}`)},
+		{Key: []byte("UCP-OTHER"), Value: upsert(7, 1)}, // key does not match plan_id
+		// (A keyless message cannot reach a compacted topic: the broker refuses it.)
+	}
+	e.publish(poison...)
+	e.publish(msg(9, upsert(9, 1)))
+	feedtest.Eventually(t, 5*time.Second, "event after the poison applied", func() bool { return found(ix, 9) })
+	e.waitApplied(c)
+	if found(ix, 7) {
+		t.Error("a refused event was applied")
+	}
+
+	// Each refused message is on the dead-letter topic with its reason.
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: e.brokers, Topic: e.topic + ".dead-letters", Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reasons := map[string]string{}
+	for range poison {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("read dead letters: %v (have %d of %d)", err, len(reasons), len(poison))
+		}
+		for _, h := range m.Headers {
+			if h.Key == feed.HeaderReason {
+				reasons[string(m.Key)] = string(h.Value)
+			}
+		}
+	}
+	want := map[string]string{
+		"UCP-POISON-1": "not an event object: invalid JSON",
+		"UCP-POISON-2": "plan.upserted without patient",
+		"UCP-OTHER":    "plan_id does not match the message key",
+	}
+	for k, w := range want {
+		if got := reasons[k]; !strings.HasPrefix(got, w) {
+			t.Errorf("dead letter %q: reason %q, want %q", k, got, w)
+		}
+	}
+}
