@@ -2,9 +2,6 @@ package feed_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,51 +14,14 @@ import (
 	"github.com/planflag/planflag/matcher"
 )
 
-// nhsNumber returns a valid (modulus 11) NHS number derived from i.
-func nhsNumber(i int) string {
-	for base := 400000000 + i*7; ; base++ {
-		d := fmt.Sprintf("%09d", base)
-		sum := 0
-		for k := range 9 {
-			sum += int(d[k]-'0') * (10 - k)
-		}
-		check := 11 - sum%11
-		if check == 11 {
-			check = 0
-		}
-		if check != 10 {
-			return d + strconv.Itoa(check)
-		}
-	}
-}
-
-func planID(i int) string { return fmt.Sprintf("UCP-T%06d", i) }
-
-// upsert builds a plan.upserted event for synthetic person i.
-func upsert(i int, version uint64) []byte {
-	ev := feed.Event{Type: feed.TypeUpserted, PlanID: planID(i), Version: version,
-		OccurredAt: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC),
-		Patient: &matcher.Patient{NHSNumber: nhsNumber(i), GivenNames: []string{"Testa"},
-			FamilyName: fmt.Sprintf("Family%d", i), BirthDate: "1940-03-0" + strconv.Itoa(1+i%9),
-			Addresses: []matcher.Address{{Lines: []string{fmt.Sprintf("%d Elm Road", i)}, Postcode: "LS1 4AP"}}}}
-	b, _ := json.Marshal(ev)
-	return b
-}
-
-func withdrawn(i int, version uint64) []byte {
-	b, _ := json.Marshal(feed.Event{Type: feed.TypeWithdrawn, PlanID: planID(i), Version: version,
-		OccurredAt: time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)})
-	return b
-}
-
 // found reports whether a lookup by NHS number (and birth date) flags plan i.
 func found(ix *matcher.Index, i int) bool {
-	r, err := ix.Match(matcher.Query{NHSNumber: nhsNumber(i), BirthDate: "1940-03-0" + strconv.Itoa(1+i%9)})
+	r, err := ix.Match(feedtest.Query(i))
 	if err != nil {
 		panic(err)
 	}
 	for _, c := range r.Candidates {
-		if c.PlanID == planID(i) {
+		if c.PlanID == feedtest.PlanID(i) {
 			return true
 		}
 	}
@@ -99,7 +59,7 @@ func (e *topicEnv) publish(msgs ...kafka.Message) {
 }
 
 func msg(i int, value []byte) kafka.Message {
-	return kafka.Message{Key: []byte(planID(i)), Value: value}
+	return kafka.Message{Key: []byte(feedtest.PlanID(i)), Value: value}
 }
 
 // follow starts a consumer of the topic into ix and waits until it has
@@ -159,7 +119,7 @@ func TestKafkaFollow(t *testing.T) {
 	const n = 300
 	var msgs []kafka.Message
 	for i := range n {
-		msgs = append(msgs, msg(i, upsert(i, 1)))
+		msgs = append(msgs, msg(i, feedtest.Upsert(i, 1)))
 	}
 	e.publish(msgs...)
 
@@ -177,30 +137,30 @@ func TestKafkaFollow(t *testing.T) {
 	// Times run from just before the publish call, so they include the
 	// producer's round trip to the broker.
 	start := time.Now()
-	e.publish(msg(n, upsert(n, 1)))
+	e.publish(msg(n, feedtest.Upsert(n, 1)))
 	feedtest.Eventually(t, 2*time.Second, "new plan visible", func() bool { return found(ix, n) })
 	t.Logf("publish → visible: %v", time.Since(start))
 
 	// Withdrawal and tombstone: gone within a second.
 	start = time.Now()
-	e.publish(msg(1, withdrawn(1, 2)))
+	e.publish(msg(1, feedtest.Withdrawn(1, 2)))
 	feedtest.Eventually(t, time.Second-time.Since(start), "withdrawn plan gone", func() bool { return !found(ix, 1) })
 	t.Logf("withdrawal → gone: %v", time.Since(start))
 	start = time.Now()
-	e.publish(kafka.Message{Key: []byte(planID(2))})
+	e.publish(kafka.Message{Key: []byte(feedtest.PlanID(2))})
 	feedtest.Eventually(t, time.Second-time.Since(start), "tombstoned plan gone", func() bool { return !found(ix, 2) })
 	t.Logf("tombstone → gone: %v", time.Since(start))
 
 	// Stale copies change nothing: an older upsert of the withdrawn plan, a
 	// re-sent version 1 of the tombstoned one, and an older version of a
 	// live plan after its newer one.
-	e.publish(msg(3, upsert(3, 5)))
-	e.publish(msg(1, upsert(1, 1)), msg(2, upsert(2, 99)), msg(3, upsert(3, 4)))
+	e.publish(msg(3, feedtest.Upsert(3, 5)))
+	e.publish(msg(1, feedtest.Upsert(1, 1)), msg(2, feedtest.Upsert(2, 99)), msg(3, feedtest.Upsert(3, 4)))
 	e.waitApplied(c)
 	if found(ix, 1) || found(ix, 2) {
 		t.Error("a stale event brought a withdrawn plan back")
 	}
-	if v, live := ix.Version(planID(3)); v != 5 || !live {
+	if v, live := ix.Version(feedtest.PlanID(3)); v != 5 || !live {
 		t.Errorf("plan 3 at version %d (live %v), want 5: a stale event was applied", v, live)
 	}
 }
@@ -212,11 +172,11 @@ func TestKafkaDeadLetters(t *testing.T) {
 	poison := []kafka.Message{
 		{Key: []byte("UCP-POISON-1"), Value: []byte(`{"type": "plan.upserted", "plan_id": `)}, // cut short
 		{Key: []byte("UCP-POISON-2"), Value: []byte(`{"type": "plan.upserted", "plan_id": "UCP-POISON-2", "version": 1}`)},
-		{Key: []byte("UCP-OTHER"), Value: upsert(7, 1)}, // key does not match plan_id
+		{Key: []byte("UCP-OTHER"), Value: feedtest.Upsert(7, 1)}, // key does not match plan_id
 		// (A keyless message cannot reach a compacted topic: the broker refuses it.)
 	}
 	e.publish(poison...)
-	e.publish(msg(9, upsert(9, 1)))
+	e.publish(msg(9, feedtest.Upsert(9, 1)))
 	feedtest.Eventually(t, 5*time.Second, "event after the poison applied", func() bool { return found(ix, 9) })
 	e.waitApplied(c)
 	if found(ix, 7) {

@@ -33,10 +33,10 @@ func TestSnapshotWarmStart(t *testing.T) {
 	snaps, _ := newSnapshots(t, e.topic, time.Now)
 	var msgs []kafka.Message
 	for i := range 200 {
-		msgs = append(msgs, msg(i, upsert(i, 1)))
+		msgs = append(msgs, msg(i, feedtest.Upsert(i, 1)))
 	}
 	e.publish(msgs...)
-	e.publish(msg(5, withdrawn(5, 2)), kafka.Message{Key: []byte(planID(6))}, msg(7, upsert(7, 3)))
+	e.publish(msg(5, feedtest.Withdrawn(5, 2)), kafka.Message{Key: []byte(feedtest.PlanID(6))}, msg(7, feedtest.Upsert(7, 3)))
 
 	first := matcher.NewIndex(nil)
 	ctx := context.Background()
@@ -52,14 +52,14 @@ func TestSnapshotWarmStart(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
 	defer rdb.Close()
 	for _, i := range []int{5, 6} {
-		v := findEntry(t, rdb, e.topic, planID(i))
+		v := findEntry(t, rdb, e.topic, feedtest.PlanID(i))
 		if !strings.HasSuffix(v, "w") || len(v) != 21 {
 			t.Errorf("withdrawn plan %d: snapshot entry %q, want version and 'w' only", i, v)
 		}
 	}
 
 	// Events after the snapshot: the warm replica must read them from Kafka.
-	e.publish(msg(8, withdrawn(8, 2)), msg(300, upsert(300, 1)))
+	e.publish(msg(8, feedtest.Withdrawn(8, 2)), msg(300, feedtest.Upsert(300, 1)))
 	e.waitApplied(c)
 
 	second := matcher.NewIndex(nil)
@@ -86,14 +86,14 @@ func TestSnapshotWarmStart(t *testing.T) {
 		if i > 200 && i < 300 {
 			continue
 		}
-		v1, l1 := first.Version(planID(i))
-		v2, l2 := second.Version(planID(i))
+		v1, l1 := first.Version(feedtest.PlanID(i))
+		v2, l2 := second.Version(feedtest.PlanID(i))
 		if v1 != v2 || l1 != l2 {
 			t.Errorf("plan %d: first replica v%d live %v, warm replica v%d live %v", i, v1, l1, v2, l2)
 		}
 	}
 	// A stale copy published after the warm start cannot revive plan 6.
-	e.publish(msg(6, upsert(6, 50)))
+	e.publish(msg(6, feedtest.Upsert(6, 50)))
 	e.waitApplied(c)
 	if found(second, 6) || found(first, 6) {
 		t.Error("tombstoned plan came back after a warm start")
@@ -105,7 +105,7 @@ func TestSnapshotWarmStart(t *testing.T) {
 func TestSnapshotNotUsed(t *testing.T) {
 	e := newTopic(t, 1)
 	snaps, _ := newSnapshots(t, e.topic, time.Now)
-	e.publish(msg(1, upsert(1, 1)), msg(2, upsert(2, 1)))
+	e.publish(msg(1, feedtest.Upsert(1, 1)), msg(2, feedtest.Upsert(2, 1)))
 	e.follow(matcher.NewIndex(nil), snaps, nil)
 	ctx := context.Background()
 	if err := snaps.Flush(ctx); err != nil {
@@ -129,13 +129,13 @@ func TestSnapshotNotUsed(t *testing.T) {
 	}
 	// The replica that refused the snapshot rewrites it from scratch: plan 2
 	// (which it never saw, say) is gone from Redis after its first write.
-	fresh.Record([]feed.Applied{{PlanID: planID(1), Version: 1, Event: upsert(1, 1)}}, feed.Offsets{0: 1})
+	fresh.Record([]feed.Applied{{PlanID: feedtest.PlanID(1), Version: 1, Event: feedtest.Upsert(1, 1)}}, feed.Offsets{0: 1})
 	if err := fresh.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
 	defer rdb.Close()
-	if v := findEntry(t, rdb, e.topic, planID(2)); v != "" {
+	if v := findEntry(t, rdb, e.topic, feedtest.PlanID(2)); v != "" {
 		t.Errorf("rewritten snapshot still holds a plan the writer did not have: %.25q…", v)
 	}
 }
@@ -147,17 +147,17 @@ func TestSnapshotMonotonic(t *testing.T) {
 	ahead, _ := newSnapshots(t, topic, time.Now)
 	behind, _ := newSnapshots(t, topic, time.Now)
 	ctx := context.Background()
-	ahead.Record([]feed.Applied{{PlanID: planID(1), Version: 3}}, feed.Offsets{0: 10})
+	ahead.Record([]feed.Applied{{PlanID: feedtest.PlanID(1), Version: 3}}, feed.Offsets{0: 10})
 	if err := ahead.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	behind.Record([]feed.Applied{{PlanID: planID(1), Version: 2, Event: upsert(1, 2)}}, feed.Offsets{0: 7})
+	behind.Record([]feed.Applied{{PlanID: feedtest.PlanID(1), Version: 2, Event: feedtest.Upsert(1, 2)}}, feed.Offsets{0: 7})
 	if err := behind.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
 	defer rdb.Close()
-	if v := findEntry(t, rdb, topic, planID(1)); v != "00000000000000000003w" {
+	if v := findEntry(t, rdb, topic, feedtest.PlanID(1)); v != "00000000000000000003w" {
 		t.Errorf("entry after an older write: %.25q, want the withdrawal at version 3", v)
 	}
 	if o, _ := rdb.HGet(ctx, "{planflag:"+topic+"}:offsets", "0").Result(); o != "10" {

@@ -12,14 +12,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/matcher"
 )
 
 // Brokers returns the Kafka brokers, or skips (fails under CI) the test.
@@ -91,4 +97,51 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) ti
 		time.Sleep(10 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// Synthetic plan holders for integration tests: person i has a valid NHS
+// number, a name and a birth date derived from i.
+
+// NHSNumber returns a valid (modulus 11) NHS number derived from i.
+func NHSNumber(i int) string {
+	for base := 400000000 + i*7; ; base++ {
+		d := fmt.Sprintf("%09d", base)
+		sum := 0
+		for k := range 9 {
+			sum += int(d[k]-'0') * (10 - k)
+		}
+		check := 11 - sum%11
+		if check == 11 {
+			check = 0
+		}
+		if check != 10 {
+			return d + strconv.Itoa(check)
+		}
+	}
+}
+
+// PlanID is synthetic person i's plan ID.
+func PlanID(i int) string { return fmt.Sprintf("UCP-T%06d", i) }
+
+// Upsert builds a plan.upserted event for synthetic person i.
+func Upsert(i int, version uint64) []byte {
+	ev := feed.Event{Type: feed.TypeUpserted, PlanID: PlanID(i), Version: version,
+		OccurredAt: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC),
+		Patient: &matcher.Patient{NHSNumber: NHSNumber(i), GivenNames: []string{"Testa"},
+			FamilyName: fmt.Sprintf("Family%d", i), BirthDate: "1940-03-0" + strconv.Itoa(1+i%9),
+			Addresses: []matcher.Address{{Lines: []string{fmt.Sprintf("%d Elm Road", i)}, Postcode: "LS1 4AP"}}}}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+// Withdrawn builds a plan.withdrawn event for plan i.
+func Withdrawn(i int, version uint64) []byte {
+	b, _ := json.Marshal(feed.Event{Type: feed.TypeWithdrawn, PlanID: PlanID(i), Version: version,
+		OccurredAt: time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)})
+	return b
+}
+
+// Query is a lookup that finds synthetic person i (NHS number and birth date).
+func Query(i int) matcher.Query {
+	return matcher.Query{NHSNumber: NHSNumber(i), BirthDate: "1940-03-0" + strconv.Itoa(1+i%9)}
 }

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/planflag/planflag/alert"
+	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/feed/feedtest"
+)
+
+// flagdProc is flagd running as its own process, as in production, so a
+// test can kill it with SIGKILL.
+type flagdProc struct {
+	cmd  *exec.Cmd
+	addr string
+	mu   sync.Mutex
+	logs []string // the process's log lines (JSON)
+	done chan struct{}
+}
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// flagdBinary builds flagd once per test run.
+func flagdBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "flagd-bin-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "flagd")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+func startFlagd(t *testing.T, args ...string) *flagdProc {
+	t.Helper()
+	cmd := exec.Command(flagdBinary(t), append([]string{"-http.addr", "127.0.0.1:0", "-log.level", "info"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &flagdProc{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.mu.Lock()
+			p.logs = append(p.logs, line)
+			p.mu.Unlock()
+			var l struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "listening" {
+				addr <- l.Addr
+			}
+		}
+		_ = cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("flagd log:\n%s", strings.Join(p.logLines(), "\n"))
+		}
+	})
+	select {
+	case p.addr = <-addr:
+	case <-p.done:
+		t.Fatalf("flagd exited at start:\n%s", strings.Join(p.logLines(), "\n"))
+	case <-time.After(30 * time.Second):
+		t.Fatal("flagd did not listen within 30s")
+	}
+	return p
+}
+
+func (p *flagdProc) logLines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.logs...)
+}
+
+func (p *flagdProc) logged(msg string) bool {
+	for _, l := range p.logLines() {
+		if strings.Contains(l, `"msg":"`+msg+`"`) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *flagdProc) waitReady(t *testing.T, within time.Duration) {
+	t.Helper()
+	feedtest.Eventually(t, within, "flagd ready", func() bool {
+		r, err := http.Get("http://" + p.addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	})
+}
+
+// flags asks flagd whether person i has a plan: it returns the plan IDs of
+// the answer's candidates.
+func (p *flagdProc) flags(t *testing.T, i int) []string {
+	t.Helper()
+	body, _ := json.Marshal(feedtest.Query(i))
+	req, _ := http.NewRequest("POST", "http://"+p.addr+"/v1/lookup", strings.NewReader(string(body)))
+	req.Header.Set("Authorization", "Bearer "+tokenCAD)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Candidates []struct {
+			PlanID string `json:"plan_id"`
+		}
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || json.Unmarshal(raw, &out) != nil {
+		t.Fatalf("lookup: status %d: %s", resp.StatusCode, raw)
+	}
+	var ids []string
+	for _, c := range out.Candidates {
+		ids = append(ids, c.PlanID)
+	}
+	return ids
+}
+
+func (p *flagdProc) metric(t *testing.T, name string) string {
+	t.Helper()
+	r, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	raw, _ := io.ReadAll(r.Body)
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, name+" ") {
+			return strings.TrimPrefix(l, name+" ")
+		}
+	}
+	return ""
+}
+
+// fastClients writes a clients file whose lookup client has a rate no test
+// reaches.
+func fastClients(t *testing.T, dir string) string {
+	t.Helper()
+	b, _ := json.Marshal([]alert.ClientConfig{{ID: "las-cad", TokenSHA256: alert.TokenHash(tokenCAD),
+		Scopes: []string{"lookup"}, RatePerS: 1e6}})
+	path := filepath.Join(dir, "fast-clients.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+type kafkaEnv struct {
+	brokers []string
+	topic   string
+	w       *kafka.Writer
+}
+
+func newKafkaEnv(t *testing.T) *kafkaEnv {
+	t.Helper()
+	brokers := feedtest.Brokers(t)
+	topic := feedtest.Name("flagd")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := feed.CreateTopic(ctx, brokers, topic, 4, true); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	t.Cleanup(func() { w.Close() })
+	return &kafkaEnv{brokers: brokers, topic: topic, w: w}
+}
+
+func (k *kafkaEnv) publish(t *testing.T, msgs ...kafka.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := k.w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+}
+
+func upsertMsg(i int, v uint64) kafka.Message {
+	return kafka.Message{Key: []byte(feedtest.PlanID(i)), Value: feedtest.Upsert(i, v)}
+}
+
+func withdrawMsg(i int, v uint64) kafka.Message {
+	return kafka.Message{Key: []byte(feedtest.PlanID(i)), Value: feedtest.Withdrawn(i, v)}
+}
+
+// expect checks that flagd flags exactly the live plans among people 0..n-1.
+func expect(t *testing.T, p *flagdProc, n int, live func(i int) bool) {
+	t.Helper()
+	for i := range n {
+		ids := p.flags(t, i)
+		has := len(ids) > 0 && ids[0] == feedtest.PlanID(i)
+		if has != live(i) {
+			t.Errorf("person %d: flagged %v (candidates %v), want %v", i, has, ids, live(i))
+		}
+	}
+}
+
+// TestFlagdKillAndWarmStart: flagd follows Kafka with a Redis snapshot, is
+// killed with SIGKILL, misses events while down, and on restart starts warm
+// from Redis with the same answers and nothing lost.
+func TestFlagdKillAndWarmStart(t *testing.T) {
+	k := newKafkaEnv(t)
+	redisAddr := feedtest.Redis(t)
+	dir := t.TempDir()
+	args := []string{"-clients", fastClients(t, dir), "-kafka.brokers", strings.Join(k.brokers, ","),
+		"-kafka.topic", k.topic, "-redis.addr", redisAddr, "-snapshot.interval", "1s"}
+
+	const n = 400
+	var msgs []kafka.Message
+	for i := range n - 100 {
+		msgs = append(msgs, upsertMsg(i, 1))
+	}
+	k.publish(t, msgs...)
+	p := startFlagd(t, args...)
+	p.waitReady(t, 60*time.Second)
+	if !p.logged("full replay from Kafka") {
+		t.Error("first start did not log a full replay")
+	}
+	// Changes while running: withdrawals, a tombstone, updates, new plans.
+	k.publish(t, withdrawMsg(10, 2), withdrawMsg(11, 2), kafka.Message{Key: []byte(feedtest.PlanID(12))}, upsertMsg(13, 2))
+	for i := n - 100; i < n-50; i++ {
+		k.publish(t, upsertMsg(i, 1))
+	}
+	live := func(i int) bool { return i < n-50 && i != 10 && i != 11 && i != 12 }
+	feedtest.Eventually(t, 5*time.Second, "changes visible", func() bool {
+		return len(p.flags(t, 10)) == 0 && len(p.flags(t, n-51)) > 0
+	})
+	// Let a snapshot cover them, then kill.
+	time.Sleep(2500 * time.Millisecond)
+	if p.metric(t, `planflag_snapshot_writes_total{result="ok"}`) == "" {
+		t.Fatal("no snapshot written")
+	}
+	expect(t, p, n, live)
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+
+	// While it is down: more withdrawals (one by tombstone), a stale copy of
+	// a withdrawn plan, and new plans.
+	k.publish(t, withdrawMsg(20, 2), kafka.Message{Key: []byte(feedtest.PlanID(21))}, upsertMsg(10, 1))
+	for i := n - 50; i < n; i++ {
+		k.publish(t, upsertMsg(i, 1))
+	}
+	live2 := func(i int) bool { return live(i) && i != 20 && i != 21 || i >= n-50 }
+
+	q := startFlagd(t, args...)
+	q.waitReady(t, 60*time.Second)
+	if !q.logged("warm start from snapshot") {
+		t.Fatal("restart did not start warm from the Redis snapshot")
+	}
+	expect(t, q, n, live2)
+}
+
+// TestFlagdRedisAway: with Redis stopped, lookups go on and the metric
+// shows it; when Redis is back, snapshots resume.
+func TestFlagdRedisAway(t *testing.T) {
+	k := newKafkaEnv(t)
+	redisAddr := feedtest.Redis(t)
+	k.publish(t, upsertMsg(1, 1), upsertMsg(2, 1))
+	p := startFlagd(t, "-clients", fastClients(t, t.TempDir()), "-kafka.brokers", strings.Join(k.brokers, ","),
+		"-kafka.topic", k.topic, "-redis.addr", redisAddr, "-snapshot.interval", "1s")
+	p.waitReady(t, 60*time.Second)
+
+	ctx := context.Background()
+	feedtest.Services(t, ctx, "stop-redis")
+	restarted := false
+	defer func() {
+		if !restarted {
+			feedtest.Services(t, ctx, "start-redis")
+		}
+	}()
+	k.publish(t, upsertMsg(3, 1), withdrawMsg(1, 2))
+	feedtest.Eventually(t, 5*time.Second, "redis_up 0", func() bool { return p.metric(t, "planflag_redis_up") == "0" })
+	if ids := p.flags(t, 3); len(ids) == 0 {
+		t.Error("plan published while Redis is down not flagged")
+	}
+	if ids := p.flags(t, 1); len(ids) != 0 {
+		t.Error("plan withdrawn while Redis is down still flagged")
+	}
+	feedtest.Services(t, ctx, "start-redis")
+	restarted = true
+	feedtest.Eventually(t, 10*time.Second, "redis_up 1", func() bool { return p.metric(t, "planflag_redis_up") == "1" })
+}
