@@ -21,6 +21,7 @@ var commands = map[string]struct {
 	"febrl":    {runFEBRL, "convert FEBRL 4 into events.jsonl and queries.jsonl"},
 	"accuracy": {runAccuracy, "measure match and flag recall, false matches and leaks against an exact-match baseline"},
 	"estimate": {runEstimate, "re-estimate the matcher's m and u probabilities from the synthetic error model"},
+	"ingest":   {runIngest, "measure the Kafka feed and Redis snapshot: ingest rate, publish-to-visible latency, warm start"},
 	"load":     {runLoad, "measure the lookup API under load (closed and open loop) beside a bare fasthttp server"},
 }
 
