@@ -250,7 +250,9 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	msgs := make(chan kafka.Message, 4*c.cfg.MaxBatch)
+	// Each partition's goroutine reads and decodes (decoding is most of the
+	// work, and this spreads it over the cores); one loop applies.
+	msgs := make(chan item, 4*c.cfg.MaxBatch)
 	var wg sync.WaitGroup
 	for _, p := range c.partitions {
 		r := kafka.NewReader(kafka.ReaderConfig{
@@ -287,8 +289,10 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 					}
 					continue
 				}
+				it := item{m: m}
+				it.ch, it.err = decodeMessage(&it.m)
 				select {
-				case msgs <- m:
+				case msgs <- it:
 				case <-ctx.Done():
 					return
 				}
@@ -299,7 +303,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 5 * time.Second}
 	defer dlq.Close()
 
-	batch := make([]kafka.Message, 0, c.cfg.MaxBatch)
+	batch := make([]item, 0, c.cfg.MaxBatch)
 	changes := make([]matcher.Change, 0, c.cfg.MaxBatch)
 	for {
 		select {
@@ -325,19 +329,25 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 	}
 }
 
-// apply decodes a batch, sends refused events to the dead-letter topic,
-// applies the rest and advances next past the batch.
-func (c *Consumer) apply(ctx context.Context, batch []kafka.Message, changes []matcher.Change, next Offsets, dlq *kafka.Writer) []matcher.Change {
+// item is a message read and decoded: its change, or why it is refused.
+type item struct {
+	m   kafka.Message
+	ch  matcher.Change
+	err error
+}
+
+// apply sends refused events to the dead-letter topic, applies the rest of
+// a batch and advances next past it.
+func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Change, next Offsets, dlq *kafka.Writer) []matcher.Change {
 	events := make([][]byte, 0, len(batch))
 	var dead int
 	for i := range batch {
-		m := &batch[i]
-		ch, err := decodeMessage(m)
-		if err != nil {
+		m := &batch[i].m
+		if err := batch[i].err; err != nil {
 			dead++
 			c.deadLetter(ctx, dlq, m, err)
 		} else {
-			changes = append(changes, ch)
+			changes = append(changes, batch[i].ch)
 			events = append(events, m.Value)
 		}
 		if m.Offset+1 > next[m.Partition] {
@@ -369,6 +379,7 @@ func (c *Consumer) apply(ctx context.Context, batch []kafka.Message, changes []m
 		c.rec.Record(applied, next.clone())
 	}
 	clear(changes) // drop the patients for the collector
+	clear(batch)
 	return changes
 }
 

@@ -114,39 +114,48 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 			return
 		}
 	}
-	// Merge the base, the delta and the adds, less the removes.
-	var all []posting
+	// The delta and the adds are few: sort them, then merge them with the
+	// sorted base in one pass, dropping duplicates and the removes.
+	var extra []posting
+	var keys []uint64
+	var ids []uint32
 	if st != nil {
 		n := int(st.dn.Load())
-		all = make([]posting, 0, len(st.keys)+n+len(adds))
-		for i, k := range st.keys {
-			all = append(all, posting{k, st.ids[i]})
-		}
+		extra = make([]posting, 0, n+len(adds))
 		for j := 0; j < n; j++ {
-			all = append(all, posting{st.dkeys[j], st.dids[j]})
+			extra = append(extra, posting{st.dkeys[j], st.dids[j]})
 		}
+		keys, ids = st.keys, st.ids
 	}
-	all = append(all, adds...)
-	slices.SortFunc(all, comparePostings)
-	all = slices.Compact(all)
-	if len(removes) > 0 {
-		w, r := 0, 0
-		for _, p := range all {
-			for r < len(removes) && comparePostings(removes[r], p) < 0 {
-				r++
-			}
-			if r < len(removes) && removes[r] == p {
-				continue
-			}
-			all[w] = p
-			w++
+	extra = append(extra, adds...)
+	slices.SortFunc(extra, comparePostings)
+	next := &shardState{keys: make([]uint64, 0, len(keys)+len(extra)), ids: make([]uint32, 0, len(keys)+len(extra))}
+	var last posting
+	have := false
+	r := 0
+	emit := func(p posting) {
+		if have && p == last {
+			return
 		}
-		all = all[:w]
+		for r < len(removes) && comparePostings(removes[r], p) < 0 {
+			r++
+		}
+		if r < len(removes) && removes[r] == p {
+			return
+		}
+		next.keys = append(next.keys, p.key)
+		next.ids = append(next.ids, p.id)
+		last, have = p, true
 	}
-	next := &shardState{keys: make([]uint64, len(all)), ids: make([]uint32, len(all))}
-	for i, p := range all {
-		next.keys[i] = p.key
-		next.ids[i] = p.id
+	i, j := 0, 0
+	for i < len(keys) || j < len(extra) {
+		if j == len(extra) || i < len(keys) && comparePostings(posting{keys[i], ids[i]}, extra[j]) <= 0 {
+			emit(posting{keys[i], ids[i]})
+			i++
+		} else {
+			emit(extra[j])
+			j++
+		}
 	}
 	ps.shards[sh].Store(next)
 }

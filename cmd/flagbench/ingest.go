@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -37,8 +38,19 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 	partitions := fs.Int("partitions", 6, "partitions of the (new) topic")
 	rate := fs.Float64("rate", 1000, "background event rate while latency is measured")
 	dur := fs.Duration("duration", 30*time.Second, "how long latency is measured")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the replay and warm start to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+		defer func() { fmt.Fprintf(stderr, "CPU profile in %s\n", *cpuprofile) }()
+		startProfile = func() { _ = pprof.StartCPUProfile(f) }
 	}
 	if *brokers == "" || *redisAddr == "" {
 		return errors.New("give -brokers and -redis (or run: eval \"$(scripts/services.sh up)\")")
@@ -110,6 +122,7 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 	if err := cons.Prepare(ctx); err != nil {
 		return err
 	}
+	startProfile()
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -201,3 +214,6 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 		sst.Entries, loaded.Seconds(), warm.Seconds())
 	return nil
 }
+
+// startProfile starts CPU profiling when -cpuprofile asks for it.
+var startProfile = func() {}

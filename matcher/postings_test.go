@@ -1,0 +1,60 @@
+package matcher
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestPostingsModel files and unfiles random postings in batches of every
+// size, through the delta and the merge paths, and checks every key's
+// entries against a plain map.
+func TestPostingsModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ps postings
+	model := map[posting]bool{}
+	// Few distinct keys, all in a handful of shards, so shards fill past
+	// the delta and get merged often.
+	keyOf := func() uint64 { return uint64(rng.IntN(4))<<(64-shardBits) | uint64(rng.IntN(50)) }
+	for round := range 400 {
+		var adds, removes []posting
+		for range rng.IntN(1 + round%70) {
+			p := posting{keyOf(), uint32(rng.IntN(30))}
+			if model[p] && rng.IntN(2) == 0 {
+				removes = append(removes, p)
+			} else if !model[p] {
+				adds = append(adds, p)
+			}
+		}
+		adds, removes = uniq(adds), uniq(removes)
+		ps.update(adds, removes)
+		for _, p := range adds {
+			model[p] = true
+		}
+		for _, p := range removes {
+			delete(model, p)
+		}
+		for sh := range 4 {
+			for k := range 50 {
+				key := uint64(sh)<<(64-shardBits) | uint64(k)
+				got, n := ps.lookup(key, nil, 1000)
+				var want []uint32
+				for p := range model {
+					if p.key == key {
+						want = append(want, p.id)
+					}
+				}
+				slices.Sort(got)
+				slices.Sort(want)
+				if n != len(want) || !slices.Equal(got, want) {
+					t.Fatalf("round %d key %x: got %v (%d), want %v", round, key, got, n, want)
+				}
+			}
+		}
+	}
+}
+
+func uniq(ps []posting) []posting {
+	slices.SortFunc(ps, comparePostings)
+	return slices.Compact(ps)
+}
