@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/matcher"
 )
 
@@ -28,11 +29,16 @@ type Candidate struct {
 	Agreement     matcher.Agreement `json:"agreement"`
 }
 
-// Response builds the answer for a match result.
-func Response(requestID string, r matcher.Result) LookupResponse {
+// Response builds the answer for a match result; links, if not nil, holds
+// each candidate's plan link.
+func Response(requestID string, r matcher.Result, links []careplanclient.Link) LookupResponse {
 	resp := LookupResponse{RequestID: requestID, Flag: r.Flag(), Tier: r.Tier.String(), Candidates: make([]Candidate, len(r.Candidates))}
 	for i, c := range r.Candidates {
 		resp.Candidates[i] = Candidate{PlanID: c.PlanID, Tier: c.Tier.String(), Score: c.Score, Agreement: c.Agreement}
+		if i < len(links) {
+			exp := links[i].Expires.UTC()
+			resp.Candidates[i].Link, resp.Candidates[i].LinkExpiresAt = links[i].URL, &exp
+		}
 	}
 	return resp
 }

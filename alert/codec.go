@@ -2,9 +2,11 @@ package alert
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/valyala/fastjson"
 
+	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/matcher"
 )
 
@@ -79,8 +81,9 @@ func isSpace(b []byte) bool {
 }
 
 // AppendResponse appends the JSON answer for a match result (the shape of
-// LookupResponse) to dst.
-func AppendResponse(dst []byte, requestID string, r matcher.Result) []byte {
+// LookupResponse) to dst; links, if not nil, holds each candidate's plan
+// link.
+func AppendResponse(dst []byte, requestID string, r matcher.Result, links []careplanclient.Link) []byte {
 	dst = append(dst, `{"request_id":`...)
 	dst = appendString(dst, requestID)
 	if r.Flag() {
@@ -101,6 +104,13 @@ func AppendResponse(dst []byte, requestID string, r matcher.Result) []byte {
 		dst = append(dst, c.Tier.String()...)
 		dst = append(dst, `","score":`...)
 		dst = strconv.AppendFloat(dst, c.Score, 'f', -1, 64)
+		if i < len(links) {
+			dst = append(dst, `,"link":`...)
+			dst = appendString(dst, links[i].URL)
+			dst = append(dst, `,"link_expires_at":"`...)
+			dst = links[i].Expires.UTC().AppendFormat(dst, time.RFC3339)
+			dst = append(dst, '"')
+		}
 		dst = append(dst, `,"agreement":{`...)
 		a := &c.Agreement
 		for f := matcher.FieldNHSNumber; f <= matcher.FieldPhone; f++ {

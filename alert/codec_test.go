@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/matcher"
 )
 
@@ -14,9 +16,17 @@ func TestAppendResponseMatchesEncodingJSON(t *testing.T) {
 		{PlanID: `UCP-"1"\x`, Tier: matcher.TierPossible, Score: 31.2, Agreement: matcher.Agreement{GivenName: matcher.Nickname, BirthDate: matcher.DayMonthSwapped}},
 		{PlanID: "UCP-2\n", Tier: matcher.TierPossible, Score: -3, Agreement: matcher.Agreement{Postcode: matcher.OutwardOnly}},
 	}}
-	for _, r := range []matcher.Result{res, {}} {
-		got := AppendResponse(nil, "req-1", r)
-		want, _ := json.Marshal(Response("req-1", r))
+	keys := careplanclient.RandomKeys("k1")
+	l := &careplanclient.Linker{Base: "https://plans.example/open", Keys: keys}
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	links := []careplanclient.Link{l.Make("UCP-1", "c", now), l.Make("UCP-2", "c", now)}
+	for _, tc := range []struct {
+		r     matcher.Result
+		links []careplanclient.Link
+	}{{res, nil}, {res, links}, {matcher.Result{}, nil}} {
+		r := tc.r
+		got := AppendResponse(nil, "req-1", r, tc.links)
+		want, _ := json.Marshal(Response("req-1", r, tc.links))
 		var a, b any
 		if err := json.Unmarshal(got, &a); err != nil {
 			t.Fatalf("not JSON: %s", got)

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/matcher"
 )
 
@@ -47,7 +48,17 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	metricsH fasthttp.RequestHandler
+
+	linker  *careplanclient.Linker // nil: answers carry no links
+	auditor *Auditor               // nil: no audit trail
 }
+
+// SetLinker makes every candidate carry a signed plan link. Call before
+// serving.
+func (s *Server) SetLinker(l *careplanclient.Linker) { s.linker = l }
+
+// SetAuditor records every answered lookup. Call before serving.
+func (s *Server) SetAuditor(a *Auditor) { s.auditor = a }
 
 type matcherBox struct{ m Matcher }
 
@@ -167,9 +178,19 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, FromMatchError(err), id)
 		return
 	}
+	var links []careplanclient.Link
+	if s.linker != nil && len(res.Candidates) > 0 {
+		links = make([]careplanclient.Link, len(res.Candidates))
+		for i := range res.Candidates {
+			links[i] = s.linker.Make(res.Candidates[i].PlanID, client.ID, start)
+		}
+	}
+	if s.auditor != nil {
+		s.auditor.Record(auditEvent(id, client.ID, start, &q, &res, links))
+	}
 	ctx.SetContentType("application/json")
 	buf := bodyPool.Get().(*[]byte)
-	*buf = AppendResponse((*buf)[:0], id, res)
+	*buf = AppendResponse((*buf)[:0], id, res, links)
 	ctx.SetBody(*buf) // copies
 	bodyPool.Put(buf)
 	took := s.now().Sub(start)
@@ -202,4 +223,27 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, e *Error, requestID string) {
 	if e.Status >= 500 {
 		s.log.Warn("request refused", "request_id", requestID, "status", e.Status, "code", e.Code)
 	}
+}
+
+// auditEvent describes an answered lookup: the names of the fields given,
+// never their values.
+func auditEvent(id, client string, at time.Time, q *matcher.Query, r *matcher.Result, links []careplanclient.Link) *AuditEvent {
+	e := &AuditEvent{RequestID: id, ClientID: client, Time: at.UTC(), Tier: r.Tier.String(),
+		Fields: make([]string, 0, 8), PlanIDs: make([]string, 0, len(r.Candidates))}
+	for _, f := range [...]struct {
+		name string
+		v    string
+	}{{"nhs_number", q.NHSNumber}, {"given_name", q.GivenName}, {"family_name", q.FamilyName},
+		{"birth_date", q.BirthDate}, {"gender", q.Gender}, {"postcode", q.Postcode}, {"address", q.Address}, {"phone", q.Phone}} {
+		if f.v != "" {
+			e.Fields = append(e.Fields, f.name)
+		}
+	}
+	for i := range r.Candidates {
+		e.PlanIDs = append(e.PlanIDs, r.Candidates[i].PlanID)
+	}
+	for _, l := range links {
+		e.LinkIDs = append(e.LinkIDs, l.ID)
+	}
+	return e
 }

@@ -81,7 +81,7 @@ func answerLines(ix *matcher.Index, in io.Reader, out io.Writer) error {
 			if err != nil {
 				aerr = alert.FromMatchError(err)
 			} else {
-				v = alert.Response(id, r)
+				v = alert.Response(id, r, nil)
 			}
 		}
 		if aerr != nil {

@@ -42,6 +42,11 @@ type Config struct {
 	RedisAddr        string
 	SnapshotInterval time.Duration
 	SnapshotMaxAge   time.Duration
+
+	LinkBaseURL string
+	LinkKeyFile string
+	LinkTTL     time.Duration
+	AuditFile   string
 }
 
 // parseConfig reads flags (and the environment) into a Config.
@@ -64,11 +69,16 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	dlq := e.String("kafka.dead-letter-topic", "", "topic for refused events (default <kafka.topic>.dead-letters)")
 	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot (needs -kafka.brokers)")
 	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")
+	linkBase := e.String("link.base-url", "https://careplans.invalid/open", "where plan links point: the care-plan platform's open endpoint")
+	linkKeys := e.String("link.key-file", "", "link-signing keys: {\"active\": ID, \"keys\": {ID: base64}}; without it answers carry no links")
+	linkTTL := e.Duration("link.ttl", 15*time.Minute, "how long a plan link stays valid")
+	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines)")
 	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "an older snapshot is not used at start (keep below the topic's delete.retention.ms)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flagd [flags]            serve the lookup API")
 		fmt.Fprintln(stderr, "       flagd -demo              serve a synthetic demo plan store")
 		fmt.Fprintln(stderr, "       flagd lookup -events F   answer lookup requests from standard input")
+		fmt.Fprintln(stderr, "       flagd audit -file F -plan ID   who looked up a plan, and when")
 		fmt.Fprintln(stderr, "Flags:")
 		fs.PrintDefaults()
 	}
@@ -84,7 +94,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	c = Config{HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, RedisAddr: *redisAddr,
-		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge}
+		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
+		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			if _, _, err := net.SplitHostPort(b); err != nil {
@@ -105,6 +116,10 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("-demo generates its own plans; it does not take -kafka.brokers")
 	case c.KafkaTopic == "":
 		return c, errors.New("-kafka.topic must not be empty")
+	case c.LinkTTL < time.Minute || c.LinkTTL > 24*time.Hour:
+		return c, errors.New("-link.ttl must be between 1m and 24h")
+	case !strings.HasPrefix(c.LinkBaseURL, "https://") && !strings.HasPrefix(c.LinkBaseURL, "http://"):
+		return c, fmt.Errorf("-link.base-url: %q is not an http(s) URL", c.LinkBaseURL)
 	case c.SnapshotInterval < time.Second:
 		return c, errors.New("-snapshot.interval must be at least 1s")
 	case c.SnapshotMaxAge < c.SnapshotInterval:
@@ -136,6 +151,7 @@ type Main struct {
 	ln      net.Listener
 	ix      *matcher.Index
 	snaps   *feed.Snapshots
+	auditor *alert.Auditor
 	feedM   *feed.Metrics
 	served  chan error
 	loading sync.WaitGroup
@@ -168,6 +184,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	cfg := alert.Config{MaxBody: m.Config.MaxBody, MaxInFlight: m.Config.MaxInFlight}
 	m.api = alert.NewServer(cfg, clients, m.metrics, m.Log, time.Now)
+	if err := m.setupLinksAndAudit(); err != nil {
+		return err
+	}
 	m.ix = matcher.NewIndex(nil)
 	m.api.SetMatcher(m.ix)
 	m.http = &fasthttp.Server{
@@ -269,6 +288,9 @@ func (m *Main) Close() error {
 		m.loading.Wait()
 		return nil
 	}))
+	if m.auditor != nil {
+		errs = append(errs, step("flush audit", m.auditor.Close))
+	}
 	if m.snaps != nil {
 		errs = append(errs, step("write snapshot", func() error {
 			return m.snaps.Close(m.Config.ShutdownTimeout)

@@ -39,12 +39,13 @@ func clientsFile(t *testing.T, dir string) string {
 	return path
 }
 
-// boot starts the whole service on 127.0.0.1:0 with the given events file.
-func boot(t *testing.T, events string) *Main {
+// boot starts the whole service on 127.0.0.1:0 with the given events file
+// (and any extra flags).
+func boot(t *testing.T, events string, extra ...string) *Main {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", events,
-		"-http.max-body", "4096", "-shutdown.timeout", "5s"}, io.Discard)
+	cfg, err := parseConfig(append([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", events,
+		"-http.max-body", "4096", "-shutdown.timeout", "5s"}, extra...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

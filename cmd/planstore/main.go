@@ -9,8 +9,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -123,7 +123,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *rate < 0 {
 		return errors.New("-rate must not be negative")
 	}
-	var src source
+	var next func() (bench.Message, bool)
+	var refused int
+	var readErr error
 	if *synthetic > 0 {
 		cfg := bench.DefaultConfig()
 		cfg.Seed, cfg.Plans, cfg.Queries = *seed, *synthetic, 0
@@ -131,7 +133,18 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		src = &sliceSource{events: ds.Events}
+		msgs, err := bench.EventMessages(ds.Events)
+		if err != nil {
+			return err
+		}
+		next = func() (bench.Message, bool) {
+			if len(msgs) == 0 {
+				return bench.Message{}, false
+			}
+			m := msgs[0]
+			msgs = msgs[1:]
+			return m, true
+		}
 	} else {
 		r := io.Reader(os.Stdin)
 		if *events != "-" {
@@ -142,133 +155,41 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			defer f.Close()
 			r = f
 		}
-		src = &fileSource{br: bufio.NewReaderSize(r, 1<<16)}
+		// A line that is not a valid event is refused (reported by line
+		// number and reason, never content) and skipped.
+		br := bufio.NewReaderSize(r, 1<<16)
+		line := 0
+		next = func() (bench.Message, bool) {
+			for {
+				b, err := feed.ReadLine(br, 1<<20)
+				line++
+				if len(bytes.TrimSpace(b)) > 0 {
+					ev, derr := feed.Decode(b)
+					if derr == nil {
+						return bench.Message{Key: ev.PlanID, Value: bytes.Clone(b)}, true
+					}
+					refused++
+					fmt.Fprintf(stderr, "line %d refused: %v\n", line, derr)
+				}
+				if err == io.EOF {
+					return bench.Message{}, false
+				}
+				if err != nil {
+					readErr = fmt.Errorf("read events at line %d: %w", line, err)
+					return bench.Message{}, false
+				}
+			}
+		}
 	}
 	w, err := c.writer(ctx)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	st, err := publish(ctx, w, src, *rate, stderr)
+	st, err := bench.Publish(ctx, w, next, *rate, stderr, nil)
 	fmt.Fprintf(stdout, "published %d events to %s (%d refused lines) in %.1fs (%.0f/s)\n",
-		st.published, c.topic, st.refused, st.seconds, float64(st.published)/max(st.seconds, 1e-9))
-	return err
-}
-
-// source yields events to publish: the plan ID (the Kafka key) and the
-// value as published.
-type source interface {
-	next() (key string, value []byte, err error) // io.EOF at the end
-}
-
-type sliceSource struct {
-	events []feed.Event
-	i      int
-}
-
-func (s *sliceSource) next() (string, []byte, error) {
-	if s.i == len(s.events) {
-		return "", nil, io.EOF
-	}
-	ev := &s.events[s.i]
-	s.i++
-	b, err := jsonEvent(ev)
-	return ev.PlanID, b, err
-}
-
-// fileSource reads events from JSON lines; a line that is not a valid
-// event is refused (reported by line number and reason) and skipped.
-type fileSource struct {
-	br   *bufio.Reader
-	line int
-}
-
-var errRefused = errors.New("refused")
-
-func (s *fileSource) next() (string, []byte, error) {
-	for {
-		b, err := feed.ReadLine(s.br, 1<<20)
-		s.line++
-		if len(strings.TrimSpace(string(b))) > 0 {
-			ev, derr := feed.Decode(b)
-			if derr != nil {
-				return "", nil, fmt.Errorf("%w: line %d: %v", errRefused, s.line, derr)
-			}
-			return ev.PlanID, append([]byte(nil), b...), nil
-		}
-		if err != nil {
-			return "", nil, err
-		}
-	}
-}
-
-type publishStats struct {
-	published, refused int
-	seconds            float64
-}
-
-// publish sends every event of src, paced to rate if rate > 0, in batches,
-// and reports progress every few seconds on stderr.
-func publish(ctx context.Context, w *kafka.Writer, src source, rate float64, stderr io.Writer) (publishStats, error) {
-	var st publishStats
-	start := time.Now()
-	last := start
-	batch := make([]kafka.Message, 0, 1000)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := w.WriteMessages(ctx, batch...); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		st.published += len(batch)
-		batch = batch[:0]
-		if time.Since(last) > 2*time.Second {
-			last = time.Now()
-			fmt.Fprintf(stderr, "published %d events (%.0f/s)\n", st.published, float64(st.published)/time.Since(start).Seconds())
-		}
-		return nil
-	}
-	limit := 1000
-	if rate > 0 {
-		limit = max(1, min(1000, int(rate/100))) // pace in steps of at most 10 ms
-	}
-	for n := 0; ; {
-		key, value, err := src.next()
-		if errors.Is(err, errRefused) {
-			st.refused++
-			fmt.Fprintln(stderr, err)
-			continue
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			st.seconds = time.Since(start).Seconds()
-			return st, err
-		}
-		batch = append(batch, kafka.Message{Key: []byte(key), Value: value})
-		n++
-		if len(batch) >= limit {
-			if rate > 0 {
-				due := start.Add(time.Duration(float64(n) / rate * float64(time.Second)))
-				if d := time.Until(due); d > 0 {
-					select {
-					case <-ctx.Done():
-						return st, ctx.Err()
-					case <-time.After(d):
-					}
-				}
-			}
-			if err := flush(); err != nil {
-				st.seconds = time.Since(start).Seconds()
-				return st, err
-			}
-		}
-	}
-	err := flush()
-	st.seconds = time.Since(start).Seconds()
-	return st, err
+		st.Published, c.topic, refused, st.Seconds, float64(st.Published)/max(st.Seconds, 1e-9))
+	return errors.Join(err, readErr)
 }
 
 func runTombstone(ctx context.Context, args []string, stderr io.Writer) error {
@@ -293,5 +214,3 @@ func runTombstone(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	return w.WriteMessages(ctx, msgs...)
 }
-
-func jsonEvent(ev *feed.Event) ([]byte, error) { return json.Marshal(ev) }

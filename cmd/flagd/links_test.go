@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planflag/planflag/careplanclient"
+)
+
+// TestServiceLinksAndAudit: with a key file every candidate carries a
+// signed link for the calling client, and every lookup leaves an audit
+// event naming the fields given, never their values; `flagd audit` finds
+// who looked up a plan.
+func TestServiceLinksAndAudit(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys.json")
+	secret := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	if err := os.WriteFile(keyFile, []byte(`{"active":"k1","keys":{"k1":"`+secret+`"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	audit := filepath.Join(dir, "audit.jsonl")
+	m := boot(t, eventsFile(t), "-link.key-file", keyFile, "-link.base-url", "https://plans.example/open",
+		"-link.ttl", "10m", "-audit.file", audit)
+	waitReady(t, m)
+	start := time.Now()
+	r := post(t, m, tokenCAD, `{"given_name":"Peggy","family_name":"OBrien","birth_date":"07/03/1941","postcode":"sw1a1aa"}`)
+	cands, _ := r.body["candidates"].([]any)
+	if r.status != 200 || len(cands) != 1 {
+		t.Fatalf("lookup: %d %v", r.status, r.body)
+	}
+	c := cands[0].(map[string]any)
+	link, _ := c["link"].(string)
+	exp, err := time.Parse(time.RFC3339, c["link_expires_at"].(string))
+	if !strings.HasPrefix(link, "https://plans.example/open?t=") || err != nil ||
+		exp.Sub(start) > 10*time.Minute+time.Second || exp.Sub(start) < 9*time.Minute {
+		t.Fatalf("link %q expires %v (%v)", link, c["link_expires_at"], err)
+	}
+	keys, _ := careplanclient.LoadKeys(keyFile)
+	claims, err := keys.Verify(careplanclient.TokenOf(link), "las-cad", time.Now())
+	if err != nil || claims.PlanID != "UCP-123" {
+		t.Fatalf("link does not verify for the caller: %+v %v", claims, err)
+	}
+	post(t, m, tokenCAD, `{"given_name":"John","family_name":"Smith","birth_date":"1950-01-01","postcode":"M1 1AE"}`)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("audit has %d events, want 2:\n%s", len(lines), raw)
+	}
+	for _, value := range []string{"Peggy", "OBrien", "1941", "sw1a", "Smith", "M1 1AE"} {
+		if strings.Contains(string(raw), value) {
+			t.Errorf("audit trail carries a caller's value %q", value)
+		}
+	}
+	if !strings.Contains(lines[0], `"fields_supplied":["given_name","family_name","birth_date","postcode"]`) ||
+		!strings.Contains(lines[0], `"plan_ids":["UCP-123"]`) || !strings.Contains(lines[0], `"link_ids":["`+claims.ID+`"]`) ||
+		!strings.Contains(lines[0], `"client_id":"las-cad"`) || !strings.Contains(lines[1], `"tier":"none"`) {
+		t.Errorf("audit events:\n%s", raw)
+	}
+
+	var out, errs bytes.Buffer
+	if err := run([]string{"audit", "-file", audit, "-plan", "UCP-123"}, &out, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.Contains(out.String(), r.body["request_id"].(string)) {
+		t.Errorf("flagd audit found %d events:\n%s", n, out.String())
+	}
+}
