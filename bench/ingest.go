@@ -37,14 +37,19 @@ func EventMessages(events []feed.Event) ([]Message, error) {
 type PublishStats struct {
 	Published int
 	Seconds   float64
+	// Acked holds, per batch, the time from its first message's scheduled
+	// send to the broker's acknowledgement (acks=all), sorted: the
+	// producer's share of publish-to-visible latency.
+	Acked []time.Duration
 }
 
 // Publish sends messages in order through w, paced to rate per second if
 // rate > 0 (in steps of at most 10 ms), and reports progress to progress
 // (if not nil) every two seconds. onSend, if not nil, is called with each
-// message's index and scheduled send time just before it is written.
+// message's index and scheduled send time just before it is written, and
+// onAck with the indexes [from, to) the broker has just acknowledged.
 func Publish(ctx context.Context, w *kafka.Writer, next func() (Message, bool), rate float64,
-	progress io.Writer, onSend func(i int, at time.Time)) (PublishStats, error) {
+	progress io.Writer, onSend func(i int, at time.Time), onAck func(from, to int, at time.Time)) (PublishStats, error) {
 	var st PublishStats
 	start := time.Now()
 	last := start
@@ -54,12 +59,18 @@ func Publish(ctx context.Context, w *kafka.Writer, next func() (Message, bool), 
 	}
 	batch := make([]kafka.Message, 0, step)
 	n := 0
+	var first time.Time // scheduled send of the batch's first message
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		if err := w.WriteMessages(ctx, batch...); err != nil {
 			return fmt.Errorf("publish: %w", err)
+		}
+		now := time.Now()
+		st.Acked = append(st.Acked, now.Sub(first))
+		if onAck != nil {
+			onAck(n-len(batch), n, now)
 		}
 		st.Published += len(batch)
 		batch = batch[:0]
@@ -90,6 +101,9 @@ func Publish(ctx context.Context, w *kafka.Writer, next func() (Message, bool), 
 		if onSend != nil {
 			onSend(n, at)
 		}
+		if len(batch) == 0 {
+			first = at
+		}
 		batch = append(batch, kafka.Message{Key: []byte(m.Key), Value: m.Value})
 		n++
 		if len(batch) == step {
@@ -101,6 +115,7 @@ func Publish(ctx context.Context, w *kafka.Writer, next func() (Message, bool), 
 	}
 	err := flush()
 	st.Seconds = time.Since(start).Seconds()
+	slices.Sort(st.Acked)
 	return st, err
 }
 
@@ -110,13 +125,15 @@ func Publish(ctx context.Context, w *kafka.Writer, next func() (Message, bool), 
 type VisibleRecorder struct {
 	mu      sync.Mutex
 	sent    map[string]time.Time // plan ID + version → scheduled send
+	acked   map[string]time.Time // plan ID + version → broker acknowledgement
 	latency []time.Duration
+	fromAck []time.Duration
 	next    feed.Recorder // passed on, if not nil
 }
 
 // NewVisibleRecorder returns a recorder that also passes changes to next.
 func NewVisibleRecorder(next feed.Recorder) *VisibleRecorder {
-	return &VisibleRecorder{sent: make(map[string]time.Time), next: next}
+	return &VisibleRecorder{sent: make(map[string]time.Time), acked: make(map[string]time.Time), next: next}
 }
 
 func visibleKey(plan string, version uint64) string { return fmt.Sprintf("%s/%d", plan, version) }
@@ -125,6 +142,15 @@ func visibleKey(plan string, version uint64) string { return fmt.Sprintf("%s/%d"
 func (r *VisibleRecorder) Sent(plan string, version uint64, t time.Time) {
 	r.mu.Lock()
 	r.sent[visibleKey(plan, version)] = t
+	r.mu.Unlock()
+}
+
+// Acked notes that the broker acknowledged plan's version at t.
+func (r *VisibleRecorder) Acked(plan string, version uint64, t time.Time) {
+	r.mu.Lock()
+	if _, ok := r.sent[visibleKey(plan, version)]; ok {
+		r.acked[visibleKey(plan, version)] = t
+	}
 	r.mu.Unlock()
 }
 
@@ -138,6 +164,14 @@ func (r *VisibleRecorder) Record(changes []feed.Applied, offsets feed.Offsets) {
 			if t, ok := r.sent[k]; ok {
 				r.latency = append(r.latency, now.Sub(t))
 				delete(r.sent, k)
+				// Seen before the producer heard its ack: the consumer's
+				// share is then nothing.
+				a, ok := r.acked[k]
+				if !ok || a.After(now) {
+					a = now
+				}
+				r.fromAck = append(r.fromAck, now.Sub(a))
+				delete(r.acked, k)
 			}
 		}
 	}
@@ -147,14 +181,16 @@ func (r *VisibleRecorder) Record(changes []feed.Applied, offsets feed.Offsets) {
 	}
 }
 
-// Latencies returns the measured latencies, sorted, and how many sent
-// events were never seen applied.
-func (r *VisibleRecorder) Latencies() (sorted []time.Duration, unseen int) {
+// Latencies returns the measured latencies from scheduled send and from
+// the broker's acknowledgement, sorted, and how many sent events were never
+// seen applied.
+func (r *VisibleRecorder) Latencies() (fromSend, fromAck []time.Duration, unseen int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := slices.Clone(r.latency)
-	slices.Sort(out)
-	return out, len(r.sent)
+	fromSend, fromAck = slices.Clone(r.latency), slices.Clone(r.fromAck)
+	slices.Sort(fromSend)
+	slices.Sort(fromAck)
+	return fromSend, fromAck, len(r.sent)
 }
 
 // Percentile returns the p-quantile (0..1) of sorted durations.

@@ -42,7 +42,9 @@ type KafkaConfig struct {
 	// MaxWait bounds how long a fetch waits for new events; it sets how soon
 	// a published event is seen (default 100ms).
 	MaxWait time.Duration
-	// MaxBatch bounds the events applied to the index at once (default 8192).
+	// MaxBatch bounds the events applied to the index at once (default
+	// 32768). While catching up, batches are this large, which amortises
+	// index maintenance; once caught up they hold what has just arrived.
 	MaxBatch int
 	Log      *slog.Logger
 	Metrics  *Metrics // may be nil
@@ -59,7 +61,7 @@ func (c *KafkaConfig) defaults() {
 		c.MaxWait = 100 * time.Millisecond
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 8192
+		c.MaxBatch = 32768
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -252,7 +254,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 	defer cancel()
 	// Each partition's goroutine reads and decodes (decoding is most of the
 	// work, and this spreads it over the cores); one loop applies.
-	msgs := make(chan item, 4*c.cfg.MaxBatch)
+	msgs := make(chan item, c.cfg.MaxBatch)
 	var wg sync.WaitGroup
 	for _, p := range c.partitions {
 		r := kafka.NewReader(kafka.ReaderConfig{

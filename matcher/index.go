@@ -207,6 +207,18 @@ func (ix *Index) Version(planID string) (version uint64, live bool) {
 	return s.version, s.p.Load() != nil
 }
 
+// EachLive calls f with every live plan and its version. It holds the
+// writer lock throughout: changes wait until it returns; lookups do not.
+func (ix *Index) EachLive(f func(planID string, version uint64)) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for plan, id := range ix.planSlots {
+		if s := ix.slots.get(id); s.p.Load() != nil {
+			f(plan, s.version)
+		}
+	}
+}
+
 // Stats describes the index's size.
 type Stats struct {
 	Live     int // plans that can be found

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/planflag/planflag/alert"
 	"github.com/planflag/planflag/careplanclient"
@@ -35,4 +39,52 @@ func (m *Main) setupLinksAndAudit() error {
 		m.api.SetAuditor(m.auditor)
 	}
 	return nil
+}
+
+// reconcile compares the index with the platform's live plans every
+// interval until ctx ends, and reports the drift in metrics and the log
+// (counts only).
+func (m *Main) reconcile(ctx context.Context) {
+	drift := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "planflag_reconcile_drift_plans",
+		Help: "Plans differing between the index and the care-plan platform at the last reconciliation, by kind (missing, behind, extra)."},
+		[]string{"kind"})
+	runs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_reconcile_runs_total",
+		Help: "Reconciliations with the care-plan platform, by result."}, []string{"result"})
+	breaker := prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_platform_breaker_open",
+		Help: "1 while the circuit breaker to the care-plan platform is open."})
+	m.metrics.Registry.MustRegister(drift, runs, breaker)
+	c := &careplanclient.Client{Base: m.Config.PlatformURL, Timeout: 30 * time.Second}
+	t := time.NewTicker(m.Config.ReconcileInterval)
+	defer t.Stop()
+	for {
+		d, err := careplanclient.Reconcile(ctx, c, m.ix)
+		if c.Breaker != nil && c.Breaker.State() != "closed" {
+			breaker.Set(1)
+		} else {
+			breaker.Set(0)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			runs.WithLabelValues("error").Inc()
+			m.Log.Warn("reconciliation with the care-plan platform failed", "err", err.Error())
+		default:
+			runs.WithLabelValues("ok").Inc()
+			drift.WithLabelValues("missing").Set(float64(d.Missing))
+			drift.WithLabelValues("behind").Set(float64(d.Behind))
+			drift.WithLabelValues("extra").Set(float64(d.Extra))
+			log := m.Log.Info
+			if d.Total() > 0 {
+				log = m.Log.Warn
+			}
+			log("reconciled with the care-plan platform", "platform_live", d.PlatformLive, "index_live", d.IndexLive,
+				"missing", d.Missing, "behind", d.Behind, "extra", d.Extra)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

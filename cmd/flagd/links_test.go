@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,4 +79,48 @@ func TestServiceLinksAndAudit(t *testing.T) {
 	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.Contains(out.String(), r.body["request_id"].(string)) {
 		t.Errorf("flagd audit found %d events:\n%s", n, out.String())
 	}
+}
+
+// TestServiceReconcile: flagd compares its index with the platform's live
+// plans and reports the drift in /metrics.
+func TestServiceReconcile(t *testing.T) {
+	plat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/plans" || r.URL.Query().Get("live") != "true" {
+			http.NotFound(w, r)
+			return
+		}
+		// UCP-123 at the index's version; UCP-777 live on the platform only.
+		w.Write([]byte(`[{"plan_id":"UCP-123","live":true,"version":7},{"plan_id":"UCP-777","live":true,"version":1}]`))
+	}))
+	defer plat.Close()
+	m := boot(t, eventsFile(t), "-platform.url", plat.URL, "-platform.reconcile-interval", "1s")
+	defer m.Close()
+	waitReady(t, m)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://" + m.Addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `planflag_reconcile_drift_plans{kind="missing"} 1`) &&
+			strings.Contains(string(b), `planflag_reconcile_drift_plans{kind="extra"} 0`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no drift reported:\n%s", grepLines(string(b), "reconcile"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

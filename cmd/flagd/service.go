@@ -47,6 +47,9 @@ type Config struct {
 	LinkKeyFile string
 	LinkTTL     time.Duration
 	AuditFile   string
+
+	PlatformURL       string
+	ReconcileInterval time.Duration
 }
 
 // parseConfig reads flags (and the environment) into a Config.
@@ -72,6 +75,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	linkBase := e.String("link.base-url", "https://careplans.invalid/open", "where plan links point: the care-plan platform's open endpoint")
 	linkKeys := e.String("link.key-file", "", "link-signing keys: {\"active\": ID, \"keys\": {ID: base64}}; without it answers carry no links")
 	linkTTL := e.Duration("link.ttl", 15*time.Minute, "how long a plan link stays valid")
+	platform := e.String("platform.url", "", "care-plan platform API base URL: reconcile live plans and versions against the index")
+	reconcile := e.Duration("platform.reconcile-interval", 5*time.Minute, "how often to reconcile with the platform")
 	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines)")
 	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "an older snapshot is not used at start (keep below the topic's delete.retention.ms)")
 	fs.Usage = func() {
@@ -95,7 +100,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, RedisAddr: *redisAddr,
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
-		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit}
+		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit,
+		PlatformURL: strings.TrimRight(*platform, "/"), ReconcileInterval: *reconcile}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			if _, _, err := net.SplitHostPort(b); err != nil {
@@ -120,6 +126,10 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("-link.ttl must be between 1m and 24h")
 	case !strings.HasPrefix(c.LinkBaseURL, "https://") && !strings.HasPrefix(c.LinkBaseURL, "http://"):
 		return c, fmt.Errorf("-link.base-url: %q is not an http(s) URL", c.LinkBaseURL)
+	case c.PlatformURL != "" && !strings.HasPrefix(c.PlatformURL, "https://") && !strings.HasPrefix(c.PlatformURL, "http://"):
+		return c, fmt.Errorf("-platform.url: %q is not an http(s) URL", c.PlatformURL)
+	case c.ReconcileInterval < time.Second:
+		return c, errors.New("-platform.reconcile-interval must be at least 1s")
 	case c.SnapshotInterval < time.Second:
 		return c, errors.New("-snapshot.interval must be at least 1s")
 	case c.SnapshotMaxAge < c.SnapshotInterval:
@@ -260,6 +270,13 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	m.metrics.IndexPlans.Set(float64(st.Live))
 	m.metrics.Sparse.Set(float64(st.Sparse))
 	m.api.SetReady(true)
+	if m.Config.PlatformURL != "" {
+		m.loading.Add(1)
+		go func() {
+			defer m.loading.Done()
+			m.reconcile(ctx)
+		}()
+	}
 	m.Log.Info("ready", "live", st.Live, "sparse", st.Sparse, "seconds", time.Since(start).Seconds())
 	if m.Config.Demo {
 		printDemo(m.Stdout, m.Addr, demoToken, st.Live, examples)

@@ -5,6 +5,7 @@
 //	planstore publish -brokers B [-topic T] -events FILE.jsonl [-rate N]
 //	planstore publish -brokers B [-topic T] -synthetic N [-seed S] [-rate N]
 //	planstore tombstone -brokers B [-topic T] PLAN_ID...
+//	planstore serve -events FILE.jsonl -link.key-file KEYS [-addr A] [-redis R]
 package main
 
 import (
@@ -45,6 +46,7 @@ func usage(w io.Writer) {
   planstore publish -brokers B [-topic T] -events FILE.jsonl [-rate N]   publish plan events from a file
   planstore publish -brokers B [-topic T] -synthetic N [-seed S]          publish a synthetic plan store
   planstore tombstone -brokers B [-topic T] PLAN_ID...                    withdraw plans for good (null value)
+  planstore serve -events F -link.key-file K [-addr A] [-redis R]         the platform side: open plan links, plan API
 The topic is created (compacted, -partitions) if it does not exist.`)
 }
 
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runPublish(ctx, args[1:], stdout, stderr)
 	case "tombstone":
 		return runTombstone(ctx, args[1:], stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return nil
@@ -186,7 +190,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer w.Close()
-	st, err := bench.Publish(ctx, w, next, *rate, stderr, nil)
+	st, err := bench.Publish(ctx, w, next, *rate, stderr, nil, nil)
 	fmt.Fprintf(stdout, "published %d events to %s (%d refused lines) in %.1fs (%.0f/s)\n",
 		st.Published, c.topic, refused, st.Seconds, float64(st.Published)/max(st.Seconds, 1e-9))
 	return errors.Join(err, readErr)
