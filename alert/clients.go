@@ -25,6 +25,10 @@ type ClientConfig struct {
 	TokenSHA256 string   `json:"token_sha256"`
 	Scopes      []string `json:"scopes"`
 	RatePerS    float64  `json:"rate_per_s,omitempty"`
+	// Push alerts: where to POST them, and the shared secret their HMAC
+	// signature is made with (both or neither).
+	WebhookURL    string `json:"webhook_url,omitempty"`
+	WebhookSecret string `json:"webhook_secret,omitempty"`
 }
 
 // Client is an authenticated calling organisation.
@@ -34,6 +38,9 @@ type Client struct {
 	hash     [32]byte
 	limiter  *limiter
 	ratePerS float64
+
+	webhookURL    string
+	webhookSecret []byte
 }
 
 // Has reports whether the client holds a scope.
@@ -83,11 +90,32 @@ func ParseClients(b []byte, now func() int64) (*Clients, error) {
 		if rate == 0 {
 			rate = DefaultRatePerS
 		}
-		cl := &Client{ID: c.ID, scopes: c.Scopes, ratePerS: rate, limiter: newLimiter(rate, now)}
+		if (c.WebhookURL == "") != (c.WebhookSecret == "") {
+			return nil, fmt.Errorf("clients: entry %d (%s): give webhook_url and webhook_secret together", i+1, c.ID)
+		}
+		if c.WebhookURL != "" && !strings.HasPrefix(c.WebhookURL, "https://") && !strings.HasPrefix(c.WebhookURL, "http://") {
+			return nil, fmt.Errorf("clients: entry %d (%s): webhook_url is not an http(s) URL", i+1, c.ID)
+		}
+		if c.WebhookSecret != "" && len(c.WebhookSecret) < 16 {
+			return nil, fmt.Errorf("clients: entry %d (%s): webhook_secret must be at least 16 characters", i+1, c.ID)
+		}
+		cl := &Client{ID: c.ID, scopes: c.Scopes, ratePerS: rate, limiter: newLimiter(rate, now),
+			webhookURL: c.WebhookURL, webhookSecret: []byte(c.WebhookSecret)}
 		copy(cl.hash[:], h)
 		cs.list = append(cs.list, cl)
 	}
 	return cs, nil
+}
+
+// Webhook returns where the client takes push alerts and the secret that
+// signs them; ok is false when it takes none.
+func (cs *Clients) Webhook(id string) (url string, secret []byte, ok bool) {
+	for _, c := range cs.list {
+		if c.ID == id && c.webhookURL != "" {
+			return c.webhookURL, c.webhookSecret, true
+		}
+	}
+	return "", nil, false
 }
 
 // LoadClients reads a clients file.

@@ -51,7 +51,12 @@ type Server struct {
 
 	linker  *careplanclient.Linker // nil: answers carry no links
 	auditor *Auditor               // nil: no audit trail
+	pusher  *Pusher                // nil: no push alerts
 }
+
+// SetPusher records which plans each client is given, for push alerts.
+// Call before serving.
+func (s *Server) SetPusher(p *Pusher) { s.pusher = p }
 
 // SetLinker makes every candidate carry a signed plan link. Call before
 // serving.
@@ -185,8 +190,14 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 			links[i] = s.linker.Make(res.Candidates[i].PlanID, client.ID, start)
 		}
 	}
-	if s.auditor != nil {
-		s.auditor.Record(auditEvent(id, client.ID, start, &q, &res, links))
+	if s.auditor != nil || s.pusher != nil && len(res.Candidates) > 0 {
+		ev := auditEvent(id, client.ID, start, &q, &res, links)
+		if s.auditor != nil {
+			s.auditor.Record(ev)
+		}
+		if s.pusher != nil {
+			s.pusher.Looked(client.ID, ev.PlanIDs, start)
+		}
 	}
 	ctx.SetContentType("application/json")
 	buf := bodyPool.Get().(*[]byte)

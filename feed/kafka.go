@@ -90,7 +90,18 @@ type Recorder interface {
 type Applied struct {
 	PlanID  string
 	Version uint64
-	Event   []byte // the event as published; nil for a withdrawal
+	Event   []byte    // the event as published; nil for a withdrawal
+	At      time.Time // when the change happened (occurred_at; for a tombstone, when it was read)
+}
+
+// Recorders passes every batch to each of its recorders in turn.
+type Recorders []Recorder
+
+// Record implements Recorder.
+func (rs Recorders) Record(changes []Applied, offsets Offsets) {
+	for _, r := range rs {
+		r.Record(changes, offsets)
+	}
 }
 
 // Consumer keeps an index in step with the plan-store topic. Every replica
@@ -292,7 +303,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 					continue
 				}
 				it := item{m: m}
-				it.ch, it.err = decodeMessage(&it.m)
+				it.ch, it.at, it.err = decodeMessage(&it.m)
 				select {
 				case msgs <- it:
 				case <-ctx.Done():
@@ -335,6 +346,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 type item struct {
 	m   kafka.Message
 	ch  matcher.Change
+	at  time.Time
 	err error
 }
 
@@ -342,6 +354,7 @@ type item struct {
 // a batch and advances next past it.
 func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Change, next Offsets, dlq *kafka.Writer) []matcher.Change {
 	events := make([][]byte, 0, len(batch))
+	ats := make([]time.Time, 0, len(batch))
 	var dead int
 	for i := range batch {
 		m := &batch[i].m
@@ -351,6 +364,7 @@ func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Ch
 		} else {
 			changes = append(changes, batch[i].ch)
 			events = append(events, m.Value)
+			ats = append(ats, batch[i].at)
 		}
 		if m.Offset+1 > next[m.Partition] {
 			next[m.Partition] = m.Offset + 1
@@ -375,7 +389,7 @@ func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Ch
 				if changes[i].Patient == nil {
 					ev = nil
 				}
-				applied = append(applied, Applied{PlanID: changes[i].PlanID, Version: changes[i].Version, Event: ev})
+				applied = append(applied, Applied{PlanID: changes[i].PlanID, Version: changes[i].Version, Event: ev, At: ats[i]})
 			}
 		}
 		c.rec.Record(applied, next.clone())
@@ -387,24 +401,28 @@ func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Ch
 
 // decodeMessage turns a Kafka message into a change: a tombstone withdraws
 // for good; otherwise the value must be a valid event for the message's key.
-func decodeMessage(m *kafka.Message) (matcher.Change, error) {
+func decodeMessage(m *kafka.Message) (matcher.Change, time.Time, error) {
 	if len(m.Key) == 0 {
-		return matcher.Change{}, deadLetter("missing key (the contract keys messages by plan_id)")
+		return matcher.Change{}, time.Time{}, deadLetter("missing key (the contract keys messages by plan_id)")
 	}
 	if m.Value == nil {
 		if len(m.Key) > 128 {
-			return matcher.Change{}, deadLetter("key longer than 128 bytes")
+			return matcher.Change{}, time.Time{}, deadLetter("key longer than 128 bytes")
 		}
-		return matcher.Change{PlanID: string(m.Key), Version: TombstoneVersion}, nil
+		return matcher.Change{PlanID: string(m.Key), Version: TombstoneVersion}, time.Now(), nil
 	}
 	ev, err := Decode(m.Value)
 	if err != nil {
-		return matcher.Change{}, err
+		return matcher.Change{}, time.Time{}, err
 	}
 	if ev.PlanID != string(m.Key) {
-		return matcher.Change{}, deadLetter("plan_id does not match the message key")
+		return matcher.Change{}, time.Time{}, deadLetter("plan_id does not match the message key")
 	}
-	return ev.Change(), nil
+	at := ev.OccurredAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return ev.Change(), at, nil
 }
 
 // deadLetter copies a refused message to the dead-letter topic with the

@@ -123,6 +123,7 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	startProfile()
+	restoreGC := feed.CatchUpGC(400) // as flagd does while it catches up
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -131,6 +132,7 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 	go func() { defer wg.Done(); _ = cons.Run(runCtx, nil) }()
 	<-cons.CaughtUp()
 	replay := time.Since(start)
+	restoreGC()
 	fmt.Fprintf(stderr, "full replay: %d events in %.1fs (%.0f/s), %d live\n", len(msgs), replay.Seconds(),
 		float64(len(msgs))/replay.Seconds(), ix.Live())
 	start = time.Now()
@@ -184,6 +186,7 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 	ix2 := matcher.NewIndex(nil)
 	snaps2 := feed.NewSnapshots(feed.SnapshotConfig{Addr: *redisAddr, Topic: topic, Interval: time.Hour})
 	start = time.Now()
+	restoreGC = feed.CatchUpGC(400)
 	cons2 := feed.NewConsumer(feed.KafkaConfig{Brokers: bs, Topic: topic}, ix2, snaps2)
 	if err := cons2.Prepare(ctx); err != nil {
 		return err
@@ -198,6 +201,7 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 	go func() { defer wg.Done(); _ = cons2.Run(runCtx2, from) }()
 	<-cons2.CaughtUp()
 	warm := time.Since(start)
+	restoreGC()
 	stop2()
 	wg.Wait()
 	if ix2.Live() != liveNow {

@@ -16,9 +16,16 @@ import (
 func (m *Main) follow(ctx context.Context) error {
 	start := time.Now()
 	newConsumer := func() *feed.Consumer {
-		var rec feed.Recorder
+		var recs feed.Recorders
 		if m.snaps != nil {
-			rec = m.snaps
+			recs = append(recs, m.snaps)
+		}
+		if m.pusher != nil {
+			recs = append(recs, m.pusher)
+		}
+		var rec feed.Recorder
+		if len(recs) > 0 {
+			rec = recs
 		}
 		return feed.NewConsumer(feed.KafkaConfig{Brokers: m.Config.KafkaBrokers, Topic: m.Config.KafkaTopic,
 			DeadLetterTopic: m.Config.KafkaDeadLetters, Log: m.Log, Metrics: m.feedM}, m.ix, rec)
@@ -27,6 +34,8 @@ func (m *Main) follow(ctx context.Context) error {
 	if err := cons.Prepare(ctx); err != nil {
 		return err
 	}
+	restoreGC := feed.CatchUpGC(400)
+	defer restoreGC()
 	m.Log.Info("following plan-store topic", "topic", m.Config.KafkaTopic, "partitions", len(cons.Partitions()))
 	var from feed.Offsets
 	if m.snaps != nil {
@@ -54,6 +63,13 @@ func (m *Main) follow(ctx context.Context) error {
 		go func() {
 			defer m.loading.Done()
 			m.snaps.Run(ctx)
+		}()
+	}
+	if m.pusher != nil {
+		m.loading.Add(1)
+		go func() {
+			defer m.loading.Done()
+			m.pusher.Run(ctx)
 		}()
 	}
 	m.loading.Add(1)

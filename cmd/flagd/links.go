@@ -6,9 +6,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/planflag/planflag/alert"
 	"github.com/planflag/planflag/careplanclient"
+	"github.com/planflag/planflag/feed"
 )
 
 // setupLinksAndAudit turns on plan links (with -link.key-file, or an
@@ -87,4 +90,30 @@ func (m *Main) reconcile(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// setupPush turns on push alerts: the recent-lookups registry in Redis,
+// webhooks to the clients that configure one, and alert events on Kafka.
+func (m *Main) setupPush(clients *alert.Clients) {
+	rdb := redis.NewClient(&redis.Options{Addr: m.Config.RedisAddr, DialTimeout: 2 * time.Second,
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	m.closers = append(m.closers, rdb.Close)
+	var events, dead *kafka.Writer
+	if m.Config.AlertsTopic != "" {
+		events = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Topic: m.Config.AlertsTopic,
+			RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: false, BatchTimeout: 5 * time.Millisecond,
+			WriteTimeout: 10 * time.Second}
+		dead = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Topic: m.Config.AlertsTopic + ".dead-letters",
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second}
+		m.closers = append(m.closers, events.Close, dead.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, t := range []string{m.Config.AlertsTopic, m.Config.AlertsTopic + ".dead-letters"} {
+			if err := feed.CreateTopic(ctx, m.Config.KafkaBrokers, t, 3, false); err != nil {
+				m.Log.Warn("alerts topic not created; alert events may fail", "topic", t, "err", err.Error())
+			}
+		}
+	}
+	m.pusher = alert.NewPusher(alert.PushConfig{Window: m.Config.AlertsWindow}, rdb, clients, events, dead, m.Log, m.metrics.Registry)
+	m.api.SetPusher(m.pusher)
 }

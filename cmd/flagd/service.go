@@ -50,6 +50,9 @@ type Config struct {
 
 	PlatformURL       string
 	ReconcileInterval time.Duration
+
+	AlertsWindow time.Duration
+	AlertsTopic  string
 }
 
 // parseConfig reads flags (and the environment) into a Config.
@@ -77,6 +80,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	linkTTL := e.Duration("link.ttl", 15*time.Minute, "how long a plan link stays valid")
 	platform := e.String("platform.url", "", "care-plan platform API base URL: reconcile live plans and versions against the index")
 	reconcile := e.Duration("platform.reconcile-interval", 5*time.Minute, "how often to reconcile with the platform")
+	alertsWindow := e.Duration("alerts.window", 24*time.Hour, "push alerts: a client given a plan is told of its changes for this long (needs -redis.addr)")
+	alertsTopic := e.String("alerts.topic", "plan-alerts", "push alerts: Kafka topic for alert events (empty: webhooks only)")
 	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines)")
 	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "an older snapshot is not used at start (keep below the topic's delete.retention.ms)")
 	fs.Usage = func() {
@@ -101,7 +106,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, RedisAddr: *redisAddr,
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
 		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit,
-		PlatformURL: strings.TrimRight(*platform, "/"), ReconcileInterval: *reconcile}
+		PlatformURL: strings.TrimRight(*platform, "/"), ReconcileInterval: *reconcile,
+		AlertsWindow: *alertsWindow, AlertsTopic: *alertsTopic}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			if _, _, err := net.SplitHostPort(b); err != nil {
@@ -128,6 +134,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		return c, fmt.Errorf("-link.base-url: %q is not an http(s) URL", c.LinkBaseURL)
 	case c.PlatformURL != "" && !strings.HasPrefix(c.PlatformURL, "https://") && !strings.HasPrefix(c.PlatformURL, "http://"):
 		return c, fmt.Errorf("-platform.url: %q is not an http(s) URL", c.PlatformURL)
+	case c.AlertsWindow < time.Minute:
+		return c, errors.New("-alerts.window must be at least 1m")
 	case c.ReconcileInterval < time.Second:
 		return c, errors.New("-platform.reconcile-interval must be at least 1s")
 	case c.SnapshotInterval < time.Second:
@@ -162,6 +170,8 @@ type Main struct {
 	ix      *matcher.Index
 	snaps   *feed.Snapshots
 	auditor *alert.Auditor
+	pusher  *alert.Pusher
+	closers []func() error
 	feedM   *feed.Metrics
 	served  chan error
 	loading sync.WaitGroup
@@ -196,6 +206,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.api = alert.NewServer(cfg, clients, m.metrics, m.Log, time.Now)
 	if err := m.setupLinksAndAudit(); err != nil {
 		return err
+	}
+	if m.snaps != nil {
+		m.setupPush(clients) // the recent-lookups registry needs Redis
 	}
 	m.ix = matcher.NewIndex(nil)
 	m.api.SetMatcher(m.ix)
@@ -307,6 +320,9 @@ func (m *Main) Close() error {
 	}))
 	if m.auditor != nil {
 		errs = append(errs, step("flush audit", m.auditor.Close))
+	}
+	for _, c := range m.closers {
+		errs = append(errs, c())
 	}
 	if m.snaps != nil {
 		errs = append(errs, step("write snapshot", func() error {

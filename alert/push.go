@@ -1,0 +1,266 @@
+package alert
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/planflag/planflag/feed"
+)
+
+// Push alerts tell a client when a plan it was given in the last Window is
+// updated or withdrawn: a signed webhook POST and an event on Kafka.
+//
+// The recent-lookups registry lives in Redis so every replica sees every
+// lookup: {planflag:recent}:<plan id> is a hash client → unix time of the
+// last lookup that returned the plan, expiring Window after it. When a
+// replica applies a change to a plan that happened after a client's
+// lookup, it claims the alert with SET NX on {planflag:alerts}:<plan
+// id>:<version>:<client>, so however many replicas apply the change, one
+// sends it. Alerts carry plan ID, change kind, version and time: no
+// identifiers.
+
+// PlanAlert is the body of a webhook POST and the value of a plan-alerts
+// event.
+type PlanAlert struct {
+	PlanID   string    `json:"plan_id"`
+	Change   string    `json:"change"` // updated or withdrawn
+	Version  uint64    `json:"version"`
+	At       time.Time `json:"occurred_at"`
+	ClientID string    `json:"client_id"`
+}
+
+// SignatureHeader carries hex HMAC-SHA256 of the webhook body under the
+// client's webhook secret, as "sha256=<hex>".
+const SignatureHeader = "X-Planflag-Signature"
+
+// Sign returns the signature header value for body under secret.
+func Sign(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// PushConfig configures a Pusher.
+type PushConfig struct {
+	Window   time.Duration // how long after a lookup changes are pushed (default 24h)
+	Attempts int           // webhook attempts before the dead letter (default 5)
+	Backoff  time.Duration // first retry wait, doubling, jittered (default 1s)
+	Timeout  time.Duration // per webhook attempt (default 5s)
+	Queue    int           // bounded work queue (default 10000)
+}
+
+// Pusher keeps the recent-lookups registry and sends push alerts. It is a
+// feed.Recorder: the consumer hands it every applied change.
+type Pusher struct {
+	cfg     PushConfig
+	rdb     *redis.Client
+	clients *Clients
+	events  *kafka.Writer // plan-alerts; nil: webhooks only
+	dead    *kafka.Writer // plan-alerts.dead-letters; nil: logged and counted only
+	http    *http.Client
+	log     *slog.Logger
+
+	looked  chan lookedUp
+	changed chan planChange
+
+	sent, failed, lost *prometheus.CounterVec
+}
+
+type planChange struct {
+	plan      string
+	version   uint64
+	at        time.Time
+	withdrawn bool
+}
+
+type lookedUp struct {
+	client string
+	plans  []string
+	at     time.Time
+}
+
+// NewPusher returns a pusher; call Run to start its workers. events and
+// dead may be nil.
+func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead *kafka.Writer, log *slog.Logger, reg prometheus.Registerer) *Pusher {
+	if cfg.Window <= 0 {
+		cfg.Window = 24 * time.Hour
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 5
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 10000
+	}
+	p := &Pusher{cfg: cfg, rdb: rdb, clients: clients, events: events, dead: dead, log: log,
+		http:    &http.Client{Timeout: cfg.Timeout},
+		looked:  make(chan lookedUp, cfg.Queue),
+		changed: make(chan planChange, cfg.Queue),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_total",
+			Help: "Push alerts delivered, by channel (webhook, kafka)."}, []string{"channel"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_failed_total",
+			Help: "Push alerts that failed, by channel; webhooks after every retry (dead letters)."}, []string{"channel"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_lost_total",
+			Help: "Push work dropped, by reason (queue_full, redis)."}, []string{"reason"}),
+	}
+	reg.MustRegister(p.sent, p.failed, p.lost)
+	return p
+}
+
+func recentKey(plan string) string { return "{planflag:recent}:" + plan }
+
+// Looked notes that client was given plans; it never blocks the lookup.
+func (p *Pusher) Looked(client string, plans []string, at time.Time) {
+	if len(plans) == 0 {
+		return
+	}
+	select {
+	case p.looked <- lookedUp{client, plans, at}:
+	default:
+		p.lost.WithLabelValues("queue_full").Inc()
+	}
+}
+
+// Record implements feed.Recorder.
+func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
+	for _, c := range changes {
+		select {
+		case p.changed <- planChange{c.PlanID, c.Version, c.At, c.Event == nil}:
+		default:
+			p.lost.WithLabelValues("queue_full").Inc()
+			p.log.Error("push alert work lost: queue full", "plan_id", c.PlanID)
+		}
+	}
+}
+
+// Run works until ctx ends: it records lookups in the registry and sends
+// alerts for changes.
+func (p *Pusher) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case l := <-p.looked:
+			pipe := p.rdb.Pipeline()
+			for _, plan := range l.plans {
+				pipe.HSet(ctx, recentKey(plan), l.client, l.at.Unix())
+				pipe.Expire(ctx, recentKey(plan), p.cfg.Window)
+			}
+			if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
+				p.lost.WithLabelValues("redis").Inc()
+				p.log.Warn("recent-lookups registry not updated", "client_id", l.client, "err", err.Error())
+			}
+		case c := <-p.changed:
+			p.change(ctx, c)
+		}
+	}
+}
+
+// change alerts every client that was given the plan before the change
+// and within the window, once across replicas.
+func (p *Pusher) change(ctx context.Context, c planChange) {
+	recent, err := p.rdb.HGetAll(ctx, recentKey(c.plan)).Result()
+	if err != nil {
+		if ctx.Err() == nil {
+			p.lost.WithLabelValues("redis").Inc()
+			p.log.Warn("recent-lookups registry not read", "plan_id", c.plan, "err", err.Error())
+		}
+		return
+	}
+	kind := "updated"
+	if c.withdrawn {
+		kind = "withdrawn"
+	}
+	for client, ts := range recent {
+		sec, err := strconv.ParseInt(ts, 10, 64)
+		looked := time.Unix(sec, 0)
+		if err != nil || c.at.Before(looked) || c.at.Sub(looked) > p.cfg.Window {
+			continue // a change from before the lookup, or too long after it
+		}
+		claim := fmt.Sprintf("{planflag:alerts}:%s:%d:%s", c.plan, c.version, client)
+		won, err := p.rdb.SetNX(ctx, claim, 1, 2*p.cfg.Window).Result()
+		if err != nil || !won {
+			continue // another replica sends it (or Redis is away: it will retry)
+		}
+		a := PlanAlert{PlanID: c.plan, Change: kind, Version: c.version, At: c.at.UTC(), ClientID: client}
+		go p.deliver(ctx, a)
+	}
+}
+
+// deliver sends one alert: an event on plan-alerts and the client's webhook,
+// retried with jittered backoff, then a dead letter.
+func (p *Pusher) deliver(ctx context.Context, a PlanAlert) {
+	body, _ := json.Marshal(a)
+	if p.events != nil {
+		if err := p.events.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body}); err != nil {
+			p.failed.WithLabelValues("kafka").Inc()
+			p.log.Warn("plan alert event not published", "plan_id", a.PlanID, "client_id", a.ClientID, "err", err.Error())
+		} else {
+			p.sent.WithLabelValues("kafka").Inc()
+		}
+	}
+	url, secret, ok := p.clients.Webhook(a.ClientID)
+	if !ok {
+		return
+	}
+	var last error
+	for attempt := range p.cfg.Attempts {
+		if attempt > 0 {
+			d := p.cfg.Backoff << (attempt - 1)
+			d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		}
+		if last = p.post(ctx, url, secret, body); last == nil {
+			p.sent.WithLabelValues("webhook").Inc()
+			return
+		}
+	}
+	p.failed.WithLabelValues("webhook").Inc()
+	p.log.Error("push alert dead-lettered after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
+		"attempts", p.cfg.Attempts, "err", last.Error())
+	if p.dead != nil {
+		_ = p.dead.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body,
+			Headers: []kafka.Header{{Key: feed.HeaderReason, Value: []byte(last.Error())}}})
+	}
+}
+
+func (p *Pusher) post(ctx context.Context, url string, secret, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, Sign(secret, body))
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("webhook answered %d", resp.StatusCode)
+	}
+	return nil
+}

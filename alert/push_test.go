@@ -1,0 +1,134 @@
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/feed/feedtest"
+)
+
+const hookSecret = "webhook-secret-0123456789"
+
+// receiver is a client's webhook endpoint: it checks signatures and fails
+// the first failFirst deliveries.
+type receiver struct {
+	*httptest.Server
+	failFirst int64
+	calls     atomic.Int64
+	mu        sync.Mutex
+	got       []PlanAlert
+	badSig    int
+}
+
+func newReceiver(t *testing.T, failFirst int64) *receiver {
+	r := &receiver{failFirst: failFirst}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if req.Header.Get(SignatureHeader) != Sign([]byte(hookSecret), body) {
+			r.badSig++
+		}
+		if r.calls.Add(1) <= r.failFirst {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		var a PlanAlert
+		_ = json.Unmarshal(body, &a)
+		r.got = append(r.got, a)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) alerts() []PlanAlert {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]PlanAlert(nil), r.got...)
+}
+
+func pushers(t *testing.T, hook string, n int) ([]*Pusher, []*prometheus.Registry) {
+	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
+	t.Cleanup(func() { rdb.Close() })
+	clients, err := ParseClients([]byte(`[{"id":"las-cad","token_sha256":"`+TokenHash("t")+`","scopes":["lookup"],`+
+		`"webhook_url":"`+hook+`","webhook_secret":"`+hookSecret+`"}]`), func() int64 { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var ps []*Pusher
+	var regs []*prometheus.Registry
+	for range n {
+		reg := prometheus.NewRegistry()
+		p := NewPusher(PushConfig{Attempts: 3, Backoff: 10 * time.Millisecond}, rdb, clients, nil, nil,
+			slog.New(slog.DiscardHandler), reg)
+		go p.Run(ctx)
+		ps, regs = append(ps, p), append(regs, reg)
+	}
+	return ps, regs
+}
+
+// looked records a lookup and waits until the registry has it.
+func looked(t *testing.T, p *Pusher, plan string, at time.Time) {
+	p.Looked("las-cad", []string{plan}, at)
+	feedtest.Eventually(t, 5*time.Second, "registry updated", func() bool {
+		n, _ := p.rdb.Exists(context.Background(), recentKey(plan)).Result()
+		return n == 1
+	})
+}
+
+// TestPushOncePerChange: two replicas apply the same change to a plan a
+// client was given; the client's webhook gets one signed alert, after a
+// retry.
+func TestPushOncePerChange(t *testing.T) {
+	hook := newReceiver(t, 1)
+	ps, _ := pushers(t, hook.URL, 2)
+	plan := feedtest.Name("UCP")
+	now := time.Now()
+	looked(t, ps[0], plan, now.Add(-time.Hour))
+	change := []feed.Applied{{PlanID: plan, Version: 8, At: now}} // a withdrawal (no event)
+	ps[0].Record(change, nil)
+	ps[1].Record(change, nil)
+	// An older change (before the lookup) is not pushed.
+	ps[1].Record([]feed.Applied{{PlanID: plan, Version: 7, Event: []byte(`{}`), At: now.Add(-2 * time.Hour)}}, nil)
+	feedtest.Eventually(t, 5*time.Second, "alert delivered", func() bool { return len(hook.alerts()) == 1 })
+	time.Sleep(200 * time.Millisecond) // room for a duplicate to arrive, if there were one
+	got := hook.alerts()
+	if len(got) != 1 || got[0].PlanID != plan || got[0].Change != "withdrawn" || got[0].Version != 8 || got[0].ClientID != "las-cad" {
+		t.Fatalf("alerts %+v", got)
+	}
+	if hook.calls.Load() != 2 || hook.badSig != 0 {
+		t.Errorf("%d deliveries (want 2: one failed, one retried), %d bad signatures", hook.calls.Load(), hook.badSig)
+	}
+}
+
+// TestPushDeadLetter: a webhook that keeps failing is tried Attempts times,
+// then the alert is a counted dead letter.
+func TestPushDeadLetter(t *testing.T) {
+	hook := newReceiver(t, 1000)
+	ps, regs := pushers(t, hook.URL, 1)
+	plan := feedtest.Name("UCP")
+	looked(t, ps[0], plan, time.Now().Add(-time.Minute))
+	ps[0].Record([]feed.Applied{{PlanID: plan, Version: 2, Event: []byte(`{}`), At: time.Now()}}, nil)
+	feedtest.Eventually(t, 5*time.Second, "dead letter counted", func() bool {
+		return testutil.ToFloat64(ps[0].failed.WithLabelValues("webhook")) == 1
+	})
+	if hook.calls.Load() != 3 {
+		t.Errorf("%d attempts, want 3", hook.calls.Load())
+	}
+	_ = regs
+}
