@@ -2,12 +2,17 @@ package alert
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -25,29 +30,81 @@ type AuditEvent struct {
 	LinkIDs   []string  `json:"link_ids,omitempty"`
 }
 
-// Auditor writes audit events in the background through a bounded queue:
-// a lookup never waits on the audit sink. When the queue is full or the
-// sink fails, the event is counted as lost (planflag_audit_lost_total) and
-// logged (by request ID only).
-type Auditor struct {
-	q    chan *AuditEvent
-	w    *bufio.Writer
-	c    io.Closer
-	log  *slog.Logger
-	lost *prometheus.CounterVec
-	done chan struct{}
-	once sync.Once
+// AuditSink stores batches of audit events: a JSON-lines file, or a Kafka
+// topic.
+type AuditSink interface {
+	Write(batch []*AuditEvent) error
+	Close() error
 }
 
-// NewAuditor writes JSON lines to w (closed by Close, if an io.Closer)
-// with a queue of size events; reg receives its metrics.
-func NewAuditor(w io.Writer, size int, log *slog.Logger, reg prometheus.Registerer) *Auditor {
-	a := &Auditor{q: make(chan *AuditEvent, size), w: bufio.NewWriterSize(w, 64<<10), log: log, done: make(chan struct{}),
+// FileSink appends audit events to a file as JSON lines.
+type FileSink struct {
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+// NewFileSink writes to w (closed by Close, if an io.Closer).
+func NewFileSink(w io.Writer) *FileSink { return &FileSink{w: w} }
+
+func (f *FileSink) Write(batch []*AuditEvent) error {
+	f.buf.Reset()
+	enc := json.NewEncoder(&f.buf)
+	for _, e := range batch {
+		if err := enc.Encode(e); err != nil {
+			return err
+		}
+	}
+	_, err := f.w.Write(f.buf.Bytes())
+	return err
+}
+
+func (f *FileSink) Close() error {
+	if c, ok := f.w.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// KafkaSink publishes audit events to a topic (lookup-audit), keyed by
+// client ID.
+type KafkaSink struct{ W *kafka.Writer }
+
+func (k KafkaSink) Write(batch []*AuditEvent) error {
+	msgs := make([]kafka.Message, len(batch))
+	for i, e := range batch {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		msgs[i] = kafka.Message{Key: []byte(e.ClientID), Value: b}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return k.W.WriteMessages(ctx, msgs...)
+}
+
+func (k KafkaSink) Close() error { return k.W.Close() }
+
+// Auditor writes audit events in the background through a bounded queue:
+// a lookup never waits on the audit sink. When the queue is full or the
+// sink fails, the events are counted as lost (planflag_audit_lost_total)
+// and logged (at most once a second, by count and request ID only).
+type Auditor struct {
+	q       chan *AuditEvent
+	sink    AuditSink
+	log     *slog.Logger
+	lost    *prometheus.CounterVec
+	lastLog atomic.Int64
+	done    chan struct{}
+	once    sync.Once
+}
+
+// NewAuditor writes to sink with a queue of size events; reg receives its
+// metrics.
+func NewAuditor(sink AuditSink, size int, log *slog.Logger, reg prometheus.Registerer) *Auditor {
+	a := &Auditor{q: make(chan *AuditEvent, size), sink: sink, log: log, done: make(chan struct{}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_audit_lost_total",
 			Help: "Audit events not written, by reason (queue_full, write_error)."}, []string{"reason"})}
-	if c, ok := w.(io.Closer); ok {
-		a.c = c
-	}
 	reg.MustRegister(a.lost)
 	go a.run()
 	return a
@@ -58,38 +115,50 @@ func (a *Auditor) Record(e *AuditEvent) {
 	select {
 	case a.q <- e:
 	default:
-		a.lost.WithLabelValues("queue_full").Inc()
-		a.log.Error("audit event lost: queue full", "request_id", e.RequestID)
+		a.lose("queue_full", 1, e.RequestID, nil)
+	}
+}
+
+func (a *Auditor) lose(reason string, n int, requestID string, err error) {
+	a.lost.WithLabelValues(reason).Add(float64(n))
+	now := time.Now().Unix()
+	if last := a.lastLog.Load(); last != now && a.lastLog.CompareAndSwap(last, now) {
+		args := []any{"reason", reason, "events", n, "request_id", requestID}
+		if err != nil {
+			args = append(args, "err", err.Error())
+		}
+		a.log.Error("audit events lost", args...)
 	}
 }
 
 func (a *Auditor) run() {
 	defer close(a.done)
-	enc := json.NewEncoder(a.w)
+	batch := make([]*AuditEvent, 0, 1000)
 	for e := range a.q {
-		if err := enc.Encode(e); err != nil {
-			a.lost.WithLabelValues("write_error").Inc()
-			a.log.Error("audit event lost: write failed", "request_id", e.RequestID, "err", err.Error())
-			continue
-		}
-		if len(a.q) == 0 {
-			if err := a.w.Flush(); err != nil {
-				a.lost.WithLabelValues("write_error").Inc()
-				a.log.Error("audit events lost: flush failed", "err", err.Error())
+		batch = append(batch[:0], e)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case e, ok := <-a.q:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, e)
+			default:
+				break drain
 			}
 		}
+		if err := a.sink.Write(batch); err != nil {
+			a.lose("write_error", len(batch), batch[0].RequestID, err)
+		}
 	}
-	_ = a.w.Flush()
 }
 
 // Close writes what is queued and closes the sink.
 func (a *Auditor) Close() error {
 	a.once.Do(func() { close(a.q) })
 	<-a.done
-	if a.c != nil {
-		return a.c.Close()
-	}
-	return nil
+	return a.sink.Close()
 }
 
 // Lost returns the number of events lost so far (for tests and reports).

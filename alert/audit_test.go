@@ -23,7 +23,7 @@ func (brokenWriter) Write([]byte) (int, error) { return 0, errors.New("disk gone
 // events past the queue are counted lost.
 func TestAuditorNeverBlocks(t *testing.T) {
 	w := stuckWriter{make(chan struct{})}
-	a := NewAuditor(w, 4, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	a := NewAuditor(NewFileSink(w), 4, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	start := time.Now()
 	for i := range 100 {
 		a.Record(&AuditEvent{RequestID: strings.Repeat("x", i%3)})
@@ -43,7 +43,7 @@ func TestAuditorNeverBlocks(t *testing.T) {
 // TestAuditorWriteErrors: a failing sink loses events, counted, and
 // Record goes on working.
 func TestAuditorWriteErrors(t *testing.T) {
-	a := NewAuditor(brokenWriter{}, 1024, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	a := NewAuditor(NewFileSink(brokenWriter{}), 1024, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	for range 10 {
 		a.Record(&AuditEvent{RequestID: "r"})
 	}

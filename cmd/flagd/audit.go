@@ -1,34 +1,51 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/planflag/planflag/alert"
 )
 
-// runAudit answers "who looked up plan X, and when" from an audit file:
-// flagd audit -file audit.jsonl -plan UCP-123 prints the matching events.
+// runAudit answers "who looked up plan X, and when" from the audit trail,
+// a file (-file) or the Kafka topic (-brokers, -topic), printing the
+// matching events as JSON lines.
 func runAudit(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("file", "", "audit file written by flagd -audit.file")
+	brokers := fs.String("brokers", "", "or: Kafka brokers, to read the audit topic")
+	topic := fs.String("topic", "lookup-audit", "audit topic")
 	plan := fs.String("plan", "", "plan ID to find")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *file == "" || *plan == "" {
-		return errors.New("give -file AUDIT.jsonl and -plan PLAN_ID")
+	if *plan == "" || (*file == "") == (*brokers == "") {
+		return errors.New("give -plan PLAN_ID and one of -file AUDIT.jsonl or -brokers B")
 	}
-	f, err := os.Open(*file)
-	if err != nil {
-		return err
+	var events []alert.AuditEvent
+	var err error
+	if *file != "" {
+		f, ferr := os.Open(*file)
+		if ferr != nil {
+			return ferr
+		}
+		defer f.Close()
+		events, err = alert.Search(f, *plan)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		events, err = searchTopic(ctx, strings.Split(*brokers, ","), *topic, *plan)
 	}
-	defer f.Close()
-	events, err := alert.Search(f, *plan)
 	enc := json.NewEncoder(stdout)
 	for i := range events {
 		if err := enc.Encode(&events[i]); err != nil {
@@ -36,4 +53,54 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return err
+}
+
+// searchTopic reads every partition of the audit topic up to its end now.
+func searchTopic(ctx context.Context, brokers []string, topic, plan string) ([]alert.AuditEvent, error) {
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, err
+	}
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
+		return nil, fmt.Errorf("audit topic %s not found", topic)
+	}
+	var reqs []kafka.OffsetRequest
+	for _, p := range md.Topics[0].Partitions {
+		reqs = append(reqs, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+	}
+	offs, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, err
+	}
+	var out []alert.AuditEvent
+	for _, po := range offs.Topics[topic] {
+		if po.FirstOffset >= po.LastOffset {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: po.Partition,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond})
+		if err := r.SetOffset(po.FirstOffset); err != nil {
+			r.Close()
+			return out, err
+		}
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				return out, err
+			}
+			found, err := alert.Search(strings.NewReader(string(m.Value)), plan)
+			if err != nil {
+				r.Close()
+				return out, fmt.Errorf("partition %d offset %d: %w", po.Partition, m.Offset, err)
+			}
+			out = append(out, found...)
+			if m.Offset+1 >= po.LastOffset {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out, nil
 }

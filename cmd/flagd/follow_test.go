@@ -247,7 +247,7 @@ func TestFlagdKillAndWarmStart(t *testing.T) {
 	redisAddr := feedtest.Redis(t)
 	dir := t.TempDir()
 	args := []string{"-clients", fastClients(t, dir), "-kafka.brokers", strings.Join(k.brokers, ","),
-		"-kafka.topic", k.topic, "-redis.addr", redisAddr, "-snapshot.interval", "1s"}
+		"-kafka.topic", k.topic, "-redis.addr", redisAddr, "-snapshot.interval", "1s", "-audit.topic", k.topic + "-audit"}
 
 	const n = 400
 	var msgs []kafka.Message
@@ -269,12 +269,13 @@ func TestFlagdKillAndWarmStart(t *testing.T) {
 	feedtest.Eventually(t, 5*time.Second, "changes visible", func() bool {
 		return len(p.flags(t, 10)) == 0 && len(p.flags(t, n-51)) > 0
 	})
-	// Let a snapshot cover them, then kill.
+	expect(t, p, n, live)
+	// Let a snapshot cover the changes (and the audit events reach Kafka:
+	// SIGKILL loses what is still queued), then kill.
 	time.Sleep(2500 * time.Millisecond)
 	if p.metric(t, `planflag_snapshot_writes_total{result="ok"}`) == "" {
 		t.Fatal("no snapshot written")
 	}
-	expect(t, p, n, live)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -294,6 +295,17 @@ func TestFlagdKillAndWarmStart(t *testing.T) {
 		t.Fatal("restart did not start warm from the Redis snapshot")
 	}
 	expect(t, q, n, live2)
+
+	// Every lookup went to the audit topic: flagd audit finds who looked
+	// up plan 13 (once by each run of flagd).
+	var out, errs strings.Builder
+	if err := run([]string{"audit", "-brokers", strings.Join(k.brokers, ","), "-topic", k.topic + "-audit",
+		"-plan", feedtest.PlanID(13)}, &out, &errs); err != nil {
+		t.Fatalf("flagd audit: %v %s", err, errs.String())
+	}
+	if n := strings.Count(out.String(), "\n"); n != 2 || !strings.Contains(out.String(), `"client_id":"las-cad"`) {
+		t.Errorf("audit events for plan 13: %d\n%s", n, out.String())
+	}
 }
 
 // TestFlagdRedisAway: with Redis stopped, lookups go on and the metric

@@ -38,7 +38,17 @@ func (m *Main) setupLinksAndAudit() error {
 		if err != nil {
 			return err
 		}
-		m.auditor = alert.NewAuditor(f, 65536, m.Log, m.metrics.Registry)
+		m.auditor = alert.NewAuditor(alert.NewFileSink(f), 65536, m.Log, m.metrics.Registry)
+		m.api.SetAuditor(m.auditor)
+	} else if len(m.Config.KafkaBrokers) > 0 && m.Config.AuditTopic != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := feed.CreateTopic(ctx, m.Config.KafkaBrokers, m.Config.AuditTopic, 3, false); err != nil {
+			m.Log.Warn("audit topic not created; audit events may be lost", "topic", m.Config.AuditTopic, "err", err.Error())
+		}
+		w := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Topic: m.Config.AuditTopic, Balancer: &kafka.Hash{},
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, BatchSize: 1000, WriteTimeout: 10 * time.Second}
+		m.auditor = alert.NewAuditor(alert.KafkaSink{W: w}, 65536, m.Log, m.metrics.Registry)
 		m.api.SetAuditor(m.auditor)
 	}
 	return nil

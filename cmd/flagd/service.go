@@ -53,6 +53,7 @@ type Config struct {
 
 	AlertsWindow time.Duration
 	AlertsTopic  string
+	AuditTopic   string
 }
 
 // parseConfig reads flags (and the environment) into a Config.
@@ -82,7 +83,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	reconcile := e.Duration("platform.reconcile-interval", 5*time.Minute, "how often to reconcile with the platform")
 	alertsWindow := e.Duration("alerts.window", 24*time.Hour, "push alerts: a client given a plan is told of its changes for this long (needs -redis.addr)")
 	alertsTopic := e.String("alerts.topic", "plan-alerts", "push alerts: Kafka topic for alert events (empty: webhooks only)")
-	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines)")
+	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines); without it, with Kafka, to -audit.topic")
+	auditTopic := e.String("audit.topic", "lookup-audit", "Kafka topic for audit events when following Kafka without -audit.file (empty: no audit)")
 	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "an older snapshot is not used at start (keep below the topic's delete.retention.ms)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flagd [flags]            serve the lookup API")
@@ -107,7 +109,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
 		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit,
 		PlatformURL: strings.TrimRight(*platform, "/"), ReconcileInterval: *reconcile,
-		AlertsWindow: *alertsWindow, AlertsTopic: *alertsTopic}
+		AlertsWindow: *alertsWindow, AlertsTopic: *alertsTopic, AuditTopic: *auditTopic}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			if _, _, err := net.SplitHostPort(b); err != nil {
