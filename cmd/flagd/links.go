@@ -33,6 +33,13 @@ func (m *Main) setupLinksAndAudit() error {
 	if keys != nil {
 		m.api.SetLinker(&careplanclient.Linker{Base: m.Config.LinkBaseURL, TTL: m.Config.LinkTTL, Keys: keys})
 	}
+	if m.Config.Demo && m.Config.AuditFile == "" {
+		dir, err := os.MkdirTemp("", "planflag-demo-audit-")
+		if err != nil {
+			return err
+		}
+		m.Config.AuditFile = dir + "/audit.jsonl"
+	}
 	if m.Config.AuditFile != "" {
 		f, err := os.OpenFile(m.Config.AuditFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {

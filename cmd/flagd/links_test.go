@@ -124,3 +124,35 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestServiceAuditSinkDown: with the audit sink failing (a full disk),
+// lookups are answered as ever and the loss is counted.
+func TestServiceAuditSinkDown(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full here")
+	}
+	m := boot(t, eventsFile(t), "-audit.file", "/dev/full")
+	defer m.Close()
+	waitReady(t, m)
+	for range 20 {
+		if r := post(t, m, tokenCAD, `{"given_name":"Peggy","family_name":"OBrien","birth_date":"07/03/1941"}`); r.status != 200 {
+			t.Fatalf("lookup with the audit sink down: %d %v", r.status, r.body)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://" + m.Addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), `planflag_audit_lost_total{reason="write_error"}`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit loss not counted:\n%s", grepLines(string(b), "audit"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -294,7 +294,7 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	}
 	m.Log.Info("ready", "live", st.Live, "sparse", st.Sparse, "seconds", time.Since(start).Seconds())
 	if m.Config.Demo {
-		printDemo(m.Stdout, m.Addr, demoToken, st.Live, examples)
+		printDemo(m.Stdout, m.Addr, demoToken, st.Live, examples, m.Config.AuditFile)
 	}
 	return nil
 }
@@ -354,7 +354,7 @@ func demoClients(now func() int64) (string, *alert.Clients, error) {
 	return token, cs, err
 }
 
-func printDemo(w io.Writer, addr, token string, live int, examples []demoQuery) {
+func printDemo(w io.Writer, addr, token string, live int, examples []demoQuery, auditFile string) {
 	fmt.Fprintf(w, "\nplanflag demo: %d live synthetic plans (every record is generated; no real person's data)\n", live)
 	fmt.Fprintf(w, "Serving on http://%s — demo client token: %s\n\n", addr, token)
 	for _, ex := range examples {
@@ -362,6 +362,7 @@ func printDemo(w io.Writer, addr, token string, live int, examples []demoQuery) 
 		fmt.Fprintf(w, "# %s\ncurl -s -H 'Authorization: Bearer %s' -d '%s' http://%s/v1/lookup\n\n",
 			ex.what, token, strings.ReplaceAll(string(body), "'", `'\''`), addr)
 	}
+	fmt.Fprintln(w, "Every lookup is audited (field names, tier, plan and link IDs; never values) to", auditFile)
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
 }
 
