@@ -33,6 +33,10 @@ import (
 // sends it. Alerts carry plan ID, change kind, version and time: no
 // identifiers.
 
+// clockSlack is how far before a lookup a change may be stamped and still
+// be pushed to the client.
+const clockSlack = 5 * time.Minute
+
 // PlanAlert is the body of a webhook POST and the value of a plan-alerts
 // event.
 type PlanAlert struct {
@@ -193,8 +197,11 @@ func (p *Pusher) change(ctx context.Context, c planChange) {
 	for client, ts := range recent {
 		sec, err := strconv.ParseInt(ts, 10, 64)
 		looked := time.Unix(sec, 0)
-		if err != nil || c.at.Before(looked) || c.at.Sub(looked) > p.cfg.Window {
-			continue // a change from before the lookup, or too long after it
+		// A change from before the lookup is not news to the client, but
+		// clocks differ between the plan store and planflag: within
+		// clockSlack of the lookup, tell them anyway (the safe side).
+		if err != nil || c.at.Before(looked.Add(-clockSlack)) || c.at.Sub(looked) > p.cfg.Window {
+			continue
 		}
 		claim := fmt.Sprintf("{planflag:alerts}:%s:%d:%s", c.plan, c.version, client)
 		won, err := p.rdb.SetNX(ctx, claim, 1, 2*p.cfg.Window).Result()

@@ -58,12 +58,20 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 // searchTopic reads every partition of the audit topic up to its end now.
 func searchTopic(ctx context.Context, brokers []string, topic, plan string) ([]alert.AuditEvent, error) {
 	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, err
-	}
-	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
-		return nil, fmt.Errorf("audit topic %s not found", topic)
+	var md *kafka.MetadataResponse
+	var err error
+	for attempt := 0; ; attempt++ {
+		md, err = cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil {
+			break
+		}
+		if err == nil && len(md.Topics) == 1 {
+			err = md.Topics[0].Error
+		}
+		if attempt == 4 {
+			return nil, fmt.Errorf("audit topic %s: %v", topic, err)
+		}
+		time.Sleep(500 * time.Millisecond) // leader elections settle after a restart
 	}
 	var reqs []kafka.OffsetRequest
 	for _, p := range md.Topics[0].Partitions {

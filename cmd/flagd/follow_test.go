@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -337,4 +338,65 @@ func TestFlagdRedisAway(t *testing.T) {
 	feedtest.Services(t, ctx, "start-redis")
 	restarted = true
 	feedtest.Eventually(t, 10*time.Second, "redis_up 1", func() bool { return p.metric(t, "planflag_redis_up") == "1" })
+}
+
+// TestFlagdPushAlert: a client is given a plan; when the plan store then
+// updates and withdraws it, the client's webhook is told, signed, once
+// per change.
+func TestFlagdPushAlert(t *testing.T) {
+	k := newKafkaEnv(t)
+	redisAddr := feedtest.Redis(t)
+	type got struct {
+		alert alert.PlanAlert
+		ok    bool
+	}
+	secret := "push-secret-0123456789"
+	alerts := make(chan got, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var a alert.PlanAlert
+		_ = json.Unmarshal(body, &a)
+		alerts <- got{a, r.Header.Get(alert.SignatureHeader) == alert.Sign([]byte(secret), body)}
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	b, _ := json.Marshal([]alert.ClientConfig{{ID: "las-cad", TokenSHA256: alert.TokenHash(tokenCAD),
+		Scopes: []string{"lookup"}, RatePerS: 1e6, WebhookURL: hook.URL, WebhookSecret: secret}})
+	clients := filepath.Join(dir, "clients.json")
+	if err := os.WriteFile(clients, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := func(i int, v uint64) kafka.Message {
+		var ev feed.Event
+		_ = json.Unmarshal(feedtest.Upsert(i, v), &ev)
+		ev.OccurredAt = time.Now().UTC()
+		raw, _ := json.Marshal(ev)
+		return kafka.Message{Key: []byte(ev.PlanID), Value: raw}
+	}
+	k.publish(t, now(1, 1), now(2, 1))
+	p := startFlagd(t, "-clients", clients, "-kafka.brokers", strings.Join(k.brokers, ","), "-kafka.topic", k.topic,
+		"-redis.addr", redisAddr, "-alerts.topic", k.topic+"-alerts", "-audit.topic", "")
+	p.waitReady(t, 60*time.Second)
+	if ids := p.flags(t, 1); len(ids) == 0 {
+		t.Fatal("plan 1 not flagged")
+	}
+	time.Sleep(300 * time.Millisecond) // the registry is written in the background
+	k.publish(t, now(1, 2), now(2, 2)) // plan 2 was never looked up: no alert for it
+	k.publish(t, kafka.Message{Key: []byte(feedtest.PlanID(1))})
+	want := []string{"updated", "withdrawn"}
+	for _, kind := range want {
+		select {
+		case g := <-alerts:
+			if g.alert.PlanID != feedtest.PlanID(1) || g.alert.Change != kind || g.alert.ClientID != "las-cad" || !g.ok {
+				t.Errorf("alert %+v (signature ok %v), want plan 1 %s", g.alert, g.ok, kind)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s alert within 10s", kind)
+		}
+	}
+	select {
+	case g := <-alerts:
+		t.Errorf("unexpected alert %+v", g.alert)
+	case <-time.After(500 * time.Millisecond):
+	}
 }
