@@ -37,5 +37,5 @@ lint:
 # Accuracy on the synthetic set and FEBRL 4 (docs/accuracy.md).
 accuracy:
 	$(GO) run ./cmd/flagbench accuracy
-	$(GO) run ./cmd/flagbench accuracy -febrl ../shared/data/febrl
-	$(GO) run ./cmd/flagbench accuracy -febrl ../shared/data/febrl -id-as-nhs
+	$(GO) run ./cmd/flagbench accuracy -febrl testdata/febrl
+	$(GO) run ./cmd/flagbench accuracy -febrl testdata/febrl -id-as-nhs

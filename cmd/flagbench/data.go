@@ -89,7 +89,7 @@ func runGen(args []string, _, stderr io.Writer) error {
 func runFEBRL(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("febrl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	data := fs.String("data", "../shared/data/febrl", "folder holding dataset4a.csv and dataset4b.csv")
+	data := fs.String("data", "testdata/febrl", "folder holding dataset4a.csv and dataset4b.csv")
 	idAsNHS := fs.Bool("id-as-nhs", false, "map soc_sec_id to an NHS-number-shaped identifier")
 	out := fs.String("out", ".", "folder to write events.jsonl and queries.jsonl into")
 	if err := fs.Parse(args); err != nil {
