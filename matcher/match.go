@@ -153,9 +153,24 @@ func (ix *Index) collect(keys []uint64, cands []uint32, from, perKey, total int)
 
 // rank scores cands against the query and keeps the best in top.
 func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibleT float64, considered *int) []scored {
-	var a Agreement
+	// Gather first, score after. A candidate's record is two dependent
+	// reads away (slot, then person), each a likely cache miss in a large
+	// index; loading every slot, then touching every record, issues loads
+	// that do not depend on each other, so the CPU overlaps their misses
+	// instead of taking them one candidate at a time.
+	ps := pq.persons[:0]
 	for _, id := range cands {
-		p := ix.slots.get(id).p.Load()
+		ps = append(ps, ix.slots.get(id).p.Load())
+	}
+	var touch uint64
+	for _, p := range ps {
+		if p != nil {
+			touch += uint64(p.dob)
+		}
+	}
+	pq.touched, pq.persons = touch, ps
+	var a Agreement
+	for _, p := range ps {
 		if p == nil {
 			continue // withdrawn since its postings were read
 		}
@@ -170,6 +185,7 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 		}
 		top = insertTop(top, scored{p: p, score: s, agree: a}, MaxCandidates+1)
 	}
+	clear(ps) // the pooled buffer must not keep withdrawn records alive
 	return top
 }
 

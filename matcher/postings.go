@@ -56,7 +56,7 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 	}
 	found := 0
 	keys := st.keys
-	i, _ := slices.BinarySearch(keys, key)
+	i := lowerBound(keys, key)
 	for ; i < len(keys) && keys[i] == key; i++ {
 		if found < limit {
 			dst = append(dst, st.ids[i])
@@ -73,6 +73,63 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 		}
 	}
 	return dst, found
+}
+
+// lowerBound returns the index of the first key ≥ key in the sorted keys
+// of key's shard. Keys are hashes, so within a shard they are spread evenly
+// over the shard's range: the search starts where key should be by
+// interpolation (reading nothing to find that place) and gallops from
+// there, a few reads in one or two cache lines where a binary search over a
+// large shard costs a dozen scattered ones.
+func lowerBound(keys []uint64, key uint64) int {
+	const span = float64(uint64(1) << (64 - shardBits))
+	frac := float64(key&(1<<(64-shardBits)-1)) / span
+	return lowerBoundFrom(keys, key, int(frac*float64(len(keys))))
+}
+
+// lowerBoundFrom is lowerBound starting from the guess g (any int is
+// correct; a close one is fast).
+func lowerBoundFrom(keys []uint64, key uint64, g int) int {
+	n := len(keys)
+	g = min(max(g, 0), n)
+	// Find lo < answer ≤ hi, with lo = -1 and hi = n standing for the ends.
+	lo, hi := -1, n
+	if g < n && keys[g] < key {
+		lo = g
+		for step := 1; ; step *= 2 {
+			next := lo + step
+			if next >= n {
+				break
+			}
+			if keys[next] >= key {
+				hi = next
+				break
+			}
+			lo = next
+		}
+	} else {
+		hi = g
+		for step := 1; ; step *= 2 {
+			next := hi - step
+			if next < 0 {
+				break
+			}
+			if keys[next] < key {
+				lo = next
+				break
+			}
+			hi = next
+		}
+	}
+	for hi-lo > 1 {
+		m := int(uint(lo+hi) >> 1) // lo ≥ -1, so lo+hi ≥ 0
+		if keys[m] < key {
+			lo = m
+		} else {
+			hi = m
+		}
+	}
+	return hi
 }
 
 // update files adds and unfiles removes (each sorted by comparePostings).

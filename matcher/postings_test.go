@@ -58,3 +58,39 @@ func uniq(ps []posting) []posting {
 	slices.SortFunc(ps, comparePostings)
 	return slices.Compact(ps)
 }
+
+// TestLowerBound checks the interpolating search against a binary search
+// on sorted keys of every size, evenly spread and clumped, with runs of
+// equal keys, for present and absent keys.
+func TestLowerBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 2000 {
+		n := rng.IntN(300)
+		keys := make([]uint64, n)
+		for i := range keys {
+			switch trial % 3 {
+			case 0:
+				keys[i] = rng.Uint64()
+			case 1:
+				keys[i] = uint64(rng.IntN(40)) // many equal keys
+			default:
+				keys[i] = rng.Uint64() >> uint(rng.IntN(64)) // clumped near zero
+			}
+		}
+		slices.Sort(keys)
+		probes := []uint64{0, ^uint64(0), rng.Uint64()}
+		for i := range keys {
+			probes = append(probes, keys[i], keys[i]-1, keys[i]+1)
+		}
+		for _, k := range probes {
+			want, _ := slices.BinarySearch(keys, k)
+			if got := lowerBound(keys, k); got != want {
+				t.Fatalf("n=%d key %d: lowerBound %d, binary search %d", n, k, got, want)
+			}
+			g := rng.IntN(n+3) - 1 // any guess, even out of range
+			if got := lowerBoundFrom(keys, k, g); got != want {
+				t.Fatalf("n=%d key %d guess %d: lowerBoundFrom %d, binary search %d", n, k, g, got, want)
+			}
+		}
+	}
+}

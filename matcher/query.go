@@ -31,6 +31,9 @@ type prepared struct {
 	buf   []byte
 	abuf  []byte
 	cands []uint32
+	// persons and touched serve rank's gathering pass (see rank).
+	persons []*person
+	touched uint64
 	keys  []uint64
 	top   []scored
 }
@@ -47,7 +50,8 @@ func bytesString(b []byte) string {
 // prepare reads and normalises q. It returns an *InputError naming the field
 // when a field cannot be read.
 func (pq *prepared) prepare(q *Query) error {
-	*pq = prepared{buf: pq.buf[:0], abuf: pq.abuf[:0], cands: pq.cands[:0], keys: pq.keys[:0], top: pq.top[:0]}
+	*pq = prepared{buf: pq.buf[:0], abuf: pq.abuf[:0], cands: pq.cands[:0], keys: pq.keys[:0], top: pq.top[:0],
+		persons: pq.persons[:0]}
 	var err error
 	if pq.nhs, pq.nhsState, err = ParseNHSNumber(q.NHSNumber); err != nil {
 		return &InputError{Field: "nhs_number", Problem: err.Error()}
