@@ -34,8 +34,8 @@ type prepared struct {
 	// persons and touched serve rank's gathering pass (see rank).
 	persons []*person
 	touched uint64
-	keys  []uint64
-	top   []scored
+	keys    []uint64
+	top     []scored
 }
 
 // bytesString views b as a string without copying; b must not change while
