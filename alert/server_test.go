@@ -164,3 +164,28 @@ func TestHandlerAllocations(t *testing.T) {
 		t.Errorf("%.0f allocations per lookup request, budget %d", allocs, budget)
 	}
 }
+
+// BenchmarkHandler is the handler path without the network: auth, limits,
+// decoding, a match on a one-plan index, the answer, metrics.
+func BenchmarkHandler(b *testing.B) {
+	ix := matcher.NewIndex(nil)
+	ix.Upsert("UCP-1", 1, &matcher.Patient{GivenNames: []string{"Ann"}, FamilyName: "Lee", BirthDate: "1940-01-02",
+		Addresses: []matcher.Address{{Lines: []string{"1 High Street"}, Postcode: "M1 1AE"}}})
+	cs, _ := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash(testToken)+`","scopes":["lookup"],"rate_per_s":1e9}]`),
+		func() int64 { return time.Now().UnixNano() })
+	s := NewServer(DefaultConfig(), cs, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	s.SetMatcher(ix)
+	s.SetReady(true)
+	var ctx fasthttp.RequestCtx
+	body := []byte(`{"given_name":"Ann","family_name":"Lee","birth_date":"1940-01-02","postcode":"M1 1AE"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/v1/lookup")
+		ctx.Request.Header.Set("Authorization", "Bearer "+testToken)
+		ctx.Request.SetBody(body)
+		s.Handler(&ctx)
+	}
+}

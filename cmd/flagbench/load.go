@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,6 +39,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	dur := fs.Duration("duration", 20*time.Second, "length of each run")
 	workers := fs.Int("workers", 32, "closed-loop workers (one connection each)")
 	conns := fs.Int("conns", 256, "open-loop connections")
+	rounds := fs.Int("rounds", 3, "closed loop: alternate bare and lookup runs this many times (duration split between them), so drift in the machine's speed hits both alike")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,13 +81,20 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		f    func() (bench.LoadResult, error)
 	}
 	results := map[string]bench.LoadResult{}
-	for _, r := range []run{
-		{"warm-up", func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, lookup, *workers, 3*time.Second) }},
-		{"bare closed", func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, bare, *workers, *dur) }},
-		{"lookup closed", func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, lookup, *workers, *dur) }},
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds must be at least 1")
+	}
+	runs := []run{{"warm-up", func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, lookup, *workers, 3*time.Second) }}}
+	slice := *dur / time.Duration(*rounds)
+	for i := range *rounds {
+		runs = append(runs,
+			run{fmt.Sprintf("bare closed %d", i+1), func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, bare, *workers, slice) }},
+			run{fmt.Sprintf("lookup closed %d", i+1), func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, lookup, *workers, slice) }})
+	}
+	for _, r := range append(runs, []run{
 		{"bare open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, bare, *rate, *conns, *dur) }},
 		{"lookup open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, lookup, *rate, *conns, *dur) }},
-	} {
+	}...) {
 		res, err := r.f()
 		if err != nil {
 			return err
@@ -93,7 +103,18 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: %v\n", r.name, res)
 	}
 	rss := rssMiB(cmd.Process.Pid)
-	bc, lc := results["bare closed"], results["lookup closed"]
+	// Per-round ratios, and the closed-loop totals over all rounds.
+	var ratios []float64
+	var bc, lc bench.LoadResult
+	for i := range *rounds {
+		b, l := results[fmt.Sprintf("bare closed %d", i+1)], results[fmt.Sprintf("lookup closed %d", i+1)]
+		ratios = append(ratios, l.Throughput/b.Throughput)
+		bc, lc = mergeLoad(bc, b), mergeLoad(lc, l)
+	}
+	results["bare closed"], results["lookup closed"] = bc, lc
+	sorted := slices.Clone(ratios)
+	slices.Sort(sorted)
+	median := sorted[len(sorted)/2]
 	bo, lo := results["bare open"], results["lookup open"]
 	fmt.Fprintf(stdout, "### Lookup API under load: %d plans, %d closed-loop workers, open loop at %.0f/s for %v\n\n", *plans, *workers, *rate, *dur)
 	fmt.Fprintln(stdout, "| run | requests/s | errors | p50 | p90 | p99 | p99.9 | max |")
@@ -102,8 +123,12 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		r := results[n]
 		fmt.Fprintf(stdout, "| %s | %.0f | %d | %v | %v | %v | %v | %v |\n", n, r.Throughput, r.Errors, r.P50, r.P90, r.P99, r.P999, r.Max)
 	}
-	fmt.Fprintf(stdout, "\nLookup throughput is %.0f %% of the bare-server ceiling (closed loop). Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB.\n",
-		100*lc.Throughput/bc.Throughput, *rate, lo.P99, bo.P99, rss)
+	per := make([]string, len(ratios))
+	for i, r := range ratios {
+		per[i] = fmt.Sprintf("%.0f %%", 100*r)
+	}
+	fmt.Fprintf(stdout, "\nClosed loop (bare and lookup alternated over %d rounds; percentiles of the last round of each): lookup throughput is %.0f %% of the bare-server ceiling overall, median of the rounds %.0f %% (rounds: %s). Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB.\n",
+		*rounds, 100*lc.Throughput/bc.Throughput, 100*median, strings.Join(per, ", "), *rate, lo.P99, bo.P99, rss)
 	return nil
 }
 
@@ -201,6 +226,17 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if path := os.Getenv("PLANFLAG_LOADSERVER_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	info, _ := json.Marshal(map[string]string{"Lookup": lookupURL, "Bare": bareURL, "Token": token, "Bodies": bodies.Name()})
 	fmt.Fprintf(stdout, "%s\n", info)
 	fmt.Fprintf(stderr, "load server: %d live plans; serving\n", ix.Live())
@@ -213,4 +249,15 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 	case <-sig:
 	}
 	return nil
+}
+
+// mergeLoad adds run b's counts to a (throughput over the summed time);
+// percentiles are b's.
+func mergeLoad(a, b bench.LoadResult) bench.LoadResult {
+	n := b
+	n.Requests += a.Requests
+	n.Errors += a.Errors
+	n.Seconds += a.Seconds
+	n.Throughput = float64(n.Requests-n.Errors) / n.Seconds
+	return n
 }
