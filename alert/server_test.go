@@ -129,11 +129,9 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-// The handler path's allocations, with the matcher's own excluded.
-func TestHandlerAllocations(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts differ under -race")
-	}
+// handlerFixture is a ready server over a one-plan index and a function
+// that sends it one lookup request in process.
+func handlerFixture() (*fasthttp.RequestCtx, func()) {
 	ix := matcher.NewIndex(nil)
 	ix.Upsert("UCP-1", 1, &matcher.Patient{GivenNames: []string{"Ann"}, FamilyName: "Lee", BirthDate: "1940-01-02",
 		Addresses: []matcher.Address{{Lines: []string{"1 High Street"}, Postcode: "M1 1AE"}}})
@@ -144,7 +142,7 @@ func TestHandlerAllocations(t *testing.T) {
 	s.SetReady(true)
 	var ctx fasthttp.RequestCtx
 	body := []byte(`{"given_name":"Ann","family_name":"Lee","birth_date":"1940-01-02","postcode":"M1 1AE"}`)
-	run := func() {
+	return &ctx, func() {
 		ctx.Request.Reset()
 		ctx.Response.Reset()
 		ctx.Request.Header.SetMethod("POST")
@@ -153,6 +151,14 @@ func TestHandlerAllocations(t *testing.T) {
 		ctx.Request.SetBody(body)
 		s.Handler(&ctx)
 	}
+}
+
+// The handler path's allocations, with the matcher's own excluded.
+func TestHandlerAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race")
+	}
+	ctx, run := handlerFixture()
 	run()
 	if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"tier":"match"`) {
 		t.Fatalf("answer %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
@@ -168,24 +174,9 @@ func TestHandlerAllocations(t *testing.T) {
 // BenchmarkHandler is the handler path without the network: auth, limits,
 // decoding, a match on a one-plan index, the answer, metrics.
 func BenchmarkHandler(b *testing.B) {
-	ix := matcher.NewIndex(nil)
-	ix.Upsert("UCP-1", 1, &matcher.Patient{GivenNames: []string{"Ann"}, FamilyName: "Lee", BirthDate: "1940-01-02",
-		Addresses: []matcher.Address{{Lines: []string{"1 High Street"}, Postcode: "M1 1AE"}}})
-	cs, _ := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash(testToken)+`","scopes":["lookup"],"rate_per_s":1e9}]`),
-		func() int64 { return time.Now().UnixNano() })
-	s := NewServer(DefaultConfig(), cs, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
-	s.SetMatcher(ix)
-	s.SetReady(true)
-	var ctx fasthttp.RequestCtx
-	body := []byte(`{"given_name":"Ann","family_name":"Lee","birth_date":"1940-01-02","postcode":"M1 1AE"}`)
+	_, run := handlerFixture()
 	b.ReportAllocs()
 	for b.Loop() {
-		ctx.Request.Reset()
-		ctx.Response.Reset()
-		ctx.Request.Header.SetMethod("POST")
-		ctx.Request.SetRequestURI("/v1/lookup")
-		ctx.Request.Header.Set("Authorization", "Bearer "+testToken)
-		ctx.Request.SetBody(body)
-		s.Handler(&ctx)
+		run()
 	}
 }

@@ -96,6 +96,14 @@ func TestServiceReconcile(t *testing.T) {
 	m := boot(t, eventsFile(t), "-platform.url", plat.URL, "-platform.reconcile-interval", "1s")
 	defer m.Close()
 	waitReady(t, m)
+	waitMetrics(t, m, "reconcile", `planflag_reconcile_drift_plans{kind="missing"} 1`,
+		`planflag_reconcile_drift_plans{kind="extra"} 0`)
+}
+
+// waitMetrics polls /metrics until it holds every line given, failing after
+// 5 s with the lines that mention about.
+func waitMetrics(t *testing.T, m *Main, about string, want ...string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		resp, err := http.Get("http://" + m.Addr + "/metrics")
@@ -104,14 +112,17 @@ func TestServiceReconcile(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if strings.Contains(string(b), `planflag_reconcile_drift_plans{kind="missing"} 1`) &&
-			strings.Contains(string(b), `planflag_reconcile_drift_plans{kind="extra"} 0`) {
+		all := true
+		for _, w := range want {
+			all = all && strings.Contains(string(b), w)
+		}
+		if all {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no drift reported:\n%s", grepLines(string(b), "reconcile"))
+			t.Fatalf("/metrics lacks %q:\n%s", want, grepLines(string(b), about))
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -139,20 +150,5 @@ func TestServiceAuditSinkDown(t *testing.T) {
 			t.Fatalf("lookup with the audit sink down: %d %v", r.status, r.body)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, err := http.Get("http://" + m.Addr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(b), `planflag_audit_lost_total{reason="write_error"}`) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("audit loss not counted:\n%s", grepLines(string(b), "audit"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMetrics(t, m, "audit", `planflag_audit_lost_total{reason="write_error"}`)
 }
