@@ -97,6 +97,10 @@ func TestMatchTiers(t *testing.T) {
 	check("swapped names", Query{GivenName: "OBrien", FamilyName: "Margaret", BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, TierMatch, "UCP-123")
 	check("family typo", Query{GivenName: "Margaret", FamilyName: "O'Brian", BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, TierMatch, "UCP-123")
 	check("NHS number and birth date", Query{NHSNumber: "943 476 5919", BirthDate: "1941-03-07"}, TierMatch, "UCP-123")
+	check("postcode mistyped, same house and street", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SE9 2QT", Address: "14 Elm Road"}, TierMatch, "UCP-123")
+	// Both names and the postcode mistyped: only the birth date and house
+	// number file her (kDOBHouse); a flag for the call handler to confirm.
+	check("names and postcode mistyped", Query{GivenName: "Margit", FamilyName: "Abrien", BirthDate: "1941-03-07", Postcode: "SE9 2QT", Address: "14 Elm Rd"}, TierPossible, "UCP-123")
 	check("mobile only", Query{Phone: "07700 900123"}, TierPossible, "UCP-123")
 	check("stranger", Query{GivenName: "Zebedee", FamilyName: "Quimby", BirthDate: "1950-01-01", Postcode: "M1 1AE"}, TierNone, "")
 
@@ -128,6 +132,8 @@ func TestMatchSafety(t *testing.T) {
 	notMatch("spouse", Query{GivenName: "Patrick", FamilyName: "O'Brien", BirthDate: "1938-11-02", Postcode: "SW1A 1AA", Phone: "020 7946 0000", Address: "14 Elm Rd"})
 	notMatch("twin", Query{GivenName: "Mary", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SW1A 1AA", Phone: "020 7946 0000"})
 	notMatch("namesake elsewhere", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1952-06-19", Postcode: "M1 1AE"})
+	notMatch("namesake born the same day elsewhere, another street", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "M1 1AE", Address: "14 Oak Road"})
+	notMatch("namesake born the same day elsewhere, another house", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "M1 1AE", Address: "15 Elm Road"})
 	notMatch("namesake, birth date one digit off, elsewhere", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-08", Postcode: "M1 1AE"})
 	notMatch("no birth date", Query{GivenName: "Margaret", FamilyName: "O'Brien", Postcode: "SW1A 1AA", Phone: "020 7946 0000"})
 

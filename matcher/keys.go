@@ -15,6 +15,8 @@ import "slices"
 //	kPostcodeInitial full postcode + given initial
 //	kPostcodeFamily  full postcode + Soundex of the family name
 //	kPostcodeDOB     full postcode + birth date (catches both names mistyped or missing)
+//	kDOBHouse        birth date + house number (catches both names and the postcode
+//	                 mistyped or missing at once; probed only when nothing narrower matched)
 //
 // The lookup also probes the day/month-swapped birth date, and the given and
 // family names swapped.
@@ -29,15 +31,17 @@ const (
 	kPostcodeInitial
 	kPostcodeFamily
 	kPostcodeDOB
+	kDOBHouse
 )
 
-// blockKey hashes a key kind with two numbers and a string.
+// blockKey hashes a key kind with two numbers and a string, to the bits
+// the postings keep (keyMask).
 func blockKey(kind keyKind, a, b uint64, s string) uint64 {
 	h := fnvByte(fnvOffset, byte(kind))
 	h = fnvUint64(h, a)
 	h = fnvUint64(h, b)
 	h = fnvString(h, s)
-	return mix64(h)
+	return mix64(h) & keyMask
 }
 
 func (s Soundex) key() uint64 {
@@ -119,6 +123,13 @@ func personKeys(names *nameTable, p *person, dst []uint64) []uint64 {
 		for i := 0; i < p.addrSlots(); i++ {
 			if pc := p.addr(i).postcode; pc.IsFull() {
 				dst = append(dst, blockKey(kPostcodeDOB, uint64(pc), uint64(p.dob), ""))
+			}
+		}
+	}
+	if p.dob != 0 {
+		for i := 0; i < p.addrSlots(); i++ {
+			if h := p.addr(i).house; h != 0 {
+				dst = append(dst, blockKey(kDOBHouse, uint64(p.dob), uint64(h), ""))
 			}
 		}
 	}

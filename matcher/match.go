@@ -272,17 +272,20 @@ func (a *Agreement) Anchored() bool {
 
 // corroborated is the rest of the evidence a confident match needs. A valid
 // NHS number or a gender that differs rules it out. A postcode that differs
-// needs a personal identifier (NHS number, mobile) to agree: otherwise a
-// namesake born the same day elsewhere would match. And when the birth date
-// agrees only with a slip, the NHS number, mobile, postcode or address must
-// agree.
+// needs a personal identifier (NHS number, mobile) or the house number and
+// street to agree: otherwise a namesake born the same day elsewhere would
+// match. And when the birth date agrees only with a slip, the NHS number,
+// mobile, postcode or address must agree.
 func corroborated(a *Agreement) bool {
 	if a.NHSNumber == Different || a.Gender == Different {
 		return false
 	}
 	personal := a.NHSNumber == Exact || a.Phone == Exact
-	if a.Postcode == Different && !personal {
-		return false // a namesake elsewhere, or a move the plan store has not heard of
+	if a.Postcode == Different && !personal && a.Address != Exact {
+		// A namesake elsewhere, or a move the plan store has not heard of.
+		// The same house number and street with a different postcode is a
+		// mistyped postcode, not somewhere else.
+		return false
 	}
 	if a.BirthDate == Exact || personal {
 		return true

@@ -12,6 +12,15 @@ import (
 // pointer and the delta length and never wait; the single writer appends to
 // the delta, or, when it is full or an entry must go, builds a merged array
 // and publishes it.
+//
+// A key is 44 bits: the top shardBits choose the shard and the next 32 are
+// all a shard stores of it (its fragment), 4 bytes an entry where the whole
+// key would take 8 — about 50 bytes a plan, and smaller arrays to search.
+// blockKey clears the low bits, so the keys the index files and the keys a
+// lookup probes are the same 44-bit values everywhere, and two keys that
+// differ only in what was cleared are one key. A lookup that hits another
+// key's fragment (about one lookup in a million at 1,000,000 plans) scores
+// a few extra plans; it cannot miss one.
 type postings struct {
 	shards [numShards]atomic.Pointer[shardState]
 }
@@ -20,10 +29,14 @@ const (
 	shardBits = 12
 	numShards = 1 << shardBits
 	deltaCap  = 32
+	fragBits  = 32
+	fragShift = 64 - shardBits - fragBits
+	// keyMask keeps the bits of a key the postings store.
+	keyMask = ^uint64(1<<fragShift - 1)
 )
 
 type shardState struct {
-	keys []uint64 // sorted
+	keys []uint32 // sorted fragments
 	ids  []uint32 // ids[i] is filed under keys[i]
 
 	// The delta: entries [0, dn) are published; the writer fills dkeys[dn]
@@ -47,6 +60,14 @@ func comparePostings(a, b posting) int {
 
 func shardOf(key uint64) int { return int(key >> (64 - shardBits)) }
 
+// frag is the part of key its shard stores.
+func frag(key uint64) uint32 { return uint32(key >> fragShift) }
+
+// fullKey rebuilds a key from its shard and fragment.
+func fullKey(sh int, f uint32) uint64 {
+	return uint64(sh)<<(64-shardBits) | uint64(f)<<fragShift
+}
+
 // lookup appends to dst the slot IDs filed under key, and returns the number
 // found (which may exceed what was appended when limit cuts it).
 func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) {
@@ -55,9 +76,9 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 		return dst, 0
 	}
 	found := 0
-	keys := st.keys
-	i := lowerBound(keys, key)
-	for ; i < len(keys) && keys[i] == key; i++ {
+	keys, f := st.keys, frag(key)
+	i := lowerBound(keys, f)
+	for ; i < len(keys) && keys[i] == f; i++ {
 		if found < limit {
 			dst = append(dst, st.ids[i])
 		}
@@ -75,21 +96,20 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 	return dst, found
 }
 
-// lowerBound returns the index of the first key ≥ key in the sorted keys
-// of key's shard. Keys are hashes, so within a shard they are spread evenly
-// over the shard's range: the search starts where key should be by
-// interpolation (reading nothing to find that place) and gallops from
-// there, a few reads in one or two cache lines where a binary search over a
-// large shard costs a dozen scattered ones.
-func lowerBound(keys []uint64, key uint64) int {
-	const span = float64(uint64(1) << (64 - shardBits))
-	frac := float64(key&(1<<(64-shardBits)-1)) / span
-	return lowerBoundFrom(keys, key, int(frac*float64(len(keys))))
+// lowerBound returns the index of the first fragment ≥ key in a shard's
+// sorted fragments. Keys are hashes, so fragments are spread evenly over
+// their range: the search starts where key should be by interpolation
+// (reading nothing to find that place) and gallops from there, a few reads
+// in one or two cache lines where a binary search over a large shard costs a
+// dozen scattered ones.
+func lowerBound(keys []uint32, key uint32) int {
+	const span = float64(uint64(1) << fragBits)
+	return lowerBoundFrom(keys, key, int(float64(key)/span*float64(len(keys))))
 }
 
 // lowerBoundFrom is lowerBound starting from the guess g (any int is
 // correct; a close one is fast).
-func lowerBoundFrom(keys []uint64, key uint64, g int) int {
+func lowerBoundFrom(keys []uint32, key uint32, g int) int {
 	n := len(keys)
 	g = min(max(g, 0), n)
 	// Find lo < answer ≤ hi, with lo = -1 and hi = n standing for the ends.
@@ -132,8 +152,8 @@ func lowerBoundFrom(keys []uint64, key uint64, g int) int {
 	return hi
 }
 
-// update files adds and unfiles removes (each sorted by comparePostings).
-// Writer only.
+// update files adds and unfiles removes (each sorted by comparePostings,
+// their keys with the bits keyMask clears clear). Writer only.
 func (ps *postings) update(adds, removes []posting) {
 	for len(adds) > 0 || len(removes) > 0 {
 		// The lowest shard with work.
@@ -174,8 +194,7 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 	// The delta and the adds are few: sort them, then merge them with the
 	// sorted base in one pass, dropping duplicates and the removes.
 	var extra []posting
-	var keys []uint64
-	var ids []uint32
+	var keys, ids []uint32
 	if st != nil {
 		n := int(st.dn.Load())
 		extra = make([]posting, 0, n+len(adds))
@@ -186,7 +205,7 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 	}
 	extra = append(extra, adds...)
 	slices.SortFunc(extra, comparePostings)
-	next := &shardState{keys: make([]uint64, 0, len(keys)+len(extra)), ids: make([]uint32, 0, len(keys)+len(extra))}
+	next := &shardState{keys: make([]uint32, 0, len(keys)+len(extra)), ids: make([]uint32, 0, len(keys)+len(extra))}
 	var last posting
 	have := false
 	r := 0
@@ -200,14 +219,14 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 		if r < len(removes) && removes[r] == p {
 			return
 		}
-		next.keys = append(next.keys, p.key)
+		next.keys = append(next.keys, frag(p.key))
 		next.ids = append(next.ids, p.id)
 		last, have = p, true
 	}
 	i, j := 0, 0
 	for i < len(keys) || j < len(extra) {
-		if j == len(extra) || i < len(keys) && comparePostings(posting{keys[i], ids[i]}, extra[j]) <= 0 {
-			emit(posting{keys[i], ids[i]})
+		if j == len(extra) || i < len(keys) && comparePostings(posting{fullKey(sh, keys[i]), ids[i]}, extra[j]) <= 0 {
+			emit(posting{fullKey(sh, keys[i]), ids[i]})
 			i++
 		} else {
 			emit(extra[j])

@@ -15,7 +15,7 @@ func TestPostingsModel(t *testing.T) {
 	model := map[posting]bool{}
 	// Few distinct keys, all in a handful of shards, so shards fill past
 	// the delta and get merged often.
-	keyOf := func() uint64 { return uint64(rng.IntN(4))<<(64-shardBits) | uint64(rng.IntN(50)) }
+	keyOf := func() uint64 { return fullKey(rng.IntN(4), uint32(rng.IntN(50))) }
 	for round := range 400 {
 		var adds, removes []posting
 		for range rng.IntN(1 + round%70) {
@@ -36,7 +36,7 @@ func TestPostingsModel(t *testing.T) {
 		}
 		for sh := range 4 {
 			for k := range 50 {
-				key := uint64(sh)<<(64-shardBits) | uint64(k)
+				key := fullKey(sh, uint32(k))
 				got, n := ps.lookup(key, nil, 1000)
 				var want []uint32
 				for p := range model {
@@ -66,19 +66,19 @@ func TestLowerBound(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for trial := range 2000 {
 		n := rng.IntN(300)
-		keys := make([]uint64, n)
+		keys := make([]uint32, n)
 		for i := range keys {
 			switch trial % 3 {
 			case 0:
-				keys[i] = rng.Uint64()
+				keys[i] = rng.Uint32()
 			case 1:
-				keys[i] = uint64(rng.IntN(40)) // many equal keys
+				keys[i] = uint32(rng.IntN(40)) // many equal keys
 			default:
-				keys[i] = rng.Uint64() >> uint(rng.IntN(64)) // clumped near zero
+				keys[i] = rng.Uint32() >> uint(rng.IntN(32)) // clumped near zero
 			}
 		}
 		slices.Sort(keys)
-		probes := []uint64{0, ^uint64(0), rng.Uint64()}
+		probes := []uint32{0, ^uint32(0), rng.Uint32()}
 		for i := range keys {
 			probes = append(probes, keys[i], keys[i]-1, keys[i]+1)
 		}

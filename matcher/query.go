@@ -179,6 +179,13 @@ func (pq *prepared) probeKeys(dst []uint64, broad bool) []uint64 {
 		if swapped {
 			dst = pq.givenKeys(dst, pq.familyCmp, formalsOf(pq.familyCmp), sw[:], [2]Date{})
 		}
+		if pq.house != 0 {
+			for _, d := range dobs {
+				if d != 0 {
+					dst = append(dst, blockKey(kDOBHouse, uint64(d), uint64(pq.house), ""))
+				}
+			}
+		}
 		return dst
 	}
 	if pq.nhsState == nhsValid {
