@@ -57,6 +57,10 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 	if similar(pq.given, g.s, givenFuzzy) {
 		return Fuzzy
 	}
+	// A stray space typed into the name ("Ja Xson", "Har Risn").
+	if pq.givenJoined != "" && similar(pq.givenJoined, g.s, givenFuzzy) {
+		return Fuzzy
+	}
 	// A middle name, a second given name, or an alias given name.
 	for _, id := range p.given[1:] {
 		if id != 0 && ix.givenNamesAgree(pq.given, pq.givenFormals, ix.names.info(id)) {

@@ -11,6 +11,7 @@ type prepared struct {
 
 	given        string // first given-name token; "" when missing
 	given2       string // a second given-name token, if the caller gave one
+	givenJoined  string // given and given2 run together ("ja xson" → "jaxson"); "" without given2
 	givenSdx     Soundex
 	givenNys     NYSIIS
 	givenFormals []string // from the nickname table; nil if none
@@ -74,7 +75,7 @@ func (pq *prepared) prepare(q *Query) error {
 	pq.house, pq.street, pq.abuf = parseStreet(pq.abuf, q.Address)
 
 	// Names: size buf once so the strings below never move.
-	need := 2*len(q.GivenName) + 2*len(q.FamilyName) + 8
+	need := 3*len(q.GivenName) + 2*len(q.FamilyName) + 8
 	if cap(pq.buf) < need {
 		pq.buf = make([]byte, 0, need)
 	}
@@ -83,6 +84,11 @@ func (pq *prepared) prepare(q *Query) error {
 	g2, _ := nextToken(buf, next)
 	pq.given, pq.given2 = bytesString(g1), bytesString(g2)
 	start := len(buf)
+	if len(g2) > 0 {
+		buf = append(append(buf, g1...), g2...)
+		pq.givenJoined = bytesString(buf[start:])
+		start = len(buf)
+	}
 	buf = NormaliseFamily(buf, q.FamilyName)
 	pq.family = bytesString(buf[start:])
 	start = len(buf)
