@@ -97,7 +97,7 @@ func TestMatchTiers(t *testing.T) {
 	check("swapped names", Query{GivenName: "OBrien", FamilyName: "Margaret", BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, TierMatch, "UCP-123")
 	check("family typo", Query{GivenName: "Margaret", FamilyName: "O'Brian", BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, TierMatch, "UCP-123")
 	check("NHS number and birth date", Query{NHSNumber: "943 476 5919", BirthDate: "1941-03-07"}, TierMatch, "UCP-123")
-	check("stray space in the given name", Query{GivenName: "Marg aret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, TierMatch, "UCP-123")
+	check("stray space in the given name", Query{GivenName: "Ma rgaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, TierMatch, "UCP-123")
 	check("postcode mistyped, same house and street", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SE9 2QT", Address: "14 Elm Road"}, TierMatch, "UCP-123")
 	// Both names and the postcode mistyped: only the birth date and house
 	// number file her (kDOBHouse); a flag for the call handler to confirm.
