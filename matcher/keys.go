@@ -18,8 +18,9 @@ import "slices"
 //	kDOBHouse        birth date + house number (catches both names and the postcode
 //	                 mistyped or missing at once; probed only when nothing narrower matched)
 //
-// The lookup also probes the day/month-swapped birth date, and the given and
-// family names swapped.
+// A birth date files under dateKey, which is the same for a date and its
+// day/month-swapped twin, so one probe finds a caller who swapped them. The
+// lookup also probes the given and family names swapped.
 type keyKind uint8
 
 const (
@@ -42,6 +43,17 @@ func blockKey(kind keyKind, a, b uint64, s string) uint64 {
 	h = fnvUint64(h, b)
 	h = fnvString(h, s)
 	return mix64(h) & keyMask
+}
+
+// dateKey is a birth date's part of a blocking key: the date with its day
+// and month in order, so that 3 July and 7 March file under one key and a
+// lookup finds either with a single probe (a date whose day is over 12 has
+// no swapped twin and is its own key). 0 for no date.
+func dateKey(d Date) uint64 {
+	if s := swappedDate(d); s != 0 && s < d {
+		return uint64(s)
+	}
+	return uint64(d)
 }
 
 func (s Soundex) key() uint64 {
@@ -111,7 +123,7 @@ func personKeys(names *nameTable, p *person, dst []uint64) []uint64 {
 	}
 	for _, c := range codes {
 		if p.dob != 0 {
-			dst = append(dst, blockKey(kDOBFamily, uint64(p.dob), c, ""))
+			dst = append(dst, blockKey(kDOBFamily, dateKey(p.dob), c, ""))
 		}
 		for i := 0; i < p.addrSlots(); i++ {
 			if pc := p.addr(i).postcode; pc.IsFull() {
@@ -122,14 +134,14 @@ func personKeys(names *nameTable, p *person, dst []uint64) []uint64 {
 	if p.dob != 0 {
 		for i := 0; i < p.addrSlots(); i++ {
 			if pc := p.addr(i).postcode; pc.IsFull() {
-				dst = append(dst, blockKey(kPostcodeDOB, uint64(pc), uint64(p.dob), ""))
+				dst = append(dst, blockKey(kPostcodeDOB, uint64(pc), dateKey(p.dob), ""))
 			}
 		}
 	}
 	if p.dob != 0 {
 		for i := 0; i < p.addrSlots(); i++ {
 			if h := p.addr(i).house; h != 0 {
-				dst = append(dst, blockKey(kDOBHouse, uint64(p.dob), uint64(h), ""))
+				dst = append(dst, blockKey(kDOBHouse, dateKey(p.dob), uint64(h), ""))
 			}
 		}
 	}
@@ -144,7 +156,7 @@ func personKeys(names *nameTable, p *person, dst []uint64) []uint64 {
 				dst = append(dst, blockKey(kFamilyGiven, c, 0, f))
 			}
 			if p.dob != 0 {
-				dst = append(dst, blockKey(kDOBGiven, uint64(p.dob), 0, f))
+				dst = append(dst, blockKey(kDOBGiven, dateKey(p.dob), 0, f))
 			}
 		}
 		initial := uint64(gi.s[0])

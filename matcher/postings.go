@@ -14,8 +14,10 @@ import (
 // and publishes it.
 //
 // A key is 44 bits: the top shardBits choose the shard and the next 32 are
-// all a shard stores of it (its fragment), 4 bytes an entry where the whole
-// key would take 8 — about 50 bytes a plan, and smaller arrays to search.
+// all a shard stores of it (its fragment). A shard's entries are one sorted
+// array of fragment<<32 | slot: 8 bytes an entry where the whole key and the
+// slot would take 12, and the slot is in the cache line the search just
+// read.
 // blockKey clears the low bits, so the keys the index files and the keys a
 // lookup probes are the same 44-bit values everywhere, and two keys that
 // differ only in what was cleared are one key. A lookup that hits another
@@ -36,15 +38,18 @@ const (
 )
 
 type shardState struct {
-	keys []uint32 // sorted fragments
-	ids  []uint32 // ids[i] is filed under keys[i]
+	entries []uint64 // fragment<<32 | slot, sorted
 
 	// The delta: entries [0, dn) are published; the writer fills dkeys[dn]
-	// and dids[dn] before storing dn+1, so readers see whole entries.
+	// and dids[dn] before storing dn+1, so readers see whole entries. dn
+	// sits beside the entries' header: one cache line for both.
+	dn    atomic.Int32
 	dkeys [deltaCap]uint64
 	dids  [deltaCap]uint32
-	dn    atomic.Int32
 }
+
+// entry packs a posting of a shard.
+func entry(f, id uint32) uint64 { return uint64(f)<<32 | uint64(id) }
 
 type posting struct {
 	key uint64
@@ -76,11 +81,10 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 		return dst, 0
 	}
 	found := 0
-	keys, f := st.keys, frag(key)
-	i := lowerBound(keys, f)
-	for ; i < len(keys) && keys[i] == f; i++ {
+	es, f := st.entries, frag(key)
+	for i := lowerBound(es, f); i < len(es) && uint32(es[i]>>32) == f; i++ {
 		if found < limit {
-			dst = append(dst, st.ids[i])
+			dst = append(dst, uint32(es[i]))
 		}
 		found++
 	}
@@ -96,20 +100,20 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 	return dst, found
 }
 
-// lowerBound returns the index of the first fragment ≥ key in a shard's
-// sorted fragments. Keys are hashes, so fragments are spread evenly over
-// their range: the search starts where key should be by interpolation
-// (reading nothing to find that place) and gallops from there, a few reads
-// in one or two cache lines where a binary search over a large shard costs a
-// dozen scattered ones.
-func lowerBound(keys []uint32, key uint32) int {
+// lowerBound returns the index of the first entry of fragment f or above
+// in a shard's sorted entries. Keys are hashes, so fragments are spread
+// evenly over their range: the search starts where f should be by
+// interpolation (reading nothing to find that place) and gallops from
+// there, a few reads in one or two cache lines where a binary search over a
+// large shard costs a dozen scattered ones.
+func lowerBound(entries []uint64, f uint32) int {
 	const span = float64(uint64(1) << fragBits)
-	return lowerBoundFrom(keys, key, int(float64(key)/span*float64(len(keys))))
+	return lowerBoundFrom(entries, entry(f, 0), int(float64(f)/span*float64(len(entries))))
 }
 
-// lowerBoundFrom is lowerBound starting from the guess g (any int is
-// correct; a close one is fast).
-func lowerBoundFrom(keys []uint32, key uint32, g int) int {
+// lowerBoundFrom returns the index of the first of the sorted keys ≥ key,
+// starting from the guess g (any int is correct; a close one is fast).
+func lowerBoundFrom(keys []uint64, key uint64, g int) int {
 	n := len(keys)
 	g = min(max(g, 0), n)
 	// Find lo < answer ≤ hi, with lo = -1 and hi = n standing for the ends.
@@ -194,18 +198,18 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 	// The delta and the adds are few: sort them, then merge them with the
 	// sorted base in one pass, dropping duplicates and the removes.
 	var extra []posting
-	var keys, ids []uint32
+	var es []uint64
 	if st != nil {
 		n := int(st.dn.Load())
 		extra = make([]posting, 0, n+len(adds))
 		for j := 0; j < n; j++ {
 			extra = append(extra, posting{st.dkeys[j], st.dids[j]})
 		}
-		keys, ids = st.keys, st.ids
+		es = st.entries
 	}
 	extra = append(extra, adds...)
 	slices.SortFunc(extra, comparePostings)
-	next := &shardState{keys: make([]uint32, 0, len(keys)+len(extra)), ids: make([]uint32, 0, len(keys)+len(extra))}
+	next := &shardState{entries: make([]uint64, 0, len(es)+len(extra))}
 	var last posting
 	have := false
 	r := 0
@@ -219,14 +223,13 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 		if r < len(removes) && removes[r] == p {
 			return
 		}
-		next.keys = append(next.keys, frag(p.key))
-		next.ids = append(next.ids, p.id)
+		next.entries = append(next.entries, entry(frag(p.key), p.id))
 		last, have = p, true
 	}
 	i, j := 0, 0
-	for i < len(keys) || j < len(extra) {
-		if j == len(extra) || i < len(keys) && comparePostings(posting{fullKey(sh, keys[i]), ids[i]}, extra[j]) <= 0 {
-			emit(posting{fullKey(sh, keys[i]), ids[i]})
+	for i < len(es) || j < len(extra) {
+		if j == len(extra) || i < len(es) && comparePostings(posting{fullKey(sh, uint32(es[i]>>32)), uint32(es[i])}, extra[j]) <= 0 {
+			emit(posting{fullKey(sh, uint32(es[i]>>32)), uint32(es[i])})
 			i++
 		} else {
 			emit(extra[j])
@@ -241,7 +244,7 @@ func (ps *postings) size() int {
 	n := 0
 	for i := range ps.shards {
 		if st := ps.shards[i].Load(); st != nil {
-			n += len(st.keys) + int(st.dn.Load())
+			n += len(st.entries) + int(st.dn.Load())
 		}
 	}
 	return n

@@ -60,36 +60,39 @@ func uniq(ps []posting) []posting {
 }
 
 // TestLowerBound checks the interpolating search against a binary search
-// on sorted keys of every size, evenly spread and clumped, with runs of
+// on sorted entries of every size, evenly spread and clumped, with runs of
 // equal keys, for present and absent keys.
 func TestLowerBound(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for trial := range 2000 {
 		n := rng.IntN(300)
-		keys := make([]uint32, n)
+		keys := make([]uint64, n)
 		for i := range keys {
+			var f uint32
 			switch trial % 3 {
 			case 0:
-				keys[i] = rng.Uint32()
+				f = rng.Uint32()
 			case 1:
-				keys[i] = uint32(rng.IntN(40)) // many equal keys
+				f = uint32(rng.IntN(40)) // many equal fragments
 			default:
-				keys[i] = rng.Uint32() >> uint(rng.IntN(32)) // clumped near zero
+				f = rng.Uint32() >> uint(rng.IntN(32)) // clumped near zero
 			}
+			keys[i] = entry(f, uint32(rng.IntN(5)))
 		}
 		slices.Sort(keys)
 		probes := []uint32{0, ^uint32(0), rng.Uint32()}
 		for i := range keys {
-			probes = append(probes, keys[i], keys[i]-1, keys[i]+1)
+			f := uint32(keys[i] >> 32)
+			probes = append(probes, f, f-1, f+1)
 		}
-		for _, k := range probes {
-			want, _ := slices.BinarySearch(keys, k)
-			if got := lowerBound(keys, k); got != want {
-				t.Fatalf("n=%d key %d: lowerBound %d, binary search %d", n, k, got, want)
+		for _, f := range probes {
+			want, _ := slices.BinarySearch(keys, entry(f, 0))
+			if got := lowerBound(keys, f); got != want {
+				t.Fatalf("n=%d fragment %d: lowerBound %d, binary search %d", n, f, got, want)
 			}
 			g := rng.IntN(n+3) - 1 // any guess, even out of range
-			if got := lowerBoundFrom(keys, k, g); got != want {
-				t.Fatalf("n=%d key %d guess %d: lowerBoundFrom %d, binary search %d", n, k, g, got, want)
+			if got := lowerBoundFrom(keys, entry(f, 0), g); got != want {
+				t.Fatalf("n=%d fragment %d guess %d: lowerBoundFrom %d, binary search %d", n, f, g, got, want)
 			}
 		}
 	}

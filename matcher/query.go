@@ -164,7 +164,7 @@ func swappedDate(d Date) Date {
 // with hundreds) only when broad is set: a lookup reads them only if the
 // narrow keys found no confident match.
 func (pq *prepared) probeKeys(dst []uint64, broad bool) []uint64 {
-	dobs := [2]Date{pq.dob, swappedDate(pq.dob)}
+	dob := dateKey(pq.dob) // the date either way round: one probe for both
 	fullPC := pq.postcode.IsFull()
 	var codesBuf [6]uint64
 	codes := codesBuf[:0]
@@ -180,17 +180,23 @@ func (pq *prepared) probeKeys(dst []uint64, broad bool) []uint64 {
 	}
 	if broad {
 		if pq.given != "" {
-			dst = pq.givenKeys(dst, pq.given, pq.givenFormals, codes, [2]Date{})
+			dst = pq.givenKeys(dst, pq.given, pq.givenFormals, codes, 0)
 		}
 		if swapped {
-			dst = pq.givenKeys(dst, pq.familyCmp, formalsOf(pq.familyCmp), sw[:], [2]Date{})
-		}
-		if pq.house != 0 {
-			for _, d := range dobs {
-				if d != 0 {
-					dst = append(dst, blockKey(kDOBHouse, uint64(d), uint64(pq.house), ""))
-				}
+			// The given name as a family name, with the birth date and the
+			// postcode; the family name as a given name. A caller who
+			// swapped the names but gave the birth date and postcode is
+			// found by the narrow postcode + birth date key already.
+			if dob != 0 {
+				dst = append(dst, blockKey(kDOBFamily, dob, sw[0], ""))
 			}
+			if fullPC {
+				dst = append(dst, blockKey(kPostcodeFamily, uint64(pq.postcode), sw[0], ""))
+			}
+			dst = pq.givenKeys(dst, pq.familyCmp, formalsOf(pq.familyCmp), sw[:], dob)
+		}
+		if pq.house != 0 && dob != 0 {
+			dst = append(dst, blockKey(kDOBHouse, dob, uint64(pq.house), ""))
 		}
 		return dst
 	}
@@ -200,31 +206,19 @@ func (pq *prepared) probeKeys(dst []uint64, broad bool) []uint64 {
 	if pq.phone != 0 {
 		dst = append(dst, blockKey(kPhone, uint64(pq.phone), 0, ""))
 	}
-	if swapped {
-		codes = append(codes, sw[0])
-	}
 	for _, c := range codes {
-		for _, d := range dobs {
-			if d != 0 {
-				dst = append(dst, blockKey(kDOBFamily, uint64(d), c, ""))
-			}
+		if dob != 0 {
+			dst = append(dst, blockKey(kDOBFamily, dob, c, ""))
 		}
 		if fullPC {
 			dst = append(dst, blockKey(kPostcodeFamily, uint64(pq.postcode), c, ""))
 		}
 	}
-	if fullPC {
-		for _, d := range dobs {
-			if d != 0 {
-				dst = append(dst, blockKey(kPostcodeDOB, uint64(pq.postcode), uint64(d), ""))
-			}
-		}
-	}
-	if swapped { // the family name as a given name, with the birth date
-		dst = pq.givenKeys(dst, pq.familyCmp, formalsOf(pq.familyCmp), nil, dobs)
+	if fullPC && dob != 0 {
+		dst = append(dst, blockKey(kPostcodeDOB, uint64(pq.postcode), dob, ""))
 	}
 	if pq.given != "" {
-		dst = pq.givenKeys(dst, pq.given, pq.givenFormals, nil, dobs)
+		dst = pq.givenKeys(dst, pq.given, pq.givenFormals, nil, dob)
 		if fullPC {
 			dst = append(dst, blockKey(kPostcodeInitial, uint64(pq.postcode), uint64(pq.given[0]), ""))
 		}
@@ -232,24 +226,24 @@ func (pq *prepared) probeKeys(dst []uint64, broad bool) []uint64 {
 	return dst
 }
 
-func (pq *prepared) givenKeys(dst []uint64, given string, formals []string, codes []uint64, dobs [2]Date) []uint64 {
+// givenKeys appends the keys of a given name (its formal names, or itself)
+// with each family code, and with the birth date key dob unless it is 0.
+func (pq *prepared) givenKeys(dst []uint64, given string, formals []string, codes []uint64, dob uint64) []uint64 {
 	if formals == nil {
 		var one [1]string
 		one[0] = given
-		return pq.givenKeysOf(dst, one[:], codes, dobs)
+		return pq.givenKeysOf(dst, one[:], codes, dob)
 	}
-	return pq.givenKeysOf(dst, formals, codes, dobs)
+	return pq.givenKeysOf(dst, formals, codes, dob)
 }
 
-func (pq *prepared) givenKeysOf(dst []uint64, formals []string, codes []uint64, dobs [2]Date) []uint64 {
+func (pq *prepared) givenKeysOf(dst []uint64, formals []string, codes []uint64, dob uint64) []uint64 {
 	for _, f := range formals {
 		for _, c := range codes {
 			dst = append(dst, blockKey(kFamilyGiven, c, 0, f))
 		}
-		for _, d := range dobs {
-			if d != 0 {
-				dst = append(dst, blockKey(kDOBGiven, uint64(d), 0, f))
-			}
+		if dob != 0 {
+			dst = append(dst, blockKey(kDOBGiven, dob, 0, f))
 		}
 	}
 	return dst
