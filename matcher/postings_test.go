@@ -15,7 +15,7 @@ func TestPostingsModel(t *testing.T) {
 	model := map[posting]bool{}
 	// Few distinct keys, all in a handful of shards, so shards fill past
 	// the delta and get merged often.
-	keyOf := func() uint64 { return fullKey(rng.IntN(4), uint32(rng.IntN(50))) }
+	keyOf := func() uint64 { return fullKey(rng.IntN(4), uint32(rng.IntN(50))*85_899_345) } // spread over the buckets
 	for round := range 400 {
 		var adds, removes []posting
 		for range rng.IntN(1 + round%70) {
@@ -36,7 +36,7 @@ func TestPostingsModel(t *testing.T) {
 		}
 		for sh := range 4 {
 			for k := range 50 {
-				key := fullKey(sh, uint32(k))
+				key := fullKey(sh, uint32(k)*85_899_345)
 				got, n := ps.lookup(key, nil, 1000)
 				var want []uint32
 				for p := range model {
@@ -59,41 +59,40 @@ func uniq(ps []posting) []posting {
 	return slices.Compact(ps)
 }
 
-// TestLowerBound checks the interpolating search against a binary search
-// on sorted entries of every size, evenly spread and clumped, with runs of
-// equal keys, for present and absent keys.
-func TestLowerBound(t *testing.T) {
+// TestPostingsDirectory files uniformly random keys, a few shards' worth,
+// so every directory bucket is used, and finds each again; keys never filed
+// find nothing.
+func TestPostingsDirectory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for trial := range 2000 {
-		n := rng.IntN(300)
-		keys := make([]uint64, n)
-		for i := range keys {
-			var f uint32
-			switch trial % 3 {
-			case 0:
-				f = rng.Uint32()
-			case 1:
-				f = uint32(rng.IntN(40)) // many equal fragments
-			default:
-				f = rng.Uint32() >> uint(rng.IntN(32)) // clumped near zero
-			}
-			keys[i] = entry(f, uint32(rng.IntN(5)))
+	var ps postings
+	var adds []posting
+	for i := range 50_000 {
+		adds = append(adds, posting{fullKey(rng.IntN(3), rng.Uint32()), uint32(i)})
+	}
+	// Runs of one fragment, at the ends of the range and at bucket edges.
+	for i, f := range []uint32{0, 0, 1, ^uint32(0), ^uint32(0), 1 << (fragBits - dirBits), 1<<(fragBits-dirBits) - 1} {
+		adds = append(adds, posting{fullKey(1, f), uint32(100_000 + i)})
+	}
+	adds = uniq(adds)
+	ps.update(adds, nil)
+	want := map[uint64][]uint32{}
+	for _, p := range adds {
+		want[p.key] = append(want[p.key], p.id)
+	}
+	for key, ids := range want {
+		got, n := ps.lookup(key, nil, 1000)
+		slices.Sort(got)
+		if n != len(ids) || !slices.Equal(got, ids) {
+			t.Fatalf("key %x: got %v (%d), want %v", key, got, n, ids)
 		}
-		slices.Sort(keys)
-		probes := []uint32{0, ^uint32(0), rng.Uint32()}
-		for i := range keys {
-			f := uint32(keys[i] >> 32)
-			probes = append(probes, f, f-1, f+1)
+	}
+	for range 10_000 {
+		key := fullKey(rng.IntN(3), rng.Uint32())
+		if _, filed := want[key]; filed {
+			continue
 		}
-		for _, f := range probes {
-			want, _ := slices.BinarySearch(keys, entry(f, 0))
-			if got := lowerBound(keys, f); got != want {
-				t.Fatalf("n=%d fragment %d: lowerBound %d, binary search %d", n, f, got, want)
-			}
-			g := rng.IntN(n+3) - 1 // any guess, even out of range
-			if got := lowerBoundFrom(keys, entry(f, 0), g); got != want {
-				t.Fatalf("n=%d fragment %d guess %d: lowerBoundFrom %d, binary search %d", n, f, g, got, want)
-			}
+		if got, n := ps.lookup(key, nil, 1000); n != 0 {
+			t.Fatalf("key %x never filed: got %v", key, got)
 		}
 	}
 }
