@@ -97,11 +97,13 @@ func (ix *Index) match(pq *prepared) Result {
 	res := Result{}
 	// Narrow keys first; the broad ones only when they found no confident match.
 	pq.keys = pq.probeKeys(pq.keys[:0], false)
+	pq.touched += ix.post.warm(pq.keys)
 	pq.cands = ix.collect(pq.keys, pq.cands[:0], 0, maxPerKey, maxConsidered)
 	pq.top = ix.rank(pq, pq.cands, pq.top[:0], n, possibleT, &res.Considered)
 	if !ix.confident(pq.top, matchT) {
 		scored := len(pq.cands)
 		pq.keys = pq.probeKeys(pq.keys[:0], true)
+		pq.touched += ix.post.warm(pq.keys)
 		pq.cands = ix.collect(pq.keys, pq.cands, scored, maxBroad, scored+maxBroad)
 		pq.top = ix.rank(pq, pq.cands[scored:], pq.top, n, possibleT, &res.Considered)
 	}
@@ -154,10 +156,11 @@ func (ix *Index) collect(keys []uint64, cands []uint32, from, perKey, total int)
 // rank scores cands against the query and keeps the best in top.
 func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibleT float64, considered *int) []scored {
 	// Gather first, score after. A candidate's record is two dependent
-	// reads away (slot, then person), each a likely cache miss in a large
-	// index; loading every slot, then touching every record, issues loads
-	// that do not depend on each other, so the CPU overlaps their misses
-	// instead of taking them one candidate at a time.
+	// reads away (slot, then person), and the names a comparison reads two
+	// more (name details, then the name's bytes), each a likely cache miss
+	// in a large index. Taking each step for every candidate before the
+	// next issues loads that do not depend on each other, so the CPU
+	// overlaps their misses instead of taking them one candidate at a time.
 	ps := pq.persons[:0]
 	for _, id := range cands {
 		ps = append(ps, ix.slots.get(id).p.Load())
@@ -168,16 +171,32 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 			touch += uint64(p.dob)
 		}
 	}
-	pq.touched, pq.persons = touch, ps
-	var a Agreement
+	// Namesakes (unrelated) and plans withdrawn since their postings were
+	// read go now: their names are never read.
+	keep := ps[:0]
 	for _, p := range ps {
 		if p == nil {
-			continue // withdrawn since its postings were read
-		}
-		*considered++
-		if unrelated(pq, p) {
 			continue
 		}
+		*considered++
+		if !unrelated(pq, p) {
+			keep = append(keep, p)
+		}
+	}
+	for _, p := range keep {
+		touch += uint64(len(ix.names.info(p.given[0]).s) + len(ix.names.info(p.family).s))
+	}
+	for _, p := range keep {
+		if s := ix.names.info(p.given[0]).s; s != "" {
+			touch += uint64(s[0])
+		}
+		if s := ix.names.info(p.family).s; s != "" {
+			touch += uint64(s[0])
+		}
+	}
+	pq.touched += touch
+	var a Agreement
+	for _, p := range keep {
 		ix.compare(pq, p, &a)
 		s := ix.score(&a, pq, p, n)
 		if s < possibleT && len(top) > 0 && s < top[len(top)-1].score-ix.w.MarginBits {
@@ -186,6 +205,7 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 		top = insertTop(top, scored{p: p, score: s, agree: a}, MaxCandidates+1)
 	}
 	clear(ps) // the pooled buffer must not keep withdrawn records alive
+	pq.persons = ps
 	return top
 }
 
