@@ -205,10 +205,12 @@ func (ix *Index) swappedNames(pq *prepared, p *person) bool {
 	if pq.given == "" || pq.family == "" || p.family == 0 || p.given[0] == 0 {
 		return false
 	}
-	f, g := ix.names.info(p.family), ix.names.info(p.given[0])
-	famOK := pq.given == f.s || JaroWinkler(pq.given, f.s) >= familyFuzzy
-	givOK := pq.familyCmp == g.s || nicknameAgree(pq.familyCmp, g.s) || JaroWinkler(pq.familyCmp, g.s) >= givenFuzzy
-	return famOK && givOK
+	f := ix.names.info(p.family)
+	if pq.given != f.s && JaroWinkler(pq.given, f.s) < familyFuzzy {
+		return false
+	}
+	g := ix.names.info(p.given[0])
+	return pq.familyCmp == g.s || nicknameAgree(pq.familyCmp, g.s) || JaroWinkler(pq.familyCmp, g.s) >= givenFuzzy
 }
 
 func compareDates(q, s Date) Level {

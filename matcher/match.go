@@ -168,7 +168,8 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 	var touch uint64
 	for _, p := range ps {
 		if p != nil {
-			touch += uint64(p.dob)
+			// A record spans two cache lines; unrelated reads both.
+			touch += uint64(p.dob) + uint64(p.phones[1])
 		}
 	}
 	// Namesakes (unrelated) and plans withdrawn since their postings were
