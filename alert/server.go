@@ -2,6 +2,7 @@ package alert
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -48,6 +50,10 @@ type Server struct {
 	idPrefix string
 	idSeq    atomic.Uint64
 	metricsH fasthttp.RequestHandler
+	// counters caches each client's planflag_lookups_total children by
+	// tier (*Client → *tierCounters): resolving labels costs a hash and a
+	// locked map lookup a request.
+	counters sync.Map
 
 	linker  *careplanclient.Linker // nil: answers carry no links
 	auditor *Auditor               // nil: no audit trail
@@ -66,6 +72,21 @@ func (s *Server) SetLinker(l *careplanclient.Linker) { s.linker = l }
 func (s *Server) SetAuditor(a *Auditor) { s.auditor = a }
 
 type matcherBox struct{ m Matcher }
+
+type tierCounters [3]prometheus.Counter // by matcher.Tier
+
+// lookupCounter is the client's lookup counter for tier.
+func (s *Server) lookupCounter(c *Client, tier matcher.Tier) prometheus.Counter {
+	if v, ok := s.counters.Load(c); ok {
+		return v.(*tierCounters)[tier]
+	}
+	var tc tierCounters
+	for t := range tc {
+		tc[t] = s.metrics.Lookups.WithLabelValues(matcher.Tier(t).String(), c.ID)
+	}
+	v, _ := s.counters.LoadOrStore(c, &tc)
+	return v.(*tierCounters)[tier]
+}
 
 // bodyPool holds answer buffers.
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -206,9 +227,11 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	bodyPool.Put(buf)
 	took := s.now().Sub(start)
 	s.metrics.Latency.Observe(took.Seconds())
-	s.metrics.Lookups.WithLabelValues(res.Tier.String(), client.ID).Inc()
-	s.log.Debug("lookup", "request_id", id, "client_id", client.ID, "tier", res.Tier.String(),
-		"candidates", len(res.Candidates), "micros", took.Microseconds())
+	s.lookupCounter(client, res.Tier).Inc()
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // building the record costs allocations
+		s.log.Debug("lookup", "request_id", id, "client_id", client.ID, "tier", res.Tier.String(),
+			"candidates", len(res.Candidates), "micros", took.Microseconds())
+	}
 }
 
 func (s *Server) authenticate(ctx *fasthttp.RequestCtx) *Client {

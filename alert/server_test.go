@@ -165,7 +165,7 @@ func TestHandlerAllocations(t *testing.T) {
 	}
 	allocs := testing.AllocsPerRun(200, run)
 	t.Logf("allocations per lookup request: %.0f", allocs)
-	const budget = 40
+	const budget = 10
 	if allocs > budget {
 		t.Errorf("%.0f allocations per lookup request, budget %d", allocs, budget)
 	}
