@@ -39,7 +39,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	dur := fs.Duration("duration", 20*time.Second, "length of each run")
 	workers := fs.Int("workers", 32, "closed-loop workers (one connection each)")
 	conns := fs.Int("conns", 256, "open-loop connections")
-	rounds := fs.Int("rounds", 3, "closed loop: alternate bare and lookup runs this many times (duration split between them), so drift in the machine's speed hits both alike")
+	rounds := fs.Int("rounds", 6, "closed loop: alternate bare and lookup runs this many times (duration split between them), so drift in the machine's speed hits both alike")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +81,10 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		f    func() (bench.LoadResult, error)
 	}
 	results := map[string]bench.LoadResult{}
+	// CPU seconds spent in each run by the server process and by this one
+	// (the load generator), for the cost of a request on each side.
+	type cpu struct{ server, client float64 }
+	used := map[string]cpu{}
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds must be at least 1")
 	}
@@ -95,22 +99,29 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		{"bare open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, bare, *rate, *conns, *dur) }},
 		{"lookup open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, lookup, *rate, *conns, *dur) }},
 	}...) {
+		s0, c0 := procCPU(cmd.Process.Pid), selfCPU()
 		res, err := r.f()
 		if err != nil {
 			return err
 		}
 		results[r.name] = res
+		used[r.name] = cpu{procCPU(cmd.Process.Pid) - s0, selfCPU() - c0}
 		fmt.Fprintf(stderr, "%s: %v\n", r.name, res)
 	}
 	rss := rssMiB(cmd.Process.Pid)
 	// Per-round ratios, and the closed-loop totals over all rounds.
 	var ratios []float64
 	var bc, lc bench.LoadResult
+	var bcpu, lcpu cpu
 	for i := range *rounds {
-		b, l := results[fmt.Sprintf("bare closed %d", i+1)], results[fmt.Sprintf("lookup closed %d", i+1)]
+		bn, ln := fmt.Sprintf("bare closed %d", i+1), fmt.Sprintf("lookup closed %d", i+1)
+		b, l := results[bn], results[ln]
 		ratios = append(ratios, l.Throughput/b.Throughput)
 		bc, lc = mergeLoad(bc, b), mergeLoad(lc, l)
+		bcpu.server, bcpu.client = bcpu.server+used[bn].server, bcpu.client+used[bn].client
+		lcpu.server, lcpu.client = lcpu.server+used[ln].server, lcpu.client+used[ln].client
 	}
+	perReq := func(seconds float64, r bench.LoadResult) float64 { return seconds / float64(max(r.Requests, 1)) * 1e6 }
 	results["bare closed"], results["lookup closed"] = bc, lc
 	sorted := slices.Clone(ratios)
 	slices.Sort(sorted)
@@ -127,8 +138,10 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	for i, r := range ratios {
 		per[i] = fmt.Sprintf("%.0f %%", 100*r)
 	}
-	fmt.Fprintf(stdout, "\nClosed loop (bare and lookup alternated over %d rounds; percentiles of the last round of each): lookup throughput is %.0f %% of the bare-server ceiling overall, median of the rounds %.0f %% (rounds: %s). Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB.\n",
-		*rounds, 100*lc.Throughput/bc.Throughput, 100*median, strings.Join(per, ", "), *rate, lo.P99, bo.P99, rss)
+	fmt.Fprintf(stdout, "\nClosed loop (bare and lookup alternated over %d rounds; percentiles of the last round of each): lookup throughput is %.0f %% of the bare-server ceiling overall, median of the rounds %.0f %% (rounds: %s). CPU a request, closed loop: bare server %.1f µs + load generator %.1f µs; lookup server %.1f µs + load generator %.1f µs. Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB.\n",
+		*rounds, 100*lc.Throughput/bc.Throughput, 100*median, strings.Join(per, ", "),
+		perReq(bcpu.server, bc), perReq(bcpu.client, bc), perReq(lcpu.server, lc), perReq(lcpu.client, lc),
+		*rate, lo.P99, bo.P99, rss)
 	return nil
 }
 
@@ -142,6 +155,38 @@ func readBodies(path string) ([][]byte, error) {
 		out = append(out, []byte(l))
 	}
 	return out, nil
+}
+
+// procCPU reads the user and system CPU seconds a process has used, from
+// /proc; 0 if it cannot.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them, in clock
+	// ticks (100 a second on Linux).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
+
+// selfCPU is the CPU seconds this process has used.
+func selfCPU() float64 {
+	var r syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
+		return 0
+	}
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano()).Seconds()
 }
 
 // rssMiB reads a process's resident set size from /proc.
