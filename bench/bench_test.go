@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -174,8 +175,31 @@ func TestFEBRL4(t *testing.T) {
 	check("0000", "SA0 0AZ")
 	check("123", "")
 	check("12a4", "")
-	if !matcher.ValidNHSNumber(idAsNHS("5304218")) {
-		t.Errorf("idAsNHS gives an invalid number")
+	// Every id maps to a valid number; a caller's number is the original's
+	// when the id is right, and invalid (not somebody else's) when one digit
+	// is wrong or two neighbours are swapped.
+	for id := range 3000 {
+		orig := strconv.Itoa(1_000_000 + id*2_917)
+		nhs := idAsNHS(orig)
+		if !matcher.ValidNHSNumber(nhs) {
+			t.Fatalf("idAsNHS(%s) = %q, not a valid NHS number", orig, nhs)
+		}
+		if got := callerNHS(orig, orig); got != nhs {
+			t.Fatalf("callerNHS(%s, itself) = %q, want %q", orig, got, nhs)
+		}
+		typo := []byte(orig)
+		typo[id%len(typo)] = '0' + (typo[id%len(typo)]-'0'+1+byte(id%9))%10
+		swap := []byte(orig)
+		i := id % (len(swap) - 1)
+		swap[i], swap[i+1] = swap[i+1], swap[i]
+		for _, bad := range []string{string(typo), string(swap)} {
+			if bad != orig && matcher.ValidNHSNumber(callerNHS(bad, orig)) {
+				t.Fatalf("callerNHS(%s, %s) = %q is valid", bad, orig, callerNHS(bad, orig))
+			}
+		}
+	}
+	if callerNHS("", "5304218") != "" || callerNHS("12x", "5304218") != "" {
+		t.Errorf("callerNHS made a number from no id")
 	}
 }
 

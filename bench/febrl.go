@@ -17,6 +17,11 @@ type FEBRLOptions struct {
 	// IDAsNHS maps soc_sec_id to an NHS-number-shaped identifier ("9" + the
 	// id padded to eight digits + a modulus-11 check digit). FEBRL has no NHS
 	// numbers; this shows what an identifier adds, and is off by default.
+	// A caller's number keeps the check digit of the original record's: a
+	// caller who mistypes a digit of a real NHS number does not recompute
+	// its check digit, so the slip shows as an invalid number (as modulus 11
+	// catches every single wrong digit and every swap of two neighbours),
+	// not as somebody else's valid one.
 	IDAsNHS bool
 }
 
@@ -39,6 +44,10 @@ func FEBRL4(aPath, bPath string, opt FEBRLOptions) (*Dataset, error) {
 	}
 	d := &Dataset{}
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	original := map[int]string{} // record number → the original's soc_sec_id
+	for _, r := range a {
+		original[r.n] = r.ssn
+	}
 	inStore := map[int]bool{}
 	for _, r := range a {
 		if r.n%2 != 0 {
@@ -68,7 +77,7 @@ func FEBRL4(aPath, bPath string, opt FEBRLOptions) (*Dataset, error) {
 			kind += "+invalid-dob"
 		}
 		if opt.IDAsNHS {
-			q.NHSNumber = idAsNHS(r.ssn)
+			q.NHSNumber = callerNHS(r.ssn, original[r.n])
 		}
 		lq := LabeledQuery{Query: q, Kind: kind}
 		if inStore[r.n] {
@@ -149,26 +158,67 @@ func ukPostcode(au string) string {
 	return "S" + letters[au[0]-'0':au[0]-'0'+1] + au[1:2] + " " + au[2:3] + letters[au[3]-'0':au[3]-'0'+1] + "Z"
 }
 
-// idAsNHS maps a FEBRL soc_sec_id to a ten-digit number with a valid
-// modulus-11 check digit, or "" when there is none.
+// idAsNHS maps a FEBRL soc_sec_id to a valid ten-digit NHS-shaped number,
+// or "" when the id has no digits to map: a leading digit (9, else 8, else
+// 7) that gives a valid check digit, the id padded to eight digits, and
+// the check digit. (NHS numbers are issued only with valid check digits, so
+// every FEBRL person gets one, as every registered patient has one.)
 func idAsNHS(id string) string {
-	if id == "" || len(id) > 8 {
+	nine, check, ok := nhsOf(id)
+	if !ok {
 		return ""
 	}
-	s := "9" + strings.Repeat("0", 8-len(id)) + id
+	return nine + string(check)
+}
+
+// callerNHS is the NHS number a caller gives: the original's number with
+// the caller's (perhaps corrupted) soc_sec_id digits in place of its own
+// and its check digit kept, or "" when the caller gives no id.
+func callerNHS(id, original string) string {
+	nine, check, ok := nhsOf(original)
+	if !ok || id == "" || len(id) > 8 || !allDigits(id) {
+		return ""
+	}
+	return nine[:1] + strings.Repeat("0", 8-len(id)) + id + string(check)
+}
+
+// nhsOf maps an id to the first nine digits and the check digit of its
+// NHS-shaped number.
+func nhsOf(id string) (nine string, check byte, ok bool) {
+	if id == "" || len(id) > 8 || !allDigits(id) {
+		return "", 0, false
+	}
+	for _, lead := range []string{"9", "8", "7"} {
+		nine = lead + strings.Repeat("0", 8-len(id)) + id
+		if check, ok = nhsCheck(nine); ok {
+			return nine, check, true
+		}
+	}
+	return "", 0, false
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// nhsCheck is the modulus-11 check digit of nine digits; false when it
+// would be 10 (no such NHS number is issued).
+func nhsCheck(nine string) (byte, bool) {
 	sum := 0
 	for i := 0; i < 9; i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return ""
-		}
-		sum += int(s[i]-'0') * (10 - i)
+		sum += int(nine[i]-'0') * (10 - i)
 	}
 	check := 11 - sum%11
 	if check == 11 {
 		check = 0
 	}
 	if check == 10 {
-		return ""
+		return 0, false
 	}
-	return s + string(rune('0'+check))
+	return byte('0' + check), true
 }
