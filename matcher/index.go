@@ -1,7 +1,6 @@
 package matcher
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -70,6 +69,10 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	var st ApplyStats
+	if len(ix.planSlots) == 0 && len(changes) > 1024 {
+		// The first load: size the map once rather than rehash it at every doubling.
+		ix.planSlots = make(map[string]uint32, len(changes))
+	}
 	before := ix.before[:0] // each touched slot, with its person when the batch began
 	for i := range changes {
 		c := &changes[i]
@@ -179,8 +182,8 @@ func (ix *Index) refile(before []touched) {
 			}
 		}
 	}
-	slices.SortFunc(adds, comparePostings)
-	slices.SortFunc(removes, comparePostings)
+	sortPostings(adds)
+	sortPostings(removes)
 	ix.post.update(adds, removes)
 }
 

@@ -171,6 +171,39 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 	return dst, found
 }
 
+// sortPostings sorts postings by key, then slot (comparePostings). A large
+// batch (building the index files a dozen postings a plan) is spread into
+// its shards first, one counting pass, and each shard's entries sorted as
+// plain integers, fragment<<32 | slot: several times quicker than sorting
+// the whole batch with a comparison function.
+func sortPostings(ps []posting) {
+	if len(ps) < 4*numShards {
+		slices.SortFunc(ps, comparePostings)
+		return
+	}
+	var start [numShards + 1]int
+	for _, p := range ps {
+		start[shardOf(p.key)+1]++
+	}
+	for sh := range numShards {
+		start[sh+1] += start[sh]
+	}
+	es := make([]uint64, len(ps))
+	next := start
+	for _, p := range ps {
+		sh := shardOf(p.key)
+		es[next[sh]] = entry(frag(p.key), p.id)
+		next[sh]++
+	}
+	for sh := range numShards {
+		part := es[start[sh]:start[sh+1]]
+		slices.Sort(part)
+		for i, e := range part {
+			ps[start[sh]+i] = posting{fullKey(sh, uint32(e>>32)), uint32(e)}
+		}
+	}
+}
+
 // update files adds and unfiles removes (each sorted by comparePostings,
 // their keys with the bits keyMask clears clear). Writer only.
 func (ps *postings) update(adds, removes []posting) {
