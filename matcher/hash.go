@@ -1,7 +1,7 @@
 package matcher
 
 // 64-bit FNV-1a, finished with a splitmix64 mix so that blocking keys spread
-// evenly over shards and interpolation steps.
+// evenly over shards and directory buckets.
 const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
