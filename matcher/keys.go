@@ -19,8 +19,9 @@ import "slices"
 //	                 mistyped or missing at once; probed only when nothing narrower matched)
 //
 // A birth date files under dateKey, which is the same for a date and its
-// day/month-swapped twin, so one probe finds a caller who swapped them. The
-// lookup also probes the given and family names swapped.
+// day/month-swapped twin, so one probe finds a caller who swapped them. When
+// the narrow keys find no confident match, a lookup also probes the broad
+// ones: kFamilyGiven, kDOBHouse, and the given and family names swapped.
 type keyKind uint8
 
 const (
@@ -133,15 +134,12 @@ func personKeys(names *nameTable, p *person, dst []uint64) []uint64 {
 	}
 	if p.dob != 0 {
 		for i := 0; i < p.addrSlots(); i++ {
-			if pc := p.addr(i).postcode; pc.IsFull() {
-				dst = append(dst, blockKey(kPostcodeDOB, uint64(pc), dateKey(p.dob), ""))
+			a := p.addr(i)
+			if a.postcode.IsFull() {
+				dst = append(dst, blockKey(kPostcodeDOB, uint64(a.postcode), dateKey(p.dob), ""))
 			}
-		}
-	}
-	if p.dob != 0 {
-		for i := 0; i < p.addrSlots(); i++ {
-			if h := p.addr(i).house; h != 0 {
-				dst = append(dst, blockKey(kDOBHouse, dateKey(p.dob), uint64(h), ""))
+			if a.house != 0 {
+				dst = append(dst, blockKey(kDOBHouse, dateKey(p.dob), uint64(a.house), ""))
 			}
 		}
 	}
