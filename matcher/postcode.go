@@ -1,5 +1,7 @@
 package matcher
 
+import "math/bits"
+
 // Postcode is a UK postcode packed as its uppercase characters without the
 // space, one byte each from the high end ("SW1A1AA" → 0x5357314131414100).
 // An outward code alone ("SW1A") is a Postcode too; 0 means missing.
@@ -84,16 +86,14 @@ func validInward(b []byte) bool {
 	return len(b) == 3 && isDigit(b[0]) && ok(b[1]) && ok(b[2])
 }
 
-// Len is the number of characters, 0 for missing.
+// Len is the number of characters, 0 for missing. Characters fill p from
+// its top byte down and none is zero, so the zero bytes are the trailing
+// ones.
 func (p Postcode) Len() int {
-	n := 0
-	for i := 0; i < 8; i++ {
-		if byte(p>>(56-8*i)) == 0 {
-			break
-		}
-		n++
+	if p == 0 {
+		return 0
 	}
-	return n
+	return 8 - bits.TrailingZeros64(uint64(p))/8
 }
 
 // IsFull reports whether p has an inward code (is more than an outward code).
