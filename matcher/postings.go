@@ -23,9 +23,10 @@ import (
 // cache miss in a large index, and nothing else.
 // blockKey clears the low bits, so the keys the index files and the keys a
 // lookup probes are the same 44-bit values everywhere, and two keys that
-// differ only in what was cleared are one key. A lookup that hits another
-// key's fragment (about one lookup in a million at 1,000,000 plans) scores
-// a few extra plans; it cannot miss one.
+// differ only in what was cleared are one key. A probe that meets another
+// key's fragment in its shard (about one probe in a million at 1,000,000
+// plans: 3,000 entries a shard, 2^32 fragments) scores a few extra plans;
+// it cannot miss one.
 type postings struct {
 	shards [numShards]atomic.Pointer[shardState]
 }
