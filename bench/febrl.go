@@ -176,25 +176,37 @@ func idAsNHS(id string) string {
 // and its check digit kept, or "" when the caller gives no id.
 func callerNHS(id, original string) string {
 	nine, check, ok := nhsOf(original)
-	if !ok || id == "" || len(id) > 8 || !allDigits(id) {
+	if !ok {
 		return ""
 	}
-	return nine[:1] + strings.Repeat("0", 8-len(id)) + id + string(check)
+	body, ok := nhsBody(nine[0], id)
+	if !ok {
+		return ""
+	}
+	return body + string(check)
 }
 
 // nhsOf maps an id to the first nine digits and the check digit of its
 // NHS-shaped number.
 func nhsOf(id string) (nine string, check byte, ok bool) {
-	if id == "" || len(id) > 8 || !allDigits(id) {
-		return "", 0, false
-	}
-	for _, lead := range []string{"9", "8", "7"} {
-		nine = lead + strings.Repeat("0", 8-len(id)) + id
+	for _, lead := range []byte("987") {
+		if nine, ok = nhsBody(lead, id); !ok {
+			return "", 0, false
+		}
 		if check, ok = nhsCheck(nine); ok {
 			return nine, check, true
 		}
 	}
 	return "", 0, false
+}
+
+// nhsBody is the nine digits a lead digit and an id of up to eight digits
+// make: the lead, then the id padded with zeros.
+func nhsBody(lead byte, id string) (string, bool) {
+	if id == "" || len(id) > 8 || !allDigits(id) {
+		return "", false
+	}
+	return string(lead) + strings.Repeat("0", 8-len(id)) + id, true
 }
 
 func allDigits(s string) bool {
