@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -80,6 +81,7 @@ type Pusher struct {
 
 	looked  chan lookedUp
 	changed chan planChange
+	lanes   map[string]*[deliveryLanes]chan PlanAlert // client → its delivery lanes; Run's alone
 
 	sent, failed, lost *prometheus.CounterVec
 }
@@ -119,6 +121,7 @@ func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead
 		http:    &http.Client{Timeout: cfg.Timeout},
 		looked:  make(chan lookedUp, cfg.Queue),
 		changed: make(chan planChange, cfg.Queue),
+		lanes:   make(map[string]*[deliveryLanes]chan PlanAlert),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_total",
 			Help: "Push alerts delivered, by channel (webhook, kafka)."}, []string{"channel"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_failed_total",
@@ -208,8 +211,52 @@ func (p *Pusher) change(ctx context.Context, c planChange) {
 		if err != nil || !won {
 			continue // another replica sends it (or Redis is away: it will retry)
 		}
-		a := PlanAlert{PlanID: c.plan, Change: kind, Version: c.version, At: c.at.UTC(), ClientID: client}
-		go p.deliver(ctx, a)
+		p.enqueue(ctx, PlanAlert{PlanID: c.plan, Change: kind, Version: c.version, At: c.at.UTC(), ClientID: client})
+	}
+}
+
+// deliveryLanes is how many alerts to one client may be in delivery at
+// once. A plan's alerts to a client always take the same lane, one after
+// another, so the client hears of a plan's changes in the order they were
+// applied (never "withdrawn" and then an older "updated"), while a plan
+// whose delivery is being retried holds up only the plans in its lane.
+const deliveryLanes = 4
+
+// laneQueue bounds the alerts waiting in one lane.
+const laneQueue = 256
+
+// enqueue hands a to its lane, starting the client's lanes on first use.
+// A full lane drops the alert, counted and logged: the change is still
+// applied and the client's next lookup shows it.
+func (p *Pusher) enqueue(ctx context.Context, a PlanAlert) {
+	lanes := p.lanes[a.ClientID]
+	if lanes == nil {
+		lanes = new([deliveryLanes]chan PlanAlert)
+		for i := range lanes {
+			lanes[i] = make(chan PlanAlert, laneQueue)
+			go p.lane(ctx, lanes[i])
+		}
+		p.lanes[a.ClientID] = lanes
+	}
+	h := fnv.New32a()
+	h.Write([]byte(a.PlanID))
+	select {
+	case lanes[h.Sum32()%deliveryLanes] <- a:
+	default:
+		p.lost.WithLabelValues("queue_full").Inc()
+		p.log.Error("push alert lost: delivery lane full", "plan_id", a.PlanID, "client_id", a.ClientID)
+	}
+}
+
+// lane delivers its alerts one at a time, in order, until ctx ends.
+func (p *Pusher) lane(ctx context.Context, q <-chan PlanAlert) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-q:
+			p.deliver(ctx, a)
+		}
 	}
 }
 

@@ -132,3 +132,23 @@ func TestPushDeadLetter(t *testing.T) {
 	}
 	_ = regs
 }
+
+// TestPushInOrder: a plan is updated and then withdrawn while the first
+// alert's delivery is being retried; the client hears of the changes in the
+// order they were applied.
+func TestPushInOrder(t *testing.T) {
+	hook := newReceiver(t, 1)
+	ps, _ := pushers(t, hook.URL, 1)
+	plan := feedtest.Name("UCP")
+	now := time.Now()
+	looked(t, ps[0], plan, now.Add(-time.Minute))
+	ps[0].Record([]feed.Applied{
+		{PlanID: plan, Version: 2, Event: []byte(`{}`), At: now},
+		{PlanID: plan, Version: 3, At: now}, // withdrawn
+	}, nil)
+	feedtest.Eventually(t, 5*time.Second, "both alerts delivered", func() bool { return len(hook.alerts()) == 2 })
+	got := hook.alerts()
+	if got[0].Change != "updated" || got[0].Version != 2 || got[1].Change != "withdrawn" || got[1].Version != 3 {
+		t.Errorf("alerts arrived as %+v, want updated v2 then withdrawn v3", got)
+	}
+}

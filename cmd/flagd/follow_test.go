@@ -373,22 +373,26 @@ func TestFlagdPushAlert(t *testing.T) {
 		raw, _ := json.Marshal(ev)
 		return kafka.Message{Key: []byte(ev.PlanID), Value: raw}
 	}
-	k.publish(t, now(1, 1), now(2, 1))
+	// Plan numbers new to this run: alert claims in Redis outlive a run
+	// (go test -count N shares the server).
+	given := 1000 + int(time.Now().UnixNano()%900000)
+	other := given + 1
+	k.publish(t, now(given, 1), now(other, 1))
 	p := startFlagd(t, "-clients", clients, "-kafka.brokers", strings.Join(k.brokers, ","), "-kafka.topic", k.topic,
 		"-redis.addr", redisAddr, "-alerts.topic", k.topic+"-alerts", "-audit.topic", "")
 	p.waitReady(t, 60*time.Second)
-	if ids := p.flags(t, 1); len(ids) == 0 {
-		t.Fatal("plan 1 not flagged")
+	if ids := p.flags(t, given); len(ids) == 0 {
+		t.Fatal("plan not flagged")
 	}
 	time.Sleep(300 * time.Millisecond) // the registry is written in the background
-	k.publish(t, now(1, 2), now(2, 2)) // plan 2 was never looked up: no alert for it
-	k.publish(t, kafka.Message{Key: []byte(feedtest.PlanID(1))})
+	k.publish(t, now(given, 2), now(other, 2)) // other was never looked up: no alert for it
+	k.publish(t, kafka.Message{Key: []byte(feedtest.PlanID(given))})
 	want := []string{"updated", "withdrawn"}
 	for _, kind := range want {
 		select {
 		case g := <-alerts:
-			if g.alert.PlanID != feedtest.PlanID(1) || g.alert.Change != kind || g.alert.ClientID != "las-cad" || !g.ok {
-				t.Errorf("alert %+v (signature ok %v), want plan 1 %s", g.alert, g.ok, kind)
+			if g.alert.PlanID != feedtest.PlanID(given) || g.alert.Change != kind || g.alert.ClientID != "las-cad" || !g.ok {
+				t.Errorf("alert %+v (signature ok %v), want plan %s %s", g.alert, g.ok, feedtest.PlanID(given), kind)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no %s alert within 10s", kind)

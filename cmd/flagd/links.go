@@ -117,8 +117,9 @@ func (m *Main) setupPush(clients *alert.Clients) {
 	m.closers = append(m.closers, rdb.Close)
 	var events, dead *kafka.Writer
 	if m.Config.AlertsTopic != "" {
+		// Keyed by plan ID: one plan's alerts share a partition, in order.
 		events = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Topic: m.Config.AlertsTopic,
-			RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: false, BatchTimeout: 5 * time.Millisecond,
+			Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: false, BatchTimeout: 5 * time.Millisecond,
 			WriteTimeout: 10 * time.Second}
 		dead = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Topic: m.Config.AlertsTopic + ".dead-letters",
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second}
