@@ -384,7 +384,7 @@ func TestFlagdPushAlert(t *testing.T) {
 	if ids := p.flags(t, given); len(ids) == 0 {
 		t.Fatal("plan not flagged")
 	}
-	time.Sleep(300 * time.Millisecond) // the registry is written in the background
+	time.Sleep(300 * time.Millisecond)         // the registry is written in the background
 	k.publish(t, now(given, 2), now(other, 2)) // other was never looked up: no alert for it
 	k.publish(t, kafka.Message{Key: []byte(feedtest.PlanID(given))})
 	want := []string{"updated", "withdrawn"}
