@@ -3,6 +3,7 @@ package alert
 import (
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 
@@ -16,16 +17,28 @@ import (
 
 var parsers fastjson.ParserPool
 
-// requestFields maps a request key to where it goes in a query.
-var requestFields = map[string]func(*matcher.Query) *string{
-	"nhs_number":  func(q *matcher.Query) *string { return &q.NHSNumber },
-	"given_name":  func(q *matcher.Query) *string { return &q.GivenName },
-	"family_name": func(q *matcher.Query) *string { return &q.FamilyName },
-	"birth_date":  func(q *matcher.Query) *string { return &q.BirthDate },
-	"gender":      func(q *matcher.Query) *string { return &q.Gender },
-	"postcode":    func(q *matcher.Query) *string { return &q.Postcode },
-	"address":     func(q *matcher.Query) *string { return &q.Address },
-	"phone":       func(q *matcher.Query) *string { return &q.Phone },
+// requestField returns where a request key goes in a query, nil for a key
+// the API does not know (ignored).
+func requestField(q *matcher.Query, key []byte) *string {
+	switch string(key) { // no allocation: the compiler compares in place
+	case "nhs_number":
+		return &q.NHSNumber
+	case "given_name":
+		return &q.GivenName
+	case "family_name":
+		return &q.FamilyName
+	case "birth_date":
+		return &q.BirthDate
+	case "gender":
+		return &q.Gender
+	case "postcode":
+		return &q.Postcode
+	case "address":
+		return &q.Address
+	case "phone":
+		return &q.Phone
+	}
+	return nil
 }
 
 // DecodeRequest reads a lookup request: a JSON object of optional string
@@ -52,23 +65,49 @@ func DecodeRequest(b []byte, wrapped bool) (matcher.Query, *Error) {
 	if err != nil {
 		return q, Errorf(400, "invalid_json", "request must be a JSON object, got JSON %s", v.Type())
 	}
+	// The values point into the parser's buffer until it is reused: they
+	// are copied out together, into one allocation, once all are read.
 	var fail *Error
+	var vals [8]struct {
+		field *string
+		b     []byte
+	}
+	n, size := 0, 0
 	o.Visit(func(key []byte, val *fastjson.Value) {
-		field, ok := requestFields[string(key)]
-		if !ok || fail != nil {
+		field := requestField(&q, key)
+		if field == nil || fail != nil {
 			return
 		}
 		switch val.Type() {
 		case fastjson.TypeString:
 			s, _ := val.StringBytes()
-			*field(&q) = string(s)
+			for i := range n { // a repeated key: the last one wins, as in encoding/json
+				if vals[i].field == field {
+					size -= len(vals[i].b)
+					vals[i].b = s
+					size += len(s)
+					return
+				}
+			}
+			vals[n].field, vals[n].b = field, s
+			n++
+			size += len(s)
 		case fastjson.TypeNull:
 		default:
 			fail = Errorf(400, "invalid_"+string(key), "%s: must be a string, got JSON %s", key, val.Type())
 			fail.Field = string(key)
 		}
 	})
-	return q, fail
+	if fail != nil || size == 0 {
+		return q, fail
+	}
+	all := make([]byte, 0, size)
+	for _, f := range vals[:n] {
+		off := len(all)
+		all = append(all, f.b...)
+		*f.field = unsafe.String(unsafe.SliceData(all[off:]), len(f.b))
+	}
+	return q, nil
 }
 
 func isSpace(b []byte) bool {

@@ -66,6 +66,41 @@ func TestDecodeRequest(t *testing.T) {
 	}
 }
 
+// Every field, repeated keys, escapes and empty values decode as
+// encoding/json decodes them, and a decoded query stays intact when the
+// parser is used again.
+func TestDecodeRequestAgreesWithEncodingJSON(t *testing.T) {
+	ins := []string{
+		`{"nhs_number":"943 476 5919","given_name":"Ann","family_name":"O'Brien","birth_date":"1941-03-07",` +
+			`"gender":"female","postcode":"SW1A 1AA","address":"14 Elm Rd","phone":"07700 900123"}`,
+		`{"given_name":"Ann","given_name":"Anne","family_name":"Smith"}`,
+		`{"given_name":"","family_name":"Sm\u00efth","postcode":null,"address":"Flat 2\n14 Elm Rd"}`,
+		`{"phone":"01632 960001","unknown":{"given_name":"not this one"}}`,
+	}
+	var decoded []matcher.Query
+	for _, in := range ins {
+		got, err := DecodeRequest([]byte(in), false)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		var want matcher.Query
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s:\n got %+v\nwant %+v", in, got, want)
+		}
+		decoded = append(decoded, got)
+	}
+	for i, in := range ins { // after every later parse
+		var want matcher.Query
+		json.Unmarshal([]byte(in), &want)
+		if decoded[i] != want {
+			t.Errorf("query %d changed after later parses: %+v", i, decoded[i])
+		}
+	}
+}
+
 func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"given_name":"Ann","birth_date":"1941-03-07"}`))
 	f.Add([]byte(`{"query":{"phone":null}}`))
