@@ -127,7 +127,7 @@ func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_failed_total",
 			Help: "Push alerts that failed, by channel; webhooks after every retry (dead letters)."}, []string{"channel"}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_lost_total",
-			Help: "Push work dropped, by reason (queue_full, redis)."}, []string{"reason"}),
+			Help: "Push work dropped, by reason (queue_full, redis, shutdown)."}, []string{"reason"}),
 	}
 	reg.MustRegister(p.sent, p.failed, p.lost)
 	return p
@@ -162,6 +162,7 @@ func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
 // Run works until ctx ends: it records lookups in the registry and sends
 // alerts for changes.
 func (p *Pusher) Run(ctx context.Context) {
+	defer p.closeLanes()
 	for {
 		select {
 		case <-ctx.Done():
@@ -248,16 +249,32 @@ func (p *Pusher) enqueue(ctx context.Context, a PlanAlert) {
 	}
 }
 
-// lane delivers its alerts one at a time, in order, until ctx ends.
+// lane delivers its alerts one at a time, in order, until Run closes it.
+// Alerts still waiting once ctx has ended are counted and logged as lost:
+// this replica claimed them, so no other replica sends them.
 func (p *Pusher) lane(ctx context.Context, q <-chan PlanAlert) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case a := <-q:
-			p.deliver(ctx, a)
+	lost := 0
+	for a := range q {
+		if ctx.Err() != nil {
+			lost++
+			continue
+		}
+		p.deliver(ctx, a)
+	}
+	if lost > 0 {
+		p.lost.WithLabelValues("shutdown").Add(float64(lost))
+		p.log.Warn("push alerts not sent: shutting down", "alerts", lost)
+	}
+}
+
+// closeLanes ends every lane once Run sends no more; Run only.
+func (p *Pusher) closeLanes() {
+	for _, lanes := range p.lanes {
+		for _, q := range lanes {
+			close(q)
 		}
 	}
+	p.lanes = make(map[string]*[deliveryLanes]chan PlanAlert)
 }
 
 // deliver sends one alert: an event on plan-alerts and the client's webhook,
@@ -283,6 +300,8 @@ func (p *Pusher) deliver(ctx context.Context, a PlanAlert) {
 			d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 			select {
 			case <-ctx.Done():
+				p.lost.WithLabelValues("shutdown").Inc()
+				p.log.Warn("push alert not sent: shutting down", "plan_id", a.PlanID, "client_id", a.ClientID)
 				return
 			case <-time.After(d):
 			}

@@ -152,3 +152,38 @@ func TestPushInOrder(t *testing.T) {
 		t.Errorf("alerts arrived as %+v, want updated v2 then withdrawn v3", got)
 	}
 }
+
+// TestPushLostAtShutdown: alerts claimed but not yet delivered when the
+// pusher stops are counted as lost, not dropped silently.
+func TestPushLostAtShutdown(t *testing.T) {
+	hook := newReceiver(t, 1000) // always down: the first alert waits in backoff
+	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
+	t.Cleanup(func() { rdb.Close() })
+	clients, err := ParseClients([]byte(`[{"id":"las-cad","token_sha256":"`+TokenHash("t")+`","scopes":["lookup"],`+
+		`"webhook_url":"`+hook.URL+`","webhook_secret":"`+hookSecret+`"}]`), func() int64 { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := NewPusher(PushConfig{Attempts: 3, Backoff: time.Minute}, rdb, clients, nil, nil,
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	plan := feedtest.Name("UCP")
+	now := time.Now()
+	looked(t, p, plan, now.Add(-time.Minute))
+	p.Record([]feed.Applied{
+		{PlanID: plan, Version: 2, Event: []byte(`{}`), At: now},
+		{PlanID: plan, Version: 3, Event: []byte(`{}`), At: now},
+		{PlanID: plan, Version: 4, At: now},
+	}, nil)
+	feedtest.Eventually(t, 5*time.Second, "all three claimed, the first tried", func() bool {
+		n, _ := rdb.Exists(context.Background(), "{planflag:alerts}:"+plan+":4:las-cad").Result()
+		return n == 1 && hook.calls.Load() == 1
+	})
+	cancel()
+	<-done
+	feedtest.Eventually(t, 5*time.Second, "three alerts counted lost", func() bool {
+		return testutil.ToFloat64(p.lost.WithLabelValues("shutdown")) == 3
+	})
+}
