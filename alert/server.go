@@ -113,6 +113,25 @@ func (s *Server) SetReady(ready bool) {
 	}
 }
 
+// HTTPServer returns the fasthttp server that serves h the way flagd serves
+// the API: the body limit, read, write and idle timeouts, no Date header.
+// The load benchmark serves both the API and its bare ceiling with it, so
+// they are measured as flagd runs. errs may be nil (fasthttp's plain
+// answers); log may be nil (fasthttp's default logger).
+func HTTPServer(h fasthttp.RequestHandler, errs func(*fasthttp.RequestCtx, error), maxBody int, log fasthttp.Logger) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:            h,
+		ErrorHandler:       errs,
+		Name:               "planflag",
+		MaxRequestBodySize: maxBody,
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		NoDefaultDate:      true,
+		Logger:             log,
+	}
+}
+
 // Handler routes requests.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {

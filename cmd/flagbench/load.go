@@ -249,27 +249,29 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	api := alert.NewServer(alert.Config{MaxBody: 16 << 10, MaxInFlight: 4096}, clients, alert.NewMetrics(),
+	const maxBody = 16 << 10 // flagd's default
+	api := alert.NewServer(alert.Config{MaxBody: maxBody, MaxInFlight: 4096}, clients, alert.NewMetrics(),
 		slog.New(slog.NewJSONHandler(io.Discard, nil)), time.Now)
 	api.SetMatcher(ix)
 	api.SetReady(true)
-	serve := func(h fasthttp.RequestHandler) (string, error) {
+	// Both servers are configured as flagd configures its own.
+	serve := func(h fasthttp.RequestHandler, errs func(*fasthttp.RequestCtx, error)) (string, error) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return "", err
 		}
-		go (&fasthttp.Server{Handler: h, NoDefaultDate: true}).Serve(ln)
+		go alert.HTTPServer(h, errs, maxBody, nil).Serve(ln)
 		return "http://" + ln.Addr().String() + "/v1/lookup", nil
 	}
 	// The ceiling: the same server library answering a fixed answer of the
 	// lookup's size, doing no work.
 	fixed := []byte(`{"request_id":"bare","flag":true,"tier":"match","candidates":[{"plan_id":"UCP-0000001","tier":"match","score":42.1,` +
 		`"agreement":{"nhs_number":"missing","given_name":"exact","family_name":"exact","birth_date":"exact","gender":"missing","postcode":"exact","address":"missing","phone":"missing"}}]}`)
-	bareURL, err := serve(func(ctx *fasthttp.RequestCtx) { ctx.SetContentType("application/json"); ctx.SetBody(fixed) })
+	bareURL, err := serve(func(ctx *fasthttp.RequestCtx) { ctx.SetContentType("application/json"); ctx.SetBody(fixed) }, nil)
 	if err != nil {
 		return err
 	}
-	lookupURL, err := serve(api.Handler)
+	lookupURL, err := serve(api.Handler, api.ErrorHandler)
 	if err != nil {
 		return err
 	}

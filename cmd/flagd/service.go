@@ -214,17 +214,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.ix = matcher.NewIndex(nil)
 	m.api.SetMatcher(m.ix)
-	m.http = &fasthttp.Server{
-		Handler:            m.api.Handler,
-		ErrorHandler:       m.api.ErrorHandler,
-		Name:               "planflag",
-		MaxRequestBodySize: m.Config.MaxBody,
-		ReadTimeout:        10 * time.Second,
-		WriteTimeout:       10 * time.Second,
-		IdleTimeout:        60 * time.Second,
-		NoDefaultDate:      true,
-		Logger:             httpLogger{m.Log},
-	}
+	m.http = alert.HTTPServer(m.api.Handler, m.api.ErrorHandler, m.Config.MaxBody, httpLogger{m.Log})
 	m.ln, err = net.Listen("tcp", m.Config.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.HTTPAddr, err)
