@@ -60,7 +60,8 @@ func (r *receiver) alerts() []PlanAlert {
 	return append([]PlanAlert(nil), r.got...)
 }
 
-func pushers(t *testing.T, hook string, n int) ([]*Pusher, []*prometheus.Registry) {
+// pushClient is a Redis client and the client las-cad with its webhook at hook.
+func pushClient(t *testing.T, hook string) (*redis.Client, *Clients) {
 	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
 	t.Cleanup(func() { rdb.Close() })
 	clients, err := ParseClients([]byte(`[{"id":"las-cad","token_sha256":"`+TokenHash("t")+`","scopes":["lookup"],`+
@@ -68,6 +69,11 @@ func pushers(t *testing.T, hook string, n int) ([]*Pusher, []*prometheus.Registr
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rdb, clients
+}
+
+func pushers(t *testing.T, hook string, n int) ([]*Pusher, []*prometheus.Registry) {
+	rdb, clients := pushClient(t, hook)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	var ps []*Pusher
@@ -157,13 +163,7 @@ func TestPushInOrder(t *testing.T) {
 // pusher stops are counted as lost, not dropped silently.
 func TestPushLostAtShutdown(t *testing.T) {
 	hook := newReceiver(t, 1000) // always down: the first alert waits in backoff
-	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
-	t.Cleanup(func() { rdb.Close() })
-	clients, err := ParseClients([]byte(`[{"id":"las-cad","token_sha256":"`+TokenHash("t")+`","scopes":["lookup"],`+
-		`"webhook_url":"`+hook.URL+`","webhook_secret":"`+hookSecret+`"}]`), func() int64 { return 0 })
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb, clients := pushClient(t, hook.URL)
 	p := NewPusher(PushConfig{Attempts: 3, Backoff: time.Minute}, rdb, clients, nil, nil,
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
