@@ -184,15 +184,41 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 			keep = append(keep, p)
 		}
 	}
+	// Names, in steps: details, then bytes. The middle name and the rarer
+	// parts (other names, more addresses) are read only when the first
+	// given name or the postcode does not settle the comparison, but each
+	// is a miss of its own when it is: loading them here too overlaps them
+	// with the rest.
 	for _, p := range keep {
-		touch += uint64(len(ix.names.info(p.given[0]).s) + len(ix.names.info(p.family).s))
+		touch += uint64(len(ix.names.info(p.given[0]).s) + len(ix.names.info(p.family).s) +
+			len(ix.names.info(p.given[1]).s))
+		if m := p.more; m != nil {
+			touch += uint64(len(m.otherGiven) + len(m.otherFamily) + len(m.addrs))
+		}
 	}
 	for _, p := range keep {
-		if s := ix.names.info(p.given[0]).s; s != "" {
-			touch += uint64(s[0])
+		touch += firstByte(ix.names.info(p.given[0]).s) + firstByte(ix.names.info(p.family).s) +
+			firstByte(ix.names.info(p.given[1]).s)
+		if m := p.more; m != nil {
+			if len(m.otherGiven) > 0 {
+				touch += uint64(len(ix.names.info(m.otherGiven[0]).s))
+			}
+			if len(m.otherFamily) > 0 {
+				touch += uint64(len(ix.names.info(m.otherFamily[0]).s))
+			}
+			if len(m.addrs) > 0 {
+				touch += uint64(m.addrs[0].postcode)
+			}
 		}
-		if s := ix.names.info(p.family).s; s != "" {
-			touch += uint64(s[0])
+	}
+	for _, p := range keep {
+		if m := p.more; m != nil {
+			if len(m.otherGiven) > 0 {
+				touch += firstByte(ix.names.info(m.otherGiven[0]).s)
+			}
+			if len(m.otherFamily) > 0 {
+				touch += firstByte(ix.names.info(m.otherFamily[0]).s)
+			}
 		}
 	}
 	pq.touched += touch
@@ -208,6 +234,14 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 	clear(ps) // the pooled buffer must not keep withdrawn records alive
 	pq.persons = ps
 	return top
+}
+
+// firstByte reads s's first byte (0 for ""): rank's loads of names' bytes.
+func firstByte(s string) uint64 {
+	if s == "" {
+		return 0
+	}
+	return uint64(s[0])
 }
 
 // unrelated reports a plan that shares only a name with the caller: it
