@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -128,6 +129,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	sorted := slices.Clone(ratios)
 	slices.Sort(sorted)
 	median := sorted[len(sorted)/2]
+	mean, half := meanCI95(ratios)
 	bo, lo := results["bare open"], results["lookup open"]
 	fmt.Fprintf(stdout, "### Lookup API under load: %d plans, %d closed-loop workers, open loop at %.0f/s for %v\n\n", *plans, *workers, *rate, *dur)
 	fmt.Fprintln(stdout, "| run | requests/s | errors | p50 | p90 | p99 | p99.9 | max |")
@@ -140,11 +142,38 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	for i, r := range ratios {
 		per[i] = fmt.Sprintf("%.0f %%", 100*r)
 	}
-	fmt.Fprintf(stdout, "\nClosed loop (bare and lookup alternated over %d rounds; percentiles of the last round of each): lookup throughput is %.0f %% of the bare-server ceiling overall, median of the rounds %.0f %% (rounds: %s). CPU a request, closed loop: bare server %.1f µs + load generator %.1f µs; lookup server %.1f µs + load generator %.1f µs. Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB.\n",
-		*rounds, 100*lc.Throughput/bc.Throughput, 100*median, strings.Join(per, ", "),
+	fmt.Fprintf(stdout, "\nClosed loop (bare and lookup alternated over %d rounds; percentiles of the last round of each): lookup throughput is %.0f %% of the bare-server ceiling overall, median of the rounds %.0f %%, mean of the rounds %.1f %% ± %.1f (95 %% confidence; rounds: %s). CPU a request, closed loop: bare server %.1f µs + load generator %.1f µs; lookup server %.1f µs + load generator %.1f µs. Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB.\n",
+		*rounds, 100*lc.Throughput/bc.Throughput, 100*median, 100*mean, 100*half, strings.Join(per, ", "),
 		perReq(bcpu.server, bc), perReq(bcpu.client, bc), perReq(lcpu.server, lc), perReq(lcpu.client, lc),
 		*rate, lo.P99, bo.P99, rss)
 	return nil
+}
+
+// meanCI95 returns the mean of xs and the half-width of its 95 %
+// confidence interval (Student's t; 0 for fewer than two values).
+func meanCI95(xs []float64) (mean, half float64) {
+	n := len(xs)
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(max(n, 1))
+	if n < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	// Two-sided 97.5 % quantiles of Student's t for 1 to 30 degrees of
+	// freedom; the normal 1.96 beyond.
+	t := [...]float64{12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+		2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+		2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
+	q := 1.96
+	if n-1 <= len(t) {
+		q = t[n-2]
+	}
+	return mean, q * math.Sqrt(ss/float64(n-1)/float64(n))
 }
 
 func readBodies(path string) ([][]byte, error) {
