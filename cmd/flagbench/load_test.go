@@ -13,7 +13,7 @@ func TestMeanCI95(t *testing.T) {
 		{[]float64{1, 2, 3, 4, 5}, 3, 2.776 * math.Sqrt(2.5/5)},           // t with 4 degrees of freedom
 		{[]float64{0.5, 0.5}, 0.5, 0},                                     // no spread
 		{[]float64{0.49}, 0.49, 0},                                        // one round: no interval
-		{make([]float64, 40), 0, 0},                                       // beyond the table: the normal quantile
+		{alternating(40), 0.5, 1.96 * math.Sqrt(40*0.25/39/40)},           // beyond the table: the normal quantile
 		{[]float64{0.4, 0.6, 0.4, 0.6}, 0.5, 3.182 * math.Sqrt(0.04/3/4)}, // 3 degrees of freedom
 	} {
 		mean, half := meanCI95(tc.xs)
