@@ -67,7 +67,7 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 			return MiddleName
 		}
 	}
-	if p.more != nil {
+	if p.has&hasOtherGiven != 0 {
 		for _, id := range p.more.otherGiven {
 			if ix.givenNamesAgree(pq.given, pq.givenFormals, ix.names.info(id)) {
 				return MiddleName
@@ -140,7 +140,7 @@ func oneEdit(a, b string) bool {
 }
 
 func (ix *Index) compareFamily(pq *prepared, p *person) Level {
-	if pq.family == "" || (p.family == 0 && (p.more == nil || len(p.more.otherFamily) == 0)) {
+	if pq.family == "" || (p.family == 0 && p.has&hasOtherFamily == 0) {
 		return Missing
 	}
 	var f *nameInfo
@@ -150,7 +150,7 @@ func (ix *Index) compareFamily(pq *prepared, p *person) Level {
 			return Exact
 		}
 	}
-	if p.more != nil {
+	if p.has&hasOtherFamily != 0 {
 		for _, id := range p.more.otherFamily {
 			o := ix.names.info(id)
 			if pq.family == o.s || JaroWinkler(pq.familyCmp, o.s) >= familyFuzzy {

@@ -323,3 +323,38 @@ func TestMatchAllocations(t *testing.T) {
 	}
 	t.Logf("allocations per Match: %.1f", allocs)
 }
+
+// The parts of a record beyond the first two addresses and phones, and its
+// other names, are found by comparisons (which check the record's has bits
+// before following more).
+func TestRarerRecordParts(t *testing.T) {
+	ix := NewIndex(nil)
+	ix.Upsert("UCP-9", 1, &Patient{GivenNames: []string{"Edith"}, FamilyName: "Okonkwo", BirthDate: "1938-02-11",
+		OtherNames: []Name{{GivenNames: []string{"Ada"}, FamilyName: "Fairweather", Use: "maiden"}},
+		Addresses: []Address{{Lines: []string{"1 Mill Lane"}, Postcode: "LS6 2AB"}, {Lines: []string{"2 Kirk Road"}, Postcode: "YO1 7HH"},
+			{Lines: []string{"3 Bridge End"}, Postcode: "HG1 5QT"}},
+		Phones: []string{"07700 900001", "07700 900002", "07700 900003"}})
+	for _, tc := range []struct {
+		q    Query
+		want func(Agreement) bool
+	}{
+		{Query{GivenName: "Edith", FamilyName: "Okonkwo", BirthDate: "1938-02-11", Postcode: "HG1 5QT"},
+			func(a Agreement) bool { return a.Postcode == PreviousAddress }},
+		{Query{GivenName: "Edith", FamilyName: "Okonkwo", BirthDate: "1938-02-11", Phone: "07700 900003"},
+			func(a Agreement) bool { return a.Phone == Exact }},
+		{Query{GivenName: "Edith", FamilyName: "Fairweather", BirthDate: "1938-02-11", Postcode: "LS6 2AB"},
+			func(a Agreement) bool { return a.FamilyName == OtherName }},
+		{Query{GivenName: "Ada", FamilyName: "Okonkwo", BirthDate: "1938-02-11", Postcode: "LS6 2AB"},
+			func(a Agreement) bool { return a.GivenName == MiddleName }},
+	} {
+		r := mustMatch(t, ix, tc.q)
+		if len(r.Candidates) == 0 || !tc.want(r.Candidates[0].Agreement) {
+			t.Errorf("%+v: %+v", tc.q, r)
+		}
+	}
+	p := mustPerson(ix, &Patient{GivenNames: []string{"Edith"}, FamilyName: "Okonkwo",
+		Addresses: []Address{{Postcode: "LS6 2AB"}, {Postcode: "YO1 7HH"}}, Phones: []string{"07700 900001"}})
+	if p.has != 0 || p.more != nil || p.addrSlots() != 2 || p.phoneSlots() != 2 {
+		t.Errorf("a record with nothing more: has %b, more %v", p.has, p.more)
+	}
+}

@@ -11,6 +11,7 @@ type person struct {
 	family nameID    // current family name
 	given  [3]nameID // first given name, then middle names
 	gender uint8
+	has    uint8    // which parts of more are there (hasOther…, hasMore…): read without following more
 	addrs  [2]addr  // current, then the most recent previous address
 	phones [2]Phone // the first two
 	more   *personMore
@@ -24,6 +25,15 @@ type personMore struct {
 	addrs       []addr
 	phones      []Phone
 }
+
+// Bits of person.has. Comparisons read them in the record itself, so a
+// record without the part costs no read of more (a likely cache miss).
+const (
+	hasOtherFamily uint8 = 1 << iota
+	hasOtherGiven
+	hasMoreAddrs
+	hasMorePhones
+)
 
 // Genders, as far as matching goes.
 const (
@@ -47,7 +57,7 @@ func parseGender(s string) uint8 {
 
 // addrSlots is the number of address slots; empty slots read as addr{}.
 func (p *person) addrSlots() int {
-	if p.more != nil {
+	if p.has&hasMoreAddrs != 0 {
 		return len(p.addrs) + len(p.more.addrs)
 	}
 	return len(p.addrs)
@@ -63,7 +73,7 @@ func (p *person) addr(i int) addr {
 
 // phoneSlots is the number of phone slots; empty slots read as 0.
 func (p *person) phoneSlots() int {
-	if p.more != nil {
+	if p.has&hasMorePhones != 0 {
 		return len(p.phones) + len(p.more.phones)
 	}
 	return len(p.phones)
@@ -170,7 +180,16 @@ func buildPerson(names *nameTable, planID string, pt *Patient) (*person, []strin
 		}
 		n++
 	}
-	if more.otherFamily != nil || more.otherGiven != nil || more.addrs != nil || more.phones != nil {
+	for _, part := range [...]struct {
+		there bool
+		bit   uint8
+	}{{more.otherFamily != nil, hasOtherFamily}, {more.otherGiven != nil, hasOtherGiven},
+		{more.addrs != nil, hasMoreAddrs}, {more.phones != nil, hasMorePhones}} {
+		if part.there {
+			p.has |= part.bit
+		}
+	}
+	if p.has != 0 {
 		p.more = &more
 	}
 	return p, problems
