@@ -77,7 +77,7 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 	if pq.given2 != "" && pq.given2 == g.s {
 		return MiddleName
 	}
-	if pq.givenSdx == g.sdx || pq.givenNys == g.nys {
+	if pq.givenSdx == g.sdx || pq.givenNYSIIS() == g.nys {
 		return Phonetic
 	}
 	return Different
@@ -169,7 +169,7 @@ func (ix *Index) compareFamily(pq *prepared, p *person) Level {
 	if similar(pq.familyCmp, f.s, familyFuzzy) {
 		return Fuzzy
 	}
-	if pq.familySdx == f.sdx || pq.familyNys == f.nys {
+	if pq.familySdx == f.sdx || pq.familyNYSIIS() == f.nys {
 		return Phonetic
 	}
 	return Different

@@ -13,13 +13,14 @@ type prepared struct {
 	given2       string // a second given-name token, if the caller gave one
 	givenJoined  string // given and given2 run together ("ja xson" → "jaxson"); "" without given2
 	givenSdx     Soundex
-	givenNys     NYSIIS
+	givenNys     NYSIIS   // computed when first needed: givenNYSIIS
 	givenFormals []string // from the nickname table; nil if none
 
 	family    string // normalised family name, parts space-separated
 	familyCmp string // family without spaces, for phonetic codes
 	familySdx Soundex
-	familyNys NYSIIS
+	familyNys NYSIIS // computed when first needed: familyNYSIIS
+	nysDone   uint8  // which of givenNys (1) and familyNys (2) are computed
 
 	dob    Date
 	gender uint8
@@ -103,12 +104,10 @@ func (pq *prepared) prepare(q *Query) error {
 	}
 	if pq.given != "" {
 		pq.givenSdx = SoundexOf(pq.given)
-		pq.givenNys = NYSIISOf(pq.given)
 		pq.givenFormals = formalsOf(pq.given)
 	}
 	if pq.family != "" {
 		pq.familySdx = SoundexOf(pq.familyCmp)
-		pq.familyNys = NYSIISOf(pq.familyCmp)
 	}
 	if !pq.searchable() {
 		return &InputError{Field: "query", Problem: "too little to search on: give a valid NHS number, a phone, or two of given name, family name, birth date and postcode"}
@@ -117,6 +116,23 @@ func (pq *prepared) prepare(q *Query) error {
 }
 
 func blank(s string) bool { return trimSpace(s) == "" }
+
+// givenNYSIIS and familyNYSIIS return the query names' NYSIIS codes,
+// computed on first use: only a comparison that gets as far as phonetic
+// agreement, with Soundex disagreeing, needs one.
+func (pq *prepared) givenNYSIIS() NYSIIS {
+	if pq.nysDone&1 == 0 {
+		pq.givenNys, pq.nysDone = NYSIISOf(pq.given), pq.nysDone|1
+	}
+	return pq.givenNys
+}
+
+func (pq *prepared) familyNYSIIS() NYSIIS {
+	if pq.nysDone&2 == 0 {
+		pq.familyNys, pq.nysDone = NYSIISOf(pq.familyCmp), pq.nysDone|2
+	}
+	return pq.familyNys
+}
 
 func isUnknownGender(g string) bool {
 	switch g {
