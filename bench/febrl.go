@@ -193,7 +193,7 @@ func nhsOf(id string) (nine string, check byte, ok bool) {
 		if nine, ok = nhsBody(lead, id); !ok {
 			return "", 0, false
 		}
-		if check, ok = nhsCheck(nine); ok {
+		if check, ok = matcher.NHSCheckDigit(nine); ok {
 			return nine, check, true
 		}
 	}
@@ -216,21 +216,4 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-// nhsCheck is the modulus-11 check digit of nine digits; false when it
-// would be 10 (no such NHS number is issued).
-func nhsCheck(nine string) (byte, bool) {
-	sum := 0
-	for i := 0; i < 9; i++ {
-		sum += int(nine[i]-'0') * (10 - i)
-	}
-	check := 11 - sum%11
-	if check == 11 {
-		check = 0
-	}
-	if check == 10 {
-		return 0, false
-	}
-	return byte('0' + check), true
 }

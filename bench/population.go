@@ -311,26 +311,17 @@ var streetTypes = []string{"Road", "Street", "Avenue", "Close", "Lane", "Drive",
 // nhsNumber draws a unique ten-digit number with a valid modulus-11 check digit.
 func (g *gen) nhsNumber() string {
 	for {
-		var d [10]int
-		d[0] = 4 + g.rng.IntN(6) // 4–9: the ranges England and Wales issue
-		sum := d[0] * 10
+		var b [10]byte
+		b[0] = byte('4' + g.rng.IntN(6)) // 4–9: the ranges England and Wales issue
 		for i := 1; i < 9; i++ {
-			d[i] = g.rng.IntN(10)
-			sum += d[i] * (10 - i)
+			b[i] = byte('0' + g.rng.IntN(10))
 		}
-		check := 11 - sum%11
-		if check == 11 {
-			check = 0
-		}
-		if check == 10 {
+		check, ok := matcher.NHSCheckDigit(string(b[:9]))
+		if !ok {
 			continue
 		}
-		d[9] = check
-		b := make([]byte, 10)
-		for i, x := range d {
-			b[i] = byte('0' + x)
-		}
-		if s := string(b); !g.nhs[s] {
+		b[9] = check
+		if s := string(b[:]); !g.nhs[s] {
 			g.nhs[s] = true
 			return s
 		}

@@ -200,12 +200,7 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 		touch += firstByte(ix.names.info(p.given[0]).s) + firstByte(ix.names.info(p.family).s) +
 			firstByte(ix.names.info(p.given[1]).s)
 		if m := p.more; m != nil {
-			if len(m.otherGiven) > 0 {
-				touch += uint64(len(ix.names.info(m.otherGiven[0]).s))
-			}
-			if len(m.otherFamily) > 0 {
-				touch += uint64(len(ix.names.info(m.otherFamily[0]).s))
-			}
+			touch += uint64(len(ix.names.info(firstName(m.otherGiven)).s) + len(ix.names.info(firstName(m.otherFamily)).s))
 			if len(m.addrs) > 0 {
 				touch += uint64(m.addrs[0].postcode)
 			}
@@ -213,12 +208,7 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 	}
 	for _, p := range keep {
 		if m := p.more; m != nil {
-			if len(m.otherGiven) > 0 {
-				touch += firstByte(ix.names.info(m.otherGiven[0]).s)
-			}
-			if len(m.otherFamily) > 0 {
-				touch += firstByte(ix.names.info(m.otherFamily[0]).s)
-			}
+			touch += firstByte(ix.names.info(firstName(m.otherGiven)).s) + firstByte(ix.names.info(firstName(m.otherFamily)).s)
 		}
 	}
 	pq.touched += touch
@@ -234,6 +224,14 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 	clear(ps) // the pooled buffer must not keep withdrawn records alive
 	pq.persons = ps
 	return top
+}
+
+// firstName is the first of ids, or 0 (no name, whose details are "").
+func firstName(ids []nameID) nameID {
+	if len(ids) == 0 {
+		return 0
+	}
+	return ids[0]
 }
 
 // firstByte reads s's first byte (0 for ""): rank's loads of names' bytes.

@@ -45,14 +45,37 @@ func ParseNHSNumber(s string) (NHSNumber, int, error) {
 	if n != 10 {
 		return 0, nhsMissing, errNHS
 	}
-	want := 11 - sum%11
-	if want == 11 {
-		want = 0
-	}
-	if want == 10 || want != check {
+	if want, ok := checkDigit(sum); !ok || want != check {
 		return NHSNumber(v), nhsBadCheck, nil
 	}
 	return NHSNumber(v), nhsValid, nil
+}
+
+// checkDigit is the modulus-11 check digit for the weighted sum of an NHS
+// number's first nine digits (the first times 10, down to the ninth times
+// 2); false when the remainder gives 10, for which no number is issued.
+func checkDigit(sum int) (int, bool) {
+	switch c := 11 - sum%11; c {
+	case 11:
+		return 0, true
+	case 10:
+		return 0, false
+	default:
+		return c, true
+	}
+}
+
+// NHSCheckDigit returns the check digit (an ASCII digit) of the NHS number
+// whose first nine digits are nine, and false when those nine digits have
+// none. nine must be nine ASCII digits. Test and benchmark data use it to
+// make valid numbers.
+func NHSCheckDigit(nine string) (byte, bool) {
+	sum := 0
+	for i := range 9 {
+		sum += int(nine[i]-'0') * (10 - i)
+	}
+	c, ok := checkDigit(sum)
+	return byte('0' + c), ok
 }
 
 type nhsError string

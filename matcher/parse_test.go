@@ -172,6 +172,23 @@ func TestParseNHSNumber(t *testing.T) {
 	}
 }
 
+// NHSCheckDigit gives the published example's check digit, and for every
+// nine digits the one digit ParseNHSNumber accepts, or none when it accepts none.
+func TestNHSCheckDigit(t *testing.T) {
+	if c, ok := NHSCheckDigit("943476591"); !ok || c != '9' {
+		t.Errorf("NHSCheckDigit(943476591) = %c, %v; want 9", c, ok)
+	}
+	for n := 400000000; n < 400000200; n++ {
+		nine := strconv.Itoa(n)
+		c, ok := NHSCheckDigit(nine)
+		for d := byte('0'); d <= '9'; d++ {
+			if valid := ValidNHSNumber(nine + string(d)); valid != (ok && d == c) {
+				t.Errorf("%s%c: valid %v, NHSCheckDigit %c, %v", nine, d, valid, c, ok)
+			}
+		}
+	}
+}
+
 func FuzzParsers(f *testing.F) {
 	for _, s := range []string{"1941-03-07", "07/03/1941", "SW1A 1AA", "+447700900123", "943 476 5919", "", "\x00", "99/99/9999"} {
 		f.Add(s)

@@ -92,6 +92,9 @@ func (st *shardState) index() {
 // entry packs a posting of a shard.
 func entry(f, id uint32) uint64 { return uint64(f)<<32 | uint64(id) }
 
+// unpack is the posting entry e of shard sh stands for.
+func unpack(sh int, e uint64) posting { return posting{fullKey(sh, uint32(e>>32)), uint32(e)} }
+
 type posting struct {
 	key uint64
 	id  uint32
@@ -200,7 +203,7 @@ func sortPostings(ps []posting) {
 		part := es[start[sh]:start[sh+1]]
 		slices.Sort(part)
 		for i, e := range part {
-			ps[start[sh]+i] = posting{fullKey(sh, uint32(e>>32)), uint32(e)}
+			ps[start[sh]+i] = unpack(sh, e)
 		}
 	}
 }
@@ -277,8 +280,8 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 	}
 	i, j := 0, 0
 	for i < len(es) || j < len(extra) {
-		if j == len(extra) || i < len(es) && comparePostings(posting{fullKey(sh, uint32(es[i]>>32)), uint32(es[i])}, extra[j]) <= 0 {
-			emit(posting{fullKey(sh, uint32(es[i]>>32)), uint32(es[i])})
+		if j == len(extra) || i < len(es) && comparePostings(unpack(sh, es[i]), extra[j]) <= 0 {
+			emit(unpack(sh, es[i]))
 			i++
 		} else {
 			emit(extra[j])

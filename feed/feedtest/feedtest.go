@@ -106,16 +106,8 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) ti
 func NHSNumber(i int) string {
 	for base := 400000000 + i*7; ; base++ {
 		d := fmt.Sprintf("%09d", base)
-		sum := 0
-		for k := range 9 {
-			sum += int(d[k]-'0') * (10 - k)
-		}
-		check := 11 - sum%11
-		if check == 11 {
-			check = 0
-		}
-		if check != 10 {
-			return d + strconv.Itoa(check)
+		if check, ok := matcher.NHSCheckDigit(d); ok {
+			return d + string(check)
 		}
 	}
 }
