@@ -278,8 +278,9 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	const maxBody = 16 << 10 // flagd's default
-	api := alert.NewServer(alert.Config{MaxBody: maxBody, MaxInFlight: 4096}, clients, alert.NewMetrics(),
+	apiCfg := alert.DefaultConfig() // flagd's defaults, with room for the closed loop's connections
+	apiCfg.MaxInFlight = 4096
+	api := alert.NewServer(apiCfg, clients, alert.NewMetrics(),
 		slog.New(slog.NewJSONHandler(io.Discard, nil)), time.Now)
 	api.SetMatcher(ix)
 	api.SetReady(true)
@@ -289,7 +290,7 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return "", err
 		}
-		go alert.HTTPServer(h, errs, maxBody, nil).Serve(ln)
+		go alert.HTTPServer(h, errs, apiCfg.MaxBody, nil).Serve(ln)
 		return "http://" + ln.Addr().String() + "/v1/lookup", nil
 	}
 	// The ceiling: the same server library answering a fixed answer of the
