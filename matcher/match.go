@@ -184,31 +184,23 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 			keep = append(keep, p)
 		}
 	}
-	// Names, in steps: details, then bytes. The middle name and the rarer
-	// parts (other names, more addresses) are read only when the first
-	// given name or the postcode does not settle the comparison, but each
-	// is a miss of its own when it is: loading them here too overlaps them
-	// with the rest.
+	// Names: a name's details and its bytes (held inline, see nameInfo)
+	// load together. The middle name and the rarer parts (other names,
+	// more addresses) are read only when the first given name or the
+	// postcode does not settle the comparison, but each is a miss of its
+	// own when it is: loading them here too overlaps them with the rest.
 	for _, p := range keep {
-		touch += uint64(len(ix.names.info(p.given[0]).s) + len(ix.names.info(p.family).s) +
-			len(ix.names.info(p.given[1]).s))
+		touch += ix.names.touch(p.given[0]) + ix.names.touch(p.family) + ix.names.touch(p.given[1])
 		if m := p.more; m != nil {
 			touch += uint64(len(m.otherGiven) + len(m.otherFamily) + len(m.addrs))
 		}
 	}
 	for _, p := range keep {
-		touch += firstByte(ix.names.info(p.given[0]).s) + firstByte(ix.names.info(p.family).s) +
-			firstByte(ix.names.info(p.given[1]).s)
 		if m := p.more; m != nil {
-			touch += uint64(len(ix.names.info(firstName(m.otherGiven)).s) + len(ix.names.info(firstName(m.otherFamily)).s))
+			touch += ix.names.touch(firstName(m.otherGiven)) + ix.names.touch(firstName(m.otherFamily))
 			if len(m.addrs) > 0 {
 				touch += uint64(m.addrs[0].postcode)
 			}
-		}
-	}
-	for _, p := range keep {
-		if m := p.more; m != nil {
-			touch += firstByte(ix.names.info(firstName(m.otherGiven)).s) + firstByte(ix.names.info(firstName(m.otherFamily)).s)
 		}
 	}
 	pq.touched += touch
@@ -232,14 +224,6 @@ func firstName(ids []nameID) nameID {
 		return 0
 	}
 	return ids[0]
-}
-
-// firstByte reads s's first byte (0 for ""): rank's loads of names' bytes.
-func firstByte(s string) uint64 {
-	if s == "" {
-		return 0
-	}
-	return uint64(s[0])
 }
 
 // unrelated reports a plan that shares only a name with the caller: it

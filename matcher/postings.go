@@ -119,14 +119,15 @@ func fullKey(sh int, f uint32) uint64 {
 
 // warm reads, for up to maxWarm keys, the cache lines their lookups will
 // read, one step for every key before the next step: the shard, then its
-// header and the key's directory bucket, then the first entry. The steps
+// header and the key's directory bucket, then the bucket's first and last
+// entries (a bucket spans one or two cache lines). The steps
 // of one key depend on each other, so lookups one after another take their
 // cache misses one at a time; here the misses of different keys are in
 // flight together. The sum it returns means nothing; the caller keeps it so
 // the reads are not optimised away.
 func (ps *postings) warm(keys []uint64) uint64 {
 	var sts [maxWarm]*shardState
-	var at [maxWarm]uint32
+	var lo, hi [maxWarm]uint32
 	keys = keys[:min(len(keys), maxWarm)]
 	for i, k := range keys {
 		sts[i] = ps.shards[shardOf(k)].Load()
@@ -134,13 +135,15 @@ func (ps *postings) warm(keys []uint64) uint64 {
 	var sum uint64
 	for i, k := range keys {
 		if st := sts[i]; st != nil {
-			at[i] = st.dir[bucket(frag(k))]
+			b := bucket(frag(k))
+			lo[i], hi[i] = st.dir[b], st.dir[b+1]
 			sum += uint64(len(st.entries))
 		}
 	}
 	for i := range keys {
-		if st := sts[i]; st != nil && int(at[i]) < len(st.entries) {
-			sum += st.entries[at[i]]
+		if st := sts[i]; st != nil && lo[i] < hi[i] && int(hi[i]) <= len(st.entries) {
+			sum += st.entries[lo[i]]
+			sum += st.entries[hi[i]-1]
 		}
 	}
 	return sum
