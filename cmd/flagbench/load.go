@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/planflag/planflag/alert"
 	"github.com/planflag/planflag/bench"
+	"github.com/planflag/planflag/careplanclient"
 )
 
 // runLoad measures the lookup API under load: a child process serves the
@@ -40,6 +42,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	dur := fs.Duration("duration", 20*time.Second, "length of each run")
 	workers := fs.Int("workers", 32, "closed-loop workers (one connection each)")
 	conns := fs.Int("conns", 256, "open-loop connections")
+	deployed := fs.Bool("deployed", false, "answer lookups as a deployed flagd does: a signed plan link in every candidate, and every lookup audited to a file")
 	rounds := fs.Int("rounds", 6, "closed loop: alternate bare and lookup runs this many times (duration split between them), so drift in the machine's speed hits both alike")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -48,7 +51,8 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "loadserver", "-plans", strconv.Itoa(*plans), "-seed", strconv.FormatUint(*seed, 10))
+	cmd := exec.Command(self, "loadserver", "-plans", strconv.Itoa(*plans), "-seed", strconv.FormatUint(*seed, 10),
+		"-deployed="+strconv.FormatBool(*deployed))
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -98,6 +102,12 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 			run{fmt.Sprintf("bare closed %d", i+1), func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, bare, *workers, slice) }},
 			run{fmt.Sprintf("lookup closed %d", i+1), func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, lookup, *workers, slice) }})
 	}
+	metricsURL := strings.TrimSuffix(info.Lookup, "/v1/lookup") + "/metrics"
+	alloc0, err := scrapeCounter(metricsURL, "go_memstats_alloc_bytes_total")
+	if err != nil {
+		return fmt.Errorf("reading the load server's metrics: %w", err)
+	}
+	gc0, _ := scrapeCounter(metricsURL, "go_gc_duration_seconds_count")
 	for _, r := range append(runs, []run{
 		{"bare open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, bare, *rate, *conns, *dur) }},
 		{"lookup open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, lookup, *rate, *conns, *dur) }},
@@ -112,6 +122,28 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%s: %v\n", r.name, res)
 	}
 	rss := rssMiB(cmd.Process.Pid)
+	// The garbage lookups make: what the collector must keep up with, and
+	// what resident memory grows by between collections.
+	alloc1, err := scrapeCounter(metricsURL, "go_memstats_alloc_bytes_total")
+	if err != nil {
+		return fmt.Errorf("reading the load server's metrics: %w", err)
+	}
+	gc1, _ := scrapeCounter(metricsURL, "go_gc_duration_seconds_count")
+	var lookups int
+	for n, r := range results {
+		if (strings.HasPrefix(n, "lookup ") || n == "warm-up") && n != "lookup closed" { // not the rounds' sum
+			lookups += r.Requests
+		}
+	}
+	auditNote := ""
+	if *deployed {
+		// The audit must not have kept up by dropping events.
+		lost, err := scrapeCounter(metricsURL, "planflag_audit_lost_total")
+		if err != nil {
+			return fmt.Errorf("reading the load server's metrics: %w", err)
+		}
+		auditNote = fmt.Sprintf(" Audit events lost: %.0f.", lost)
+	}
 	// Per-round ratios, and the closed-loop totals over all rounds.
 	var ratios []float64
 	var bc, lc bench.LoadResult
@@ -131,7 +163,11 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	median := sorted[len(sorted)/2]
 	mean, half := meanCI95(ratios)
 	bo, lo := results["bare open"], results["lookup open"]
-	fmt.Fprintf(stdout, "### Lookup API under load: %d plans, %d closed-loop workers, open loop at %.0f/s for %v\n\n", *plans, *workers, *rate, *dur)
+	config := "no plan links, no audit (flagd without -link.key-file and -audit.file)"
+	if *deployed {
+		config = "a signed plan link in every candidate and every lookup audited to a file, as deployed"
+	}
+	fmt.Fprintf(stdout, "### Lookup API under load: %d plans, %d closed-loop workers, open loop at %.0f/s for %v; lookups answered with %s\n\n", *plans, *workers, *rate, *dur, config)
 	fmt.Fprintln(stdout, "| run | requests/s | errors | p50 | p90 | p99 | p99.9 | max |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
 	for _, n := range []string{"bare closed", "lookup closed", "bare open", "lookup open"} {
@@ -142,11 +178,35 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	for i, r := range ratios {
 		per[i] = fmt.Sprintf("%.0f %%", 100*r)
 	}
-	fmt.Fprintf(stdout, "\nClosed loop (bare and lookup alternated over %d rounds; percentiles of the last round of each): lookup throughput is %.0f %% of the bare-server ceiling overall, median of the rounds %.0f %%, mean of the rounds %.1f %% ± %.1f (95 %% confidence; rounds: %s). CPU a request, closed loop: bare server %.1f µs + load generator %.1f µs; lookup server %.1f µs + load generator %.1f µs. Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB.\n",
+	fmt.Fprintf(stdout, "\nClosed loop (bare and lookup alternated over %d rounds; percentiles of the last round of each): lookup throughput is %.0f %% of the bare-server ceiling overall, median of the rounds %.0f %%, mean of the rounds %.1f %% ± %.1f (95 %% confidence; rounds: %s). CPU a request, closed loop: bare server %.1f µs + load generator %.1f µs; lookup server %.1f µs + load generator %.1f µs. Open loop at %.0f/s: lookup p99 %v (bare %v). Server resident memory after the runs: %d MiB; heap allocated a lookup %.0f B (bare requests allocate next to nothing), %.0f collections during the runs.%s\n",
 		*rounds, 100*lc.Throughput/bc.Throughput, 100*median, 100*mean, 100*half, strings.Join(per, ", "),
 		perReq(bcpu.server, bc), perReq(bcpu.client, bc), perReq(lcpu.server, lc), perReq(lcpu.client, lc),
-		*rate, lo.P99, bo.P99, rss)
+		*rate, lo.P99, bo.P99, rss, (alloc1-alloc0)/float64(max(lookups, 1)), gc1-gc0, auditNote)
 	return nil
+}
+
+// scrapeCounter sums the samples of a Prometheus counter at a metrics URL.
+func scrapeCounter(url, name string) (float64, error) {
+	status, body, err := fasthttp.GetTimeout(nil, url, 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	if status != fasthttp.StatusOK {
+		return 0, fmt.Errorf("%s: status %d", url, status)
+	}
+	var sum float64
+	for _, l := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(l, name+"{") && !strings.HasPrefix(l, name+" ") {
+			continue
+		}
+		f := strings.Fields(l)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", url, l, err)
+		}
+		sum += v
+	}
+	return sum, nil
 }
 
 // meanCI95 returns the mean of xs and the half-width of its 95 %
@@ -243,6 +303,7 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	plans := fs.Int("plans", 1_000_000, "plans")
 	seed := fs.Uint64("seed", 1, "seed")
+	deployed := fs.Bool("deployed", false, "plan links and an audit file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -280,8 +341,30 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 	}
 	apiCfg := alert.DefaultConfig() // flagd's defaults, with room for the closed loop's connections
 	apiCfg.MaxInFlight = 4096
-	api := alert.NewServer(apiCfg, clients, alert.NewMetrics(),
+	metrics := alert.NewMetrics()
+	api := alert.NewServer(apiCfg, clients, metrics,
 		slog.New(slog.NewJSONHandler(io.Discard, nil)), time.Now)
+	if *deployed {
+		// As flagd runs with -link.key-file and -audit.file.
+		api.SetLinker(&careplanclient.Linker{Base: "https://careplans.invalid/open", TTL: 15 * time.Minute, Keys: careplanclient.RandomKeys("load")})
+		dir, err := os.MkdirTemp("", "planflag-load-audit-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		f, err := os.OpenFile(filepath.Join(dir, "audit.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		auditor := alert.NewAuditor(alert.NewFileSink(f), 65536, log, metrics.Registry)
+		defer func() {
+			if err := auditor.Close(); err != nil {
+				fmt.Fprintf(stderr, "load server: audit: %v\n", err)
+			}
+		}()
+		api.SetAuditor(auditor)
+	}
 	api.SetMatcher(ix)
 	api.SetReady(true)
 	// Both servers are configured as flagd configures its own.

@@ -2,7 +2,11 @@ package main
 
 import (
 	"math"
+	"net"
+	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestMeanCI95(t *testing.T) {
@@ -30,4 +34,32 @@ func alternating(n int) []float64 {
 		xs[i] = float64(i % 2)
 	}
 	return xs
+}
+
+func TestScrapeCounter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go fasthttp.Serve(ln, func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) != "/metrics" {
+			ctx.SetStatusCode(404)
+			return
+		}
+		ctx.SetBodyString("# HELP planflag_audit_lost_total Audit events lost.\n# TYPE planflag_audit_lost_total counter\n" +
+			"planflag_audit_lost_total{reason=\"queue_full\"} 3\nplanflag_audit_lost_total{reason=\"write_error\"} 2\n" +
+			"planflag_audit_lost_totals 100\nplanflag_lookups_total{tier=\"match\"} 7\n")
+	})
+	base := "http://" + ln.Addr().String()
+	got, err := scrapeCounter(base+"/metrics", "planflag_audit_lost_total")
+	if err != nil || got != 5 {
+		t.Errorf("scrapeCounter = %v, %v; want 5 (the two labelled samples, not a longer name's)", got, err)
+	}
+	if got, err := scrapeCounter(base+"/metrics", "planflag_absent_total"); err != nil || got != 0 {
+		t.Errorf("an absent counter: %v, %v; want 0", got, err)
+	}
+	if _, err := scrapeCounter(base+"/nowhere", "planflag_audit_lost_total"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("a 404: err %v, want one naming the status", err)
+	}
 }
