@@ -67,10 +67,11 @@ func (t *nameTable) intern(s string) nameID {
 		dir = grown
 	}
 	ni := &dir[id>>nameChunkBits][id&(nameChunkSize-1)]
-	ni.s = s
 	if len(s) <= nameInline {
 		n := copy(ni.inline[:], s)
 		ni.s = unsafe.String(&ni.inline[0], n)
+	} else {
+		ni.s = s
 	}
 	var buf [64]byte
 	compact := appendNoSpaces(buf[:0], s)

@@ -108,6 +108,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("reading the load server's metrics: %w", err)
 	}
 	gc0, _ := scrapeCounter(metricsURL, "go_gc_duration_seconds_count")
+	lookups := 0 // requests the lookup server answered, for its garbage a lookup
 	for _, r := range append(runs, []run{
 		{"bare open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, bare, *rate, *conns, *dur) }},
 		{"lookup open", func() (bench.LoadResult, error) { return bench.OpenLoop(ctx, lookup, *rate, *conns, *dur) }},
@@ -118,6 +119,9 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		results[r.name] = res
+		if r.name == "warm-up" || strings.HasPrefix(r.name, "lookup ") {
+			lookups += res.Requests
+		}
 		used[r.name] = cpu{procCPU(cmd.Process.Pid) - s0, selfCPU() - c0}
 		fmt.Fprintf(stderr, "%s: %v\n", r.name, res)
 	}
@@ -129,12 +133,6 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("reading the load server's metrics: %w", err)
 	}
 	gc1, _ := scrapeCounter(metricsURL, "go_gc_duration_seconds_count")
-	var lookups int
-	for n, r := range results {
-		if (strings.HasPrefix(n, "lookup ") || n == "warm-up") && n != "lookup closed" { // not the rounds' sum
-			lookups += r.Requests
-		}
-	}
 	auditNote := ""
 	if *deployed {
 		// The audit must not have kept up by dropping events.
