@@ -79,7 +79,6 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 		id, seen := ix.planSlots[c.PlanID]
 		if !seen {
 			id = ix.slots.add()
-			ix.planSlots[c.PlanID] = id
 			if int(id/64) >= len(ix.touchedBits) {
 				ix.touchedBits = append(ix.touchedBits, 0)
 			}
@@ -102,6 +101,15 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 				}
 				st.Problems[f]++
 			}
+		}
+		// Key the plan by its record's copy of the ID (see newPerson), or
+		// by the change's own when withdrawn: assigning to a present key
+		// replaces its string, so the map neither holds the ID's bytes
+		// twice nor keeps an earlier record alive.
+		if next != nil {
+			ix.planSlots[next.planID] = id
+		} else {
+			ix.planSlots[c.PlanID] = id
 		}
 		prev := s.p.Swap(next)
 		if w, bit := id/64, uint64(1)<<(id%64); ix.touchedBits[w]&bit == 0 {
