@@ -3,6 +3,7 @@ package alert
 import (
 	"strconv"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/valyala/fastjson"
@@ -167,20 +168,49 @@ func AppendResponse(dst []byte, requestID string, r matcher.Result, links []care
 	return append(dst, `]}`...)
 }
 
-// appendString appends s as a JSON string.
+// appendString appends s as a JSON string as encoding/json writes it
+// (quotes, backslashes and control characters escaped, each byte that is not
+// part of valid UTF-8 written as U+FFFD, so the output is valid JSON
+// whatever s holds), except that <, >, &, U+2028 and U+2029 are left as
+// they are, which any JSON reader reads the same.
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
+	plain := 0 // s[plain:i] needs no escaping and is appended in one go
+	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			if r, n := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError || n != 1 {
+				i += n
+				continue
+			}
+		}
+		dst = append(dst, s[plain:i]...)
 		switch {
 		case c == '"' || c == '\\':
 			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c == '\b':
+			dst = append(dst, '\\', 'b')
+		case c == '\f':
+			dst = append(dst, '\\', 'f')
 		case c < 0x20:
 			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		default:
-			dst = append(dst, c)
+			dst = append(dst, `\ufffd`...)
 		}
+		i++
+		plain = i
 	}
+	dst = append(dst, s[plain:]...)
 	return append(dst, '"')
 }

@@ -112,3 +112,55 @@ func FuzzDecodeRequest(f *testing.F) {
 		_ = q
 	})
 }
+
+// appendString writes valid JSON that reads back as s, with invalid UTF-8
+// read back as U+FFFD, as encoding/json writes it.
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{
+		"", "UCP-123", `say "hi"\`, "tab\there\nnew\x00\x1f\r\b\f", "Zoë Ó Súilleabháin", "日本",
+		"bad \xff byte", "cut \xe6\x97", "\xed\xa0\x80 surrogate", "<a&b>", "line\u2028sep", "\x7f",
+	} {
+		got := appendString([]byte("x"), s)
+		if got[0] != 'x' {
+			t.Fatalf("%q: the bytes before were changed", s)
+		}
+		got = got[1:]
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Errorf("%q: not a JSON string: %s (%v)", s, got, err)
+			continue
+		}
+		want := strings.Map(func(r rune) rune { return r }, s) // each bad byte a U+FFFD, as range reads it
+		if back != want {
+			t.Errorf("%q: reads back as %q, want %q", s, back, want)
+		}
+		if std, _ := json.Marshal(s); !strings.ContainsAny(s, "<>&\u2028") && string(std) != string(got) {
+			t.Errorf("%q: appended %s, encoding/json %s", s, got, std)
+		}
+	}
+}
+
+// An audit event appended by hand is the JSON encoding/json makes of it.
+func TestAuditEventAppendJSON(t *testing.T) {
+	at := time.Date(2026, 11, 30, 10, 4, 5, 123456789, time.UTC)
+	for _, e := range []AuditEvent{
+		{RequestID: "r-1", ClientID: "cad-north", Time: at, Fields: []string{"given_name", "postcode"}, Tier: "match",
+			PlanIDs: []string{"UCP-1"}, LinkIDs: []string{"0a1b2c"}},
+		{RequestID: "r-2", ClientID: "c\"q\\", Time: at.Truncate(time.Second), Fields: []string{}, Tier: "none", PlanIDs: []string{}},
+		{RequestID: "r-3", ClientID: "c", Time: at, Tier: "possible", PlanIDs: []string{"UCP-\xff", "UCP-é\n"}, LinkIDs: []string{}},
+		{},
+	} {
+		got := e.AppendJSON(nil)
+		want, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("appended\n%s\nencoding/json\n%s", got, want)
+		}
+		var back AuditEvent
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Errorf("not JSON: %s: %v", got, err)
+		}
+	}
+}

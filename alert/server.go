@@ -281,17 +281,14 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, e *Error, requestID string) {
 // auditEvent describes an answered lookup: the names of the fields given,
 // never their values.
 func auditEvent(id, client string, at time.Time, q *matcher.Query, r *matcher.Result, links []careplanclient.Link) *AuditEvent {
-	e := &AuditEvent{RequestID: id, ClientID: client, Time: at.UTC(), Tier: r.Tier.String(),
-		Fields: make([]string, 0, 8), PlanIDs: make([]string, 0, len(r.Candidates))}
-	for _, f := range [...]struct {
-		name string
-		v    string
-	}{{"nhs_number", q.NHSNumber}, {"given_name", q.GivenName}, {"family_name", q.FamilyName},
-		{"birth_date", q.BirthDate}, {"gender", q.Gender}, {"postcode", q.Postcode}, {"address", q.Address}, {"phone", q.Phone}} {
-		if f.v != "" {
-			e.Fields = append(e.Fields, f.name)
+	given := 0
+	for i, v := range [len(queryFields)]string{q.NHSNumber, q.GivenName, q.FamilyName, q.BirthDate, q.Gender, q.Postcode, q.Address, q.Phone} {
+		if v != "" {
+			given |= 1 << i
 		}
 	}
+	e := &AuditEvent{RequestID: id, ClientID: client, Time: at.UTC(), Tier: r.Tier.String(),
+		Fields: fieldSets[given], PlanIDs: make([]string, 0, len(r.Candidates))}
 	for i := range r.Candidates {
 		e.PlanIDs = append(e.PlanIDs, r.Candidates[i].PlanID)
 	}
@@ -300,3 +297,23 @@ func auditEvent(id, client string, at time.Time, q *matcher.Query, r *matcher.Re
 	}
 	return e
 }
+
+// queryFields are the lookup request's fields in the order audit events
+// list them.
+var queryFields = [...]string{"nhs_number", "given_name", "family_name", "birth_date", "gender", "postcode", "address", "phone"}
+
+// fieldSets[m] lists the fields of queryFields whose bits are set in m: every
+// set of supplied fields built once, so an audit event shares its list
+// rather than allocating one. Read only.
+var fieldSets = func() (sets [1 << len(queryFields)][]string) {
+	for m := range sets {
+		sets[m] = []string{}
+		for i, f := range queryFields {
+			if m&(1<<i) != 0 {
+				sets[m] = append(sets[m], f)
+			}
+		}
+		sets[m] = sets[m][:len(sets[m]):len(sets[m])] // an append by a reader copies
+	}
+	return sets
+}()

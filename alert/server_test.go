@@ -13,6 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/matcher"
 )
 
@@ -131,52 +132,77 @@ func TestGracefulShutdown(t *testing.T) {
 
 // handlerFixture is a ready server over a one-plan index and a function
 // that sends it one lookup request in process.
-func handlerFixture() (*fasthttp.RequestCtx, func()) {
+// handlerFixture is a server over a one-plan index and a lookup request
+// that finds it. Deployed, its answers carry plan links and every lookup is
+// audited (to a file sink that discards); stop closes the auditor.
+func handlerFixture(deployed bool) (ctx *fasthttp.RequestCtx, run, stop func()) {
 	ix := matcher.NewIndex(nil)
 	ix.Upsert("UCP-1", 1, &matcher.Patient{GivenNames: []string{"Ann"}, FamilyName: "Lee", BirthDate: "1940-01-02",
 		Addresses: []matcher.Address{{Lines: []string{"1 High Street"}, Postcode: "M1 1AE"}}})
 	cs, _ := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash(testToken)+`","scopes":["lookup"],"rate_per_s":1e9}]`),
 		func() int64 { return time.Now().UnixNano() })
-	s := NewServer(DefaultConfig(), cs, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	metrics := NewMetrics()
+	s := NewServer(DefaultConfig(), cs, metrics, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	s.SetMatcher(ix)
 	s.SetReady(true)
-	var ctx fasthttp.RequestCtx
+	stop = func() {}
+	if deployed {
+		s.SetLinker(&careplanclient.Linker{Base: "https://plans.example/open", Keys: careplanclient.RandomKeys("k1")})
+		a := NewAuditor(NewFileSink(io.Discard), 1<<16, slog.New(slog.DiscardHandler), metrics.Registry)
+		s.SetAuditor(a)
+		stop = func() { a.Close() }
+	}
+	ctx = new(fasthttp.RequestCtx)
 	body := []byte(`{"given_name":"Ann","family_name":"Lee","birth_date":"1940-01-02","postcode":"M1 1AE"}`)
-	return &ctx, func() {
+	return ctx, func() {
 		ctx.Request.Reset()
 		ctx.Response.Reset()
 		ctx.Request.Header.SetMethod("POST")
 		ctx.Request.SetRequestURI("/v1/lookup")
 		ctx.Request.Header.Set("Authorization", "Bearer "+testToken)
 		ctx.Request.SetBody(body)
-		s.Handler(&ctx)
-	}
+		s.Handler(ctx)
+	}, stop
 }
 
-// The handler path's allocations, with the matcher's own excluded.
+// The handler path's allocations, the matcher's own included: as served
+// bare, and deployed (a plan link, an audit event written by the auditor).
 func TestHandlerAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under -race")
 	}
-	ctx, run := handlerFixture()
-	run()
-	if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"tier":"match"`) {
-		t.Fatalf("answer %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
-	}
-	allocs := testing.AllocsPerRun(200, run)
-	t.Logf("allocations per lookup request: %.0f", allocs)
-	const budget = 10
-	if allocs > budget {
-		t.Errorf("%.0f allocations per lookup request, budget %d", allocs, budget)
+	for _, c := range []struct {
+		deployed bool
+		budget   float64
+	}{{false, 10}, {true, 12}} {
+		ctx, run, stop := handlerFixture(c.deployed)
+		run()
+		if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"tier":"match"`) {
+			t.Fatalf("answer %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		if c.deployed && !strings.Contains(string(ctx.Response.Body()), `"link":"https://plans.example/open?t=`) {
+			t.Fatalf("deployed answer without a link: %s", ctx.Response.Body())
+		}
+		allocs := testing.AllocsPerRun(200, run)
+		stop()
+		t.Logf("deployed %v: allocations per lookup request: %.0f", c.deployed, allocs)
+		if allocs > c.budget {
+			t.Errorf("deployed %v: %.0f allocations per lookup request, budget %.0f", c.deployed, allocs, c.budget)
+		}
 	}
 }
 
 // BenchmarkHandler is the handler path without the network: auth, limits,
 // decoding, a match on a one-plan index, the answer, metrics.
 func BenchmarkHandler(b *testing.B) {
-	_, run := handlerFixture()
-	b.ReportAllocs()
-	for b.Loop() {
-		run()
+	for _, deployed := range []bool{false, true} {
+		b.Run(map[bool]string{false: "bare", true: "deployed"}[deployed], func(b *testing.B) {
+			_, run, stop := handlerFixture(deployed)
+			defer stop()
+			b.ReportAllocs()
+			for b.Loop() {
+				run()
+			}
+		})
 	}
 }
