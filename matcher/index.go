@@ -83,14 +83,13 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 				ix.touchedBits = append(ix.touchedBits, 0)
 			}
 		}
-		s := ix.slots.get(id)
-		if seen && c.Version <= s.version {
+		if seen && c.Version <= ix.slots.versions[id] {
 			st.Stale++
 			c.Stale = true
 			continue
 		}
 		c.Stale = false
-		s.version = c.Version
+		ix.slots.versions[id] = c.Version
 		var next *person
 		if c.Patient != nil {
 			var problems []string
@@ -111,7 +110,7 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 		} else {
 			ix.planSlots[c.PlanID] = id
 		}
-		prev := s.p.Swap(next)
+		prev := ix.slots.get(id).Swap(next)
 		if w, bit := id/64, uint64(1)<<(id%64); ix.touchedBits[w]&bit == 0 {
 			ix.touchedBits[w] |= bit
 			before = append(before, touched{id, prev})
@@ -170,7 +169,7 @@ func (ix *Index) refile(before []touched) {
 		if old != nil {
 			oldKeys = personKeys(ix.names, old, oldKeys)
 		}
-		if p := ix.slots.get(id).p.Load(); p != nil {
+		if p := ix.slots.get(id).Load(); p != nil {
 			newKeys = personKeys(ix.names, p, newKeys)
 		}
 		ix.oldKeys, ix.newKeys = oldKeys, newKeys
@@ -214,8 +213,7 @@ func (ix *Index) Version(planID string) (version uint64, live bool) {
 	if !ok {
 		return 0, false
 	}
-	s := ix.slots.get(id)
-	return s.version, s.p.Load() != nil
+	return ix.slots.versions[id], ix.slots.get(id).Load() != nil
 }
 
 // EachLive calls f with every live plan and its version. It holds the
@@ -224,8 +222,8 @@ func (ix *Index) EachLive(f func(planID string, version uint64)) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for plan, id := range ix.planSlots {
-		if s := ix.slots.get(id); s.p.Load() != nil {
-			f(plan, s.version)
+		if ix.slots.get(id).Load() != nil {
+			f(plan, ix.slots.versions[id])
 		}
 	}
 }
@@ -259,42 +257,40 @@ func (ix *Index) Live() int { return int(ix.live.Load()) }
 // for readers.
 func (ix *Index) Sparse() int { return int(ix.sparse.Load()) }
 
-// slot is one plan's place in the index. p is what readers see (nil once
-// withdrawn); version is the writer's.
-type slot struct {
-	p       atomic.Pointer[person]
-	version uint64 // guarded by Index.mu
-}
-
 const (
 	slotChunkBits = 12
 	slotChunkSize = 1 << slotChunkBits
 )
 
-// slotTable is an append-only array of slots in chunks, so it grows without
-// moving slots that readers hold.
+// slotTable holds each plan's place in the index: its current record, which
+// readers load (nil once withdrawn), and its applied version, which only the
+// writer reads. The records are an append-only array in chunks, so it grows
+// without moving what readers hold; the versions sit apart so that the
+// array a lookup reads is 8 bytes a plan and more of it stays in cache.
 type slotTable struct {
-	chunks atomic.Pointer[[]*[slotChunkSize]slot]
-	n      uint32 // writer only
+	chunks   atomic.Pointer[[]*[slotChunkSize]atomic.Pointer[person]]
+	versions []uint64 // guarded by Index.mu
 }
 
 func (t *slotTable) init() {
-	dir := []*[slotChunkSize]slot{}
+	dir := []*[slotChunkSize]atomic.Pointer[person]{}
 	t.chunks.Store(&dir)
 }
 
+// add appends a slot and returns its ID. Writer only.
 func (t *slotTable) add() uint32 {
-	id := t.n
+	id := uint32(len(t.versions))
 	dir := *t.chunks.Load()
 	if int(id>>slotChunkBits) == len(dir) {
-		grown := append(dir[:len(dir):len(dir)], new([slotChunkSize]slot))
+		grown := append(dir[:len(dir):len(dir)], new([slotChunkSize]atomic.Pointer[person]))
 		t.chunks.Store(&grown)
 	}
-	t.n++
+	t.versions = append(t.versions, 0)
 	return id
 }
 
-func (t *slotTable) get(id uint32) *slot {
+// get returns slot id's record pointer; safe for readers.
+func (t *slotTable) get(id uint32) *atomic.Pointer[person] {
 	dir := *t.chunks.Load()
 	return &dir[id>>slotChunkBits][id&(slotChunkSize-1)]
 }

@@ -182,7 +182,7 @@ func TestWithdrawAndVersions(t *testing.T) {
 	for _, k := range keys {
 		ids, _ := ix.post.lookup(k, nil, 1000)
 		for _, id := range ids {
-			if ix.slots.get(id).p.Load() == nil {
+			if ix.slots.get(id).Load() == nil {
 				t.Fatalf("a withdrawn plan's slot is still filed under a key")
 			}
 		}

@@ -163,7 +163,7 @@ func (ix *Index) rank(pq *prepared, cands []uint32, top []scored, n int, possibl
 	// overlaps their misses instead of taking them one candidate at a time.
 	ps := pq.persons[:0]
 	for _, id := range cands {
-		ps = append(ps, ix.slots.get(id).p.Load())
+		ps = append(ps, ix.slots.get(id).Load())
 	}
 	var touch uint64
 	for _, p := range ps {
@@ -377,7 +377,7 @@ func (ix *Index) Explain(q Query, planID string) (a Agreement, score float64, fo
 	if !ok {
 		return a, 0, false, nil
 	}
-	p := ix.slots.get(id).p.Load()
+	p := ix.slots.get(id).Load()
 	if p == nil {
 		return a, 0, false, nil
 	}

@@ -24,7 +24,7 @@ func TestPlanIDHeld(t *testing.T) {
 	} {
 		ix := NewIndex(nil)
 		ix.Upsert(strings.Clone(c.id), 1, margaret())
-		p := ix.slots.get(ix.planSlots[c.id]).p.Load()
+		p := ix.slots.get(ix.planSlots[c.id]).Load()
 		if p.planID != c.id {
 			t.Fatalf("record of %q holds plan ID %q", c.id, p.planID)
 		}
@@ -42,7 +42,7 @@ func TestPlanIDHeld(t *testing.T) {
 		// garbage, though the map keeps the plan's key for ever.
 		first := weak.Make(p)
 		ix.Upsert(strings.Clone(c.id), 2, margaret())
-		second := weak.Make(ix.slots.get(ix.planSlots[c.id]).p.Load())
+		second := weak.Make(ix.slots.get(ix.planSlots[c.id]).Load())
 		ix.Withdraw(strings.Clone(c.id), 3)
 		runtime.GC()
 		if first.Value() != nil || second.Value() != nil {
