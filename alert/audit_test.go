@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,4 +52,47 @@ func TestAuditorWriteErrors(t *testing.T) {
 	if a.Lost() == 0 {
 		t.Error("events written to a broken sink were not counted lost")
 	}
+}
+
+// countingSink counts the batches and events written to it.
+type countingSink struct {
+	mu             sync.Mutex
+	batches, count int
+}
+
+func (c *countingSink) Write(batch []*AuditEvent) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batches++
+	c.count += len(batch)
+	return nil
+}
+
+func (c *countingSink) Close() error { return nil }
+
+// TestAuditorGathers: events recorded one at a time, as lookups come, reach
+// the sink in batches gathered over a few milliseconds, not one write (and
+// one wake of the writer) each; Close writes every one.
+func TestAuditorGathers(t *testing.T) {
+	sink := &countingSink{}
+	a := NewAuditor(sink, 4096, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	const n = 200
+	start := time.Now()
+	for range n {
+		a.Record(&AuditEvent{RequestID: "r"})
+		time.Sleep(20 * time.Microsecond) // the writer, were it eager, would take each alone
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sink.count != n || a.Lost() != 0 {
+		t.Fatalf("wrote %d of %d events, %v lost", sink.count, n, a.Lost())
+	}
+	// A batch's first event starts a gathering period, so batches cannot
+	// outnumber the periods that fit in the time the events took.
+	took := time.Since(start)
+	if most := int(took/auditGather) + 2; sink.batches > most {
+		t.Errorf("%d events recorded one at a time over %v took %d writes, want at most %d", n, took, sink.batches, most)
+	}
+	t.Logf("%d events over %v, %d writes", n, took, sink.batches)
 }
