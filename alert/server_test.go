@@ -131,10 +131,9 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 // handlerFixture is a ready server over a one-plan index and a function
-// that sends it one lookup request in process.
-// handlerFixture is a server over a one-plan index and a lookup request
-// that finds it. Deployed, its answers carry plan links and every lookup is
-// audited (to a file sink that discards); stop closes the auditor.
+// that sends it, in process, a lookup request that finds the plan.
+// Deployed, its answers carry plan links and every lookup is audited (to a
+// file sink that discards); stop closes the auditor.
 func handlerFixture(deployed bool) (ctx *fasthttp.RequestCtx, run, stop func()) {
 	ix := matcher.NewIndex(nil)
 	ix.Upsert("UCP-1", 1, &matcher.Patient{GivenNames: []string{"Ann"}, FamilyName: "Lee", BirthDate: "1940-01-02",

@@ -38,6 +38,10 @@ const MaxCandidates = 5
 // Candidate is one plan holder an answer names, with the agreement of each
 // field — never the stored values.
 type Candidate struct {
+	// PlanID shares its bytes with the plan's record in the index, so
+	// while it is held the record is too: a caller that keeps it past the
+	// lookup's handling (a cache, a long queue) should keep a copy
+	// (strings.Clone), or a withdrawn plan's record outlives its withdrawal.
 	PlanID    string
 	Tier      Tier
 	Score     float64 // match weight in bits: higher is stronger evidence

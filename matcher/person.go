@@ -113,12 +113,13 @@ func (p *person) sparse() bool {
 }
 
 // newPerson returns an empty person for planID, the ID's bytes held in the
-// same allocation when they fit in what the allocator would round the
-// record up to anyway: a 104-byte record is given 112 bytes and a short ID a
-// block of its own, so holding up to 24 bytes after the record (128) or 40
-// (144, a UUID) costs no more memory, and an answer reads the ID from the
-// record's own cache lines instead of taking one more miss to reach it.
-// Longer IDs are referred to as they are.
+// same allocation when they fit: a 104-byte record is given 112 bytes and an
+// ID a block of its own, so holding up to 24 bytes after the record (a
+// 128-byte block) or 40 (144, a UUID) costs about what the two blocks did
+// (a few bytes more for an ID under 16 bytes, up to 16 less for most
+// others), and an answer reads the ID from the record's own cache lines
+// instead of taking one more miss to reach it. Longer IDs are referred to
+// as they are.
 func newPerson(planID string) *person {
 	switch {
 	case len(planID) <= 24:
