@@ -173,7 +173,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	if *deployed {
 		config = "a signed plan link in every candidate and every lookup audited to a file, as deployed"
 	}
-	fmt.Fprintf(stdout, "### Lookup API under load: %d plans, %d closed-loop workers, open loop at %.0f/s for %v; lookups answered with %s\n\n", *plans, *workers, *rate, *dur, config)
+	fmt.Fprintf(stdout, "### Lookup API under load: %d plans, %d closed-loop workers, open loop at %.0f/s for %v (after %v unrecorded); lookups answered with %s\n\n", *plans, *workers, *rate, *dur, openWarm, config)
 	fmt.Fprintln(stdout, "| run | requests/s | errors | p50 | p90 | p99 | p99.9 | max |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
 	for _, n := range []string{"bare closed", "lookup closed", "bare open", "lookup open"} {
