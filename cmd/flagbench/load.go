@@ -27,6 +27,7 @@ import (
 	"github.com/planflag/planflag/alert"
 	"github.com/planflag/planflag/bench"
 	"github.com/planflag/planflag/careplanclient"
+	"github.com/planflag/planflag/feed"
 )
 
 // runLoad measures the lookup API under load: a child process serves the
@@ -335,8 +336,10 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 	}
 	bodies.Close()
 	ds = nil // let the generator's data go: the server holds only the index
-	// Hand the generator's memory back to the OS now, as flagd does after
-	// its initial load, so resident memory is the serving process's own.
+	// Hand the generator's memory back to the OS now and collect as a
+	// serving replica, as flagd does after its initial load, so resident
+	// memory is the serving process's own.
+	feed.ServingGC()
 	debug.FreeOSMemory()
 
 	token := "load-token"

@@ -269,7 +269,9 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 		return ctx.Err()
 	}
 	// Loading allocates far more than the index keeps (decoded events,
-	// batches): give that back to the OS now rather than over minutes.
+	// batches): give that back to the OS now rather than over minutes, and
+	// collect as a serving replica should from here on.
+	feed.ServingGC()
 	debug.FreeOSMemory()
 	st := m.ix.Stats()
 	m.metrics.IndexPlans.Set(float64(st.Live))
