@@ -12,7 +12,7 @@ import (
 // previous setting and hands the garbage back to the OS. It does nothing
 // when the operator set GOGC, and a GOMEMLIMIT still bounds the heap.
 func CatchUpGC(percent int) (restore func()) {
-	if _, set := os.LookupEnv("GOGC"); set {
+	if operatorSetGOGC() {
 		return func() {}
 	}
 	old := debug.SetGCPercent(percent)
@@ -35,8 +35,15 @@ const ServingGCPercent = 50
 // the lookup rates it serves. It does nothing when the operator set GOGC,
 // and a GOMEMLIMIT still bounds the heap.
 func ServingGC() {
-	if _, set := os.LookupEnv("GOGC"); set {
+	if operatorSetGOGC() {
 		return
 	}
 	debug.SetGCPercent(ServingGCPercent)
+}
+
+// operatorSetGOGC reports a GOGC in the environment, which the collector
+// settings here leave alone.
+func operatorSetGOGC() bool {
+	_, set := os.LookupEnv("GOGC")
+	return set
 }
