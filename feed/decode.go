@@ -45,7 +45,9 @@ func Decode(b []byte) (Event, error) {
 	if v.Type() != fastjson.TypeObject {
 		return ev, deadLetter("not an event object: want an object, got JSON %s", v.Type())
 	}
-	var d decoder
+	// The fields every event needs first; a withdrawal needs nothing else,
+	// so a problem in the rest (rest) does not stop consent being withdrawn.
+	var d, rest decoder
 	ev.Type = d.str(v, "type")
 	ev.PlanID = d.str(v, "plan_id")
 	if n := present(v, "version"); n != nil {
@@ -55,18 +57,18 @@ func Decode(b []byte) (Event, error) {
 		}
 		ev.Version = u
 	}
-	if t := d.str(v, "occurred_at"); t != "" {
+	if t := rest.str(v, "occurred_at"); t != "" {
 		at, err := time.Parse(time.RFC3339Nano, t)
 		if err != nil {
-			d.fail("occurred_at", "want an RFC 3339 time")
+			rest.fail("occurred_at", "want an RFC 3339 time")
 		}
 		ev.OccurredAt = at
 	}
 	if pv := present(v, "patient"); pv != nil {
 		if pv.Type() != fastjson.TypeObject {
-			d.fail("patient", "want an object, got JSON %s", pv.Type())
+			rest.fail("patient", "want an object, got JSON %s", pv.Type())
 		} else {
-			ev.Patient = d.patient(pv)
+			ev.Patient = rest.patient(pv)
 		}
 	}
 	if d.err != nil {
@@ -83,11 +85,19 @@ func Decode(b []byte) (Event, error) {
 	}
 	switch ev.Type {
 	case TypeUpserted:
+		if rest.err != nil {
+			return ev, rest.err
+		}
 		if ev.Patient == nil {
 			return ev, deadLetter("plan.upserted without patient")
 		}
 	case TypeWithdrawn:
 		ev.Patient = nil // a withdrawal carries no identifiers; drop any sent
+		if rest.err != nil {
+			// Applied all the same: refusing it would leave the plan flagged.
+			ev.Ignored = rest.err.(*DeadLetterError).Reason
+			ev.OccurredAt = time.Time{}
+		}
 	case "":
 		return ev, deadLetter("missing type")
 	default:

@@ -58,6 +58,43 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// A withdrawal needs only its type, plan ID and version: a malformed field
+// it does not use must not leave the plan flagged. An upsert with the same
+// field is still refused, and so is a withdrawal whose own fields are bad.
+func TestDecodeWithdrawalDespiteOtherFields(t *testing.T) {
+	for in, ignored := range map[string]string{
+		`{"type":"plan.withdrawn","plan_id":"UCP-1","version":8,"occurred_at":"2026-11-25 08:00:00"}`: "occurred_at",
+		`{"type":"plan.withdrawn","plan_id":"UCP-1","version":8,"occurred_at":1764057600}`:            "occurred_at",
+		`{"type":"plan.withdrawn","plan_id":"UCP-1","version":8,"patient":"erased"}`:                  "patient",
+		`{"type":"plan.withdrawn","plan_id":"UCP-1","version":8,"patient":{"given_names":"Ann"}}`:     "patient.given_names",
+	} {
+		ev, err := Decode([]byte(in))
+		if err != nil || ev.PlanID != "UCP-1" || ev.Version != 8 || ev.Patient != nil || !ev.OccurredAt.IsZero() {
+			t.Errorf("Decode(%s) = %+v, %v; want the withdrawal of UCP-1 at 8", in, ev, err)
+			continue
+		}
+		if !strings.Contains(ev.Ignored, "field "+ignored+":") {
+			t.Errorf("Decode(%s).Ignored = %q, want it to name %s", in, ev.Ignored, ignored)
+		}
+		up := strings.Replace(in, "plan.withdrawn", "plan.upserted", 1)
+		if _, err := Decode([]byte(up)); err == nil {
+			t.Errorf("Decode(%s) accepted an upsert with a malformed field", up)
+		}
+	}
+	for _, in := range []string{
+		`{"type":"plan.withdrawn","plan_id":"UCP-1","version":"8","patient":"erased"}`,
+		`{"type":"plan.withdrawn","plan_id":8,"version":8,"occurred_at":1}`,
+		`{"type":"plan.withdrawn","plan_id":"UCP-1","occurred_at":1}`,
+	} {
+		if ev, err := Decode([]byte(in)); err == nil {
+			t.Errorf("Decode(%s) = %+v, want a dead letter", in, ev)
+		}
+	}
+	if ev, err := Decode([]byte(`{"type":"plan.withdrawn","plan_id":"UCP-1","version":8}`)); err != nil || ev.Ignored != "" {
+		t.Errorf("a well-formed withdrawal: %+v, %v", ev, err)
+	}
+}
+
 func TestLoadJSONL(t *testing.T) {
 	var one bytes.Buffer
 	if err := json.Compact(&one, []byte(upsertLine)); err != nil {
@@ -71,23 +108,28 @@ func TestLoadJSONL(t *testing.T) {
 		`{"type":"plan.withdrawn","plan_id":"B","version":2}`,
 		`{"type":"plan.upserted","plan_id":"B","version":1,"patient":{"given_names":["John"],"family_name":"Smith","birth_date":"1950-01-01"}}`,
 		`{"type":"plan.upserted","plan_id":"C","version":1,"patient":{"given_names":["Ann"],"birth_date":"31/02/1950"}}`,
+		`{"type":"plan.upserted","plan_id":"D","version":1,"patient":{"given_names":["Ann"],"family_name":"Lee","birth_date":"1950-01-01"}}`,
+		`{"type":"plan.withdrawn","plan_id":"D","version":2,"occurred_at":"yesterday"}`,
 	}, "\n")
 	ix := matcher.NewIndex(nil)
 	st, err := LoadJSONL(strings.NewReader(in), ix, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Events != 6 || st.DeadLetters != 1 || st.Upserted != 3 || st.Withdrawn != 1 || st.Stale != 1 || st.Sparse != 1 {
+	if st.Events != 8 || st.DeadLetters != 1 || st.Upserted != 4 || st.Withdrawn != 2 || st.Stale != 1 || st.Sparse != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	if len(st.FirstDeadLetters) != 1 || !strings.HasPrefix(st.FirstDeadLetters[0], "line 4:") {
 		t.Errorf("dead letters %q", st.FirstDeadLetters)
 	}
-	if st.FieldProblems["birth_date"] != 1 {
+	if st.FieldProblems["birth_date"] != 1 || st.FieldProblems["withdrawal applied without field occurred_at: want an RFC 3339 time"] != 1 {
 		t.Errorf("field problems %v", st.FieldProblems)
 	}
 	if ix.Live() != 2 {
 		t.Errorf("live %d, want 2 (UCP-123 and the sparse C)", ix.Live())
+	}
+	if _, live := ix.Version("D"); live {
+		t.Errorf("D's withdrawal was not applied")
 	}
 	if _, live := ix.Version("B"); live {
 		t.Errorf("withdrawn B came back from a stale copy")

@@ -19,4 +19,7 @@ type Event struct {
 	Version    uint64           `json:"version"`
 	OccurredAt time.Time        `json:"occurred_at"`
 	Patient    *matcher.Patient `json:"patient,omitempty"`
+	// Ignored names a malformed field a withdrawal was applied without
+	// (a withdrawal needs only its type, plan_id and version); "" if none.
+	Ignored string `json:"-"`
 }

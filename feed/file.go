@@ -27,7 +27,8 @@ type LoadStats struct {
 	// FirstDeadLetters holds the first few dead letters by position and
 	// reason (never content).
 	FirstDeadLetters []string
-	// FieldProblems counts plans kept with an unreadable field left out.
+	// FieldProblems counts plans kept with an unreadable field left out,
+	// and withdrawals applied despite a malformed field they do not need.
 	FieldProblems map[string]int
 }
 
@@ -37,11 +38,17 @@ func (s *LoadStats) add(a matcher.ApplyStats) {
 	s.Stale += a.Stale
 	s.Sparse += a.Sparse
 	for f, n := range a.Problems {
-		if s.FieldProblems == nil {
-			s.FieldProblems = make(map[string]int)
-		}
-		s.FieldProblems[f] += n
+		s.fieldProblems(f, n)
 	}
+}
+
+func (s *LoadStats) fieldProblem(f string) { s.fieldProblems(f, 1) }
+
+func (s *LoadStats) fieldProblems(f string, n int) {
+	if s.FieldProblems == nil {
+		s.FieldProblems = make(map[string]int)
+	}
+	s.FieldProblems[f] += n
 }
 
 const maxReportedDeadLetters = 20
@@ -86,6 +93,9 @@ func LoadJSONL(r io.Reader, ix Applier, progress func(LoadStats)) (LoadStats, er
 			} else if ev, derr := Decode(b); derr != nil {
 				st.dead(fmt.Sprintf("line %d", line), derr)
 			} else {
+				if ev.Ignored != "" {
+					st.fieldProblem("withdrawal applied without " + ev.Ignored)
+				}
 				batch = append(batch, ev.Change())
 				if len(batch) == fileBatch {
 					flush()

@@ -303,7 +303,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 					continue
 				}
 				it := item{m: m}
-				it.ch, it.at, it.err = decodeMessage(&it.m)
+				it.ch, it.at, it.ignored, it.err = decodeMessage(&it.m)
 				select {
 				case msgs <- it:
 				case <-ctx.Done():
@@ -344,10 +344,11 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 
 // item is a message read and decoded: its change, or why it is refused.
 type item struct {
-	m   kafka.Message
-	ch  matcher.Change
-	at  time.Time
-	err error
+	m       kafka.Message
+	ch      matcher.Change
+	at      time.Time
+	ignored string // a withdrawal's malformed field, applied without (Event.Ignored)
+	err     error
 }
 
 // apply sends refused events to the dead-letter topic, applies the rest of
@@ -362,6 +363,13 @@ func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Ch
 			dead++
 			c.deadLetter(ctx, dlq, m, err)
 		} else {
+			if why := batch[i].ignored; why != "" {
+				c.cfg.Log.Warn("withdrawal applied without a malformed field it does not need",
+					"partition", m.Partition, "offset", m.Offset, "reason", why)
+				if mt := c.cfg.Metrics; mt != nil {
+					mt.Events.WithLabelValues("withdrawal_field_ignored").Inc()
+				}
+			}
 			changes = append(changes, batch[i].ch)
 			events = append(events, m.Value)
 			ats = append(ats, batch[i].at)
@@ -401,28 +409,28 @@ func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Ch
 
 // decodeMessage turns a Kafka message into a change: a tombstone withdraws
 // for good; otherwise the value must be a valid event for the message's key.
-func decodeMessage(m *kafka.Message) (matcher.Change, time.Time, error) {
+func decodeMessage(m *kafka.Message) (ch matcher.Change, at time.Time, ignored string, err error) {
 	if len(m.Key) == 0 {
-		return matcher.Change{}, time.Time{}, deadLetter("missing key (the contract keys messages by plan_id)")
+		return ch, at, "", deadLetter("missing key (the contract keys messages by plan_id)")
 	}
 	if m.Value == nil {
 		if len(m.Key) > 128 {
-			return matcher.Change{}, time.Time{}, deadLetter("key longer than 128 bytes")
+			return ch, at, "", deadLetter("key longer than 128 bytes")
 		}
-		return matcher.Change{PlanID: string(m.Key), Version: TombstoneVersion}, time.Now(), nil
+		return matcher.Change{PlanID: string(m.Key), Version: TombstoneVersion}, time.Now(), "", nil
 	}
 	ev, err := Decode(m.Value)
 	if err != nil {
-		return matcher.Change{}, time.Time{}, err
+		return ch, at, "", err
 	}
 	if ev.PlanID != string(m.Key) {
-		return matcher.Change{}, time.Time{}, deadLetter("plan_id does not match the message key")
+		return ch, at, "", deadLetter("plan_id does not match the message key")
 	}
-	at := ev.OccurredAt
+	at = ev.OccurredAt
 	if at.IsZero() {
 		at = time.Now()
 	}
-	return ev.Change(), at, nil
+	return ev.Change(), at, ev.Ignored, nil
 }
 
 // deadLetter copies a refused message to the dead-letter topic with the
