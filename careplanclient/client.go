@@ -25,6 +25,9 @@ type Client struct {
 	Retries int           // extra attempts after the first (default 2)
 	HTTP    *http.Client  // default: one with no overall timeout (attempts have their own)
 	Breaker *Breaker      // default: 5 failures open it for 10s
+
+	defaultOnce sync.Once
+	defaultBr   *Breaker // the default breaker, made at the first call
 }
 
 // PlanStatus is the platform's view of one plan.
@@ -81,8 +84,9 @@ func (c *Client) get(ctx context.Context, path string, into any) error {
 	}
 	br := c.Breaker
 	if br == nil {
-		br = defaultBreaker()
-		c.Breaker = br
+		// Made once, not assigned to c.Breaker: calls may run concurrently.
+		c.defaultOnce.Do(func() { c.defaultBr = defaultBreaker() })
+		br = c.defaultBr
 	}
 	var err error
 	for attempt := 0; attempt <= retries; attempt++ {

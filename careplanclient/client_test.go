@@ -159,3 +159,24 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("drift %+v, want %+v", d, want)
 	}
 }
+
+// TestDefaultBreakerShared: a Client without a Breaker makes one default
+// breaker for all its calls, concurrent ones included (run with -race: it
+// used to be assigned to the Client by whichever call came first).
+func TestDefaultBreakerShared(t *testing.T) {
+	p := newPlatform(t)
+	p.set("5xx")
+	c := &Client{Base: p.URL, Timeout: 100 * time.Millisecond, Retries: -1}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Status(context.Background(), "UCP-1") }()
+	}
+	wg.Wait()
+	// Eight failures between them: the default breaker (5 failures) is
+	// open for every call now, and the platform is not called.
+	calls := p.calls.Load()
+	if _, err := c.Status(context.Background(), "UCP-1"); !errors.Is(err, ErrOpen) || p.calls.Load() != calls {
+		t.Errorf("after 8 failures: %v, platform calls %d → %d; want the shared breaker open", err, calls, p.calls.Load())
+	}
+}
