@@ -312,9 +312,8 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 			}
 		}()
 	}
-	dlq := &kafka.Writer{Addr: kafka.TCP(c.cfg.Brokers...), Topic: c.cfg.DeadLetterTopic,
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 5 * time.Second}
-	defer dlq.Close()
+	dlq := c.startDeadLetters()
+	defer dlq.close()
 
 	batch := make([]item, 0, c.cfg.MaxBatch)
 	changes := make([]matcher.Change, 0, c.cfg.MaxBatch)
@@ -336,7 +335,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 				break drain
 			}
 		}
-		changes = c.apply(ctx, batch, changes[:0], next, dlq)
+		changes = c.apply(batch, changes[:0], next, dlq)
 		c.publish(next)
 		c.checkCaughtUp(next)
 	}
@@ -353,7 +352,7 @@ type item struct {
 
 // apply sends refused events to the dead-letter topic, applies the rest of
 // a batch and advances next past it.
-func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Change, next Offsets, dlq *kafka.Writer) []matcher.Change {
+func (c *Consumer) apply(batch []item, changes []matcher.Change, next Offsets, dlq *deadLetters) []matcher.Change {
 	events := make([][]byte, 0, len(batch))
 	ats := make([]time.Time, 0, len(batch))
 	var dead int
@@ -361,7 +360,7 @@ func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Ch
 		m := &batch[i].m
 		if err := batch[i].err; err != nil {
 			dead++
-			c.deadLetter(ctx, dlq, m, err)
+			dlq.add(m, err)
 		} else {
 			if why := batch[i].ignored; why != "" {
 				c.cfg.Log.Warn("withdrawal applied without a malformed field it does not need",
@@ -402,6 +401,10 @@ func (c *Consumer) apply(ctx context.Context, batch []item, changes []matcher.Ch
 		}
 		c.rec.Record(applied, next.clone())
 	}
+	// Copied after the batch is applied, and by another goroutine: a burst
+	// of refused events, or a dead-letter topic that does not answer, never
+	// holds up the changes (withdrawals among them) read with them.
+	dlq.flush()
 	clear(changes) // drop the patients for the collector
 	clear(batch)
 	return changes
@@ -433,10 +436,31 @@ func decodeMessage(m *kafka.Message) (ch matcher.Change, at time.Time, ignored s
 	return ev.Change(), at, ev.Ignored, nil
 }
 
-// deadLetter copies a refused message to the dead-letter topic with the
-// reason in a header. The log names partition, offset and reason, never
-// the content.
-func (c *Consumer) deadLetter(ctx context.Context, dlq *kafka.Writer, m *kafka.Message, reason error) {
+// deadLetters copies refused messages to the dead-letter topic, with the
+// reason in a header, on a goroutine of its own. The log names partition,
+// offset and reason, never the content. A copy that cannot be written, or
+// finds the queue full, is logged and counted; the event itself is never
+// applied either way.
+type deadLetters struct {
+	c       *Consumer
+	w       *kafka.Writer
+	pending []kafka.Message // this batch's, handed over by flush
+	queue   chan []kafka.Message
+	done    chan struct{}
+}
+
+// deadLetterQueue bounds the batches of refused events waiting to be copied.
+const deadLetterQueue = 64
+
+func (c *Consumer) startDeadLetters() *deadLetters {
+	d := &deadLetters{c: c, queue: make(chan []kafka.Message, deadLetterQueue), done: make(chan struct{}),
+		w: &kafka.Writer{Addr: kafka.TCP(c.cfg.Brokers...), Topic: c.cfg.DeadLetterTopic,
+			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 5 * time.Second}}
+	go d.run()
+	return d
+}
+
+func (d *deadLetters) add(m *kafka.Message, reason error) {
 	var why string
 	var dl *DeadLetterError
 	if errors.As(reason, &dl) {
@@ -444,19 +468,60 @@ func (c *Consumer) deadLetter(ctx context.Context, dlq *kafka.Writer, m *kafka.M
 	} else {
 		why = reason.Error()
 	}
-	c.cfg.Log.Warn("dead letter", "partition", m.Partition, "offset", m.Offset, "reason", why)
-	out := kafka.Message{Key: m.Key, Value: m.Value, Headers: append(m.Headers[:len(m.Headers):len(m.Headers)],
+	d.c.cfg.Log.Warn("dead letter", "partition", m.Partition, "offset", m.Offset, "reason", why)
+	d.pending = append(d.pending, kafka.Message{Key: m.Key, Value: m.Value, Headers: append(m.Headers[:len(m.Headers):len(m.Headers)],
 		kafka.Header{Key: HeaderReason, Value: []byte(why)},
 		kafka.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
-		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)})}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := dlq.WriteMessages(wctx, out); err != nil {
-		c.cfg.Log.Error("dead letter not written", "partition", m.Partition, "offset", m.Offset, "err", err.Error())
-		if mt := c.cfg.Metrics; mt != nil {
-			mt.DeadLetterWriteErrors.Inc()
+		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)})})
+}
+
+// flush hands the batch's refused events to the writer without waiting.
+func (d *deadLetters) flush() {
+	if len(d.pending) == 0 {
+		return
+	}
+	select {
+	case d.queue <- d.pending:
+	default:
+		d.failed(d.pending, errors.New("dead-letter queue full (the topic is not keeping up)"))
+	}
+	d.pending = nil
+}
+
+func (d *deadLetters) run() {
+	defer close(d.done)
+	for msgs := range d.queue {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.w.WriteMessages(ctx, msgs...); err != nil {
+			d.failed(msgs, err)
+		}
+		cancel()
+	}
+}
+
+func (d *deadLetters) failed(msgs []kafka.Message, err error) {
+	d.c.cfg.Log.Error("dead letters not written", "count", len(msgs), "first_partition", header(&msgs[0], HeaderPartition),
+		"first_offset", header(&msgs[0], HeaderOffset), "err", err.Error())
+	if mt := d.c.cfg.Metrics; mt != nil {
+		mt.DeadLetterWriteErrors.Add(float64(len(msgs)))
+	}
+}
+
+func header(m *kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
 		}
 	}
+	return ""
+}
+
+// close writes what is queued (each batch within its timeout) and stops.
+func (d *deadLetters) close() {
+	d.flush()
+	close(d.queue)
+	<-d.done
+	d.w.Close()
 }
 
 func (c *Consumer) readerError(p int) func(string, ...any) {
