@@ -46,8 +46,13 @@ type KafkaConfig struct {
 	// 32768). While catching up, batches are this large, which amortises
 	// index maintenance; once caught up they hold what has just arrived.
 	MaxBatch int
-	Log      *slog.Logger
-	Metrics  *Metrics // may be nil
+	// Refresh is how often the topic's partitions and high-water marks are
+	// read again while running (default 10s): a partition added to the
+	// topic is read from its start, and the time the index last reached
+	// the head is passed to a HeadRecorder.
+	Refresh time.Duration
+	Log     *slog.Logger
+	Metrics *Metrics // may be nil
 }
 
 func (c *KafkaConfig) defaults() {
@@ -62,6 +67,9 @@ func (c *KafkaConfig) defaults() {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 32768
+	}
+	if c.Refresh <= 0 {
+		c.Refresh = 10 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -94,6 +102,14 @@ type Applied struct {
 	At      time.Time // when the change happened (occurred_at; for a tombstone, when it was read)
 }
 
+// A HeadRecorder is also told when the index has reached the head of the
+// log: at is a time at which every partition's high-water mark was at or
+// below offsets, so every event after offsets was written after at (the
+// snapshot keeps it, to know how far back a warm start may begin).
+type HeadRecorder interface {
+	RecordHead(at time.Time, offsets Offsets)
+}
+
 // Recorders passes every batch to each of its recorders in turn.
 type Recorders []Recorder
 
@@ -101,6 +117,15 @@ type Recorders []Recorder
 func (rs Recorders) Record(changes []Applied, offsets Offsets) {
 	for _, r := range rs {
 		r.Record(changes, offsets)
+	}
+}
+
+// RecordHead implements HeadRecorder, for those of rs that are one.
+func (rs Recorders) RecordHead(at time.Time, offsets Offsets) {
+	for _, r := range rs {
+		if h, ok := r.(HeadRecorder); ok {
+			h.RecordHead(at, offsets)
+		}
 	}
 }
 
@@ -114,8 +139,9 @@ type Consumer struct {
 	client *kafka.Client
 
 	partitions []int
-	first      Offsets // log start offsets when Prepare ran
-	end        Offsets // high-water marks when Prepare ran: caught up once reached
+	first      Offsets   // log start offsets when Prepare ran
+	end        Offsets   // high-water marks when Prepare ran: caught up once reached
+	endAt      time.Time // when those were asked for
 
 	caughtUp     chan struct{}
 	caughtUpOnce sync.Once
@@ -180,28 +206,90 @@ func (c *Consumer) prepare(ctx context.Context) error {
 			return fmt.Errorf("create dead-letter topic: %w", err)
 		}
 	}
+	at := time.Now()
+	first, end, err := c.offsets(ctx, parts)
+	if err != nil {
+		return err
+	}
+	c.partitions, c.first, c.end, c.endAt = parts, first, end, at
+	return nil
+}
+
+// offsets asks for the log start and high-water mark of each partition.
+func (c *Consumer) offsets(ctx context.Context, parts []int) (first, end Offsets, err error) {
 	reqs := make([]kafka.OffsetRequest, 0, 2*len(parts))
 	for _, p := range parts {
 		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 	}
 	res, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
 	if err != nil {
-		return fmt.Errorf("list offsets: %w", err)
+		return nil, nil, fmt.Errorf("list offsets: %w", err)
 	}
-	c.first, c.end = Offsets{}, Offsets{}
+	first, end = Offsets{}, Offsets{}
 	for _, po := range res.Topics[c.cfg.Topic] {
 		if po.Error != nil {
-			return fmt.Errorf("offsets of partition %d: %w", po.Partition, po.Error)
+			return nil, nil, fmt.Errorf("offsets of partition %d: %w", po.Partition, po.Error)
 		}
-		c.first[po.Partition], c.end[po.Partition] = po.FirstOffset, po.LastOffset
+		first[po.Partition], end[po.Partition] = po.FirstOffset, po.LastOffset
 	}
 	for _, p := range parts {
-		if _, ok := c.end[p]; !ok {
-			return fmt.Errorf("no offsets for partition %d", p)
+		if _, ok := end[p]; !ok {
+			return nil, nil, fmt.Errorf("no offsets for partition %d", p)
 		}
 	}
-	c.partitions = parts
-	return nil
+	return first, end, nil
+}
+
+// topicState is what a refresh found: the topic's partitions, their log
+// starts, and their high-water marks as of at.
+type topicState struct {
+	first, end Offsets
+	at         time.Time
+}
+
+// refresh reads the topic's partitions and offsets every Refresh and sends
+// what it finds to the apply loop. Failures are logged (throttled by the
+// interval) and retried at the next tick.
+func (c *Consumer) refresh(ctx context.Context, out chan<- topicState) {
+	t := time.NewTicker(c.cfg.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		at := time.Now()
+		md, err := c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{c.cfg.Topic}})
+		var parts []int
+		if err == nil {
+			for _, tp := range md.Topics {
+				if tp.Name == c.cfg.Topic && tp.Error == nil {
+					for _, p := range tp.Partitions {
+						parts = append(parts, p.ID)
+					}
+				}
+			}
+			if len(parts) == 0 {
+				err = fmt.Errorf("topic %s has no partitions", c.cfg.Topic)
+			}
+		}
+		var first, end Offsets
+		if err == nil {
+			first, end, err = c.offsets(ctx, parts)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				c.cfg.Log.Warn("kafka topic refresh failed; retrying", "topic", c.cfg.Topic, "err", err.Error())
+			}
+			continue
+		}
+		select {
+		case out <- topicState{first, end, at}:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Partitions returns the topic's partitions (after Prepare).
@@ -267,62 +355,43 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 	// work, and this spreads it over the cores); one loop applies.
 	msgs := make(chan item, c.cfg.MaxBatch)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	for _, p := range c.partitions {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:        c.cfg.Brokers,
-			Topic:          c.cfg.Topic,
-			Partition:      p,
-			MinBytes:       1,
-			MaxBytes:       16 << 20,
-			MaxWait:        c.cfg.MaxWait,
-			QueueCapacity:  1024,
-			ReadBackoffMin: 50 * time.Millisecond,
-			ReadBackoffMax: time.Second,
-			ErrorLogger:    kafka.LoggerFunc(c.readerError(p)),
-		})
-		if err := r.SetOffset(next[p]); err != nil {
-			r.Close()
-			return fmt.Errorf("partition %d: set offset: %w", p, err)
+		if err := c.read(ctx, &wg, p, next[p], msgs); err != nil {
+			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer r.Close()
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					c.cfg.Log.Warn("kafka read failed; retrying", "partition", p, "err", err.Error())
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(time.Second):
-					}
-					continue
-				}
-				it := item{m: m}
-				it.ch, it.at, it.ignored, it.err = decodeMessage(&it.m)
-				select {
-				case msgs <- it:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
 	}
+	refreshed := make(chan topicState)
+	wg.Add(1)
+	go func() { defer wg.Done(); c.refresh(ctx, refreshed) }()
 	dlq := c.startDeadLetters()
 	defer dlq.close()
 
+	// The head to reach: the high-water marks last asked for, and when.
+	head := topicState{end: c.end, at: c.endAt}
+	c.reachedHead(head, next)
 	batch := make([]item, 0, c.cfg.MaxBatch)
 	changes := make([]matcher.Change, 0, c.cfg.MaxBatch)
 	for {
 		select {
 		case <-ctx.Done():
-			cancel()
-			wg.Wait()
 			return nil
+		case ts := <-refreshed:
+			for p, o := range ts.first {
+				if _, known := next[p]; !known {
+					// A partition added to the topic: read it all.
+					c.cfg.Log.Info("kafka partition added; reading it from its start", "topic", c.cfg.Topic, "partition", p)
+					next[p] = o
+					if err := c.read(ctx, &wg, p, o, msgs); err != nil {
+						return err
+					}
+					c.publish(next)
+				}
+			}
+			head = ts
+			c.reachedHead(head, next)
+			continue
 		case m := <-msgs:
 			batch = append(batch[:0], m)
 		}
@@ -338,7 +407,73 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 		changes = c.apply(batch, changes[:0], next, dlq)
 		c.publish(next)
 		c.checkCaughtUp(next)
+		c.reachedHead(head, next)
 	}
+}
+
+// read starts partition p's reader at offset from, sending what it reads,
+// decoded, to msgs until ctx ends.
+func (c *Consumer) read(ctx context.Context, wg *sync.WaitGroup, p int, from int64, msgs chan<- item) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.cfg.Brokers,
+		Topic:          c.cfg.Topic,
+		Partition:      p,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        c.cfg.MaxWait,
+		QueueCapacity:  1024,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		ErrorLogger:    kafka.LoggerFunc(c.readerError(p)),
+	})
+	if err := r.SetOffset(from); err != nil {
+		r.Close()
+		return fmt.Errorf("partition %d: set offset: %w", p, err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer r.Close()
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				c.cfg.Log.Warn("kafka read failed; retrying", "partition", p, "err", err.Error())
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				continue
+			}
+			it := item{m: m}
+			it.ch, it.at, it.ignored, it.err = decodeMessage(&it.m)
+			select {
+			case msgs <- it:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// reachedHead tells a HeadRecorder when the index has applied everything
+// below the high-water marks of head (and so is at the log's head as of
+// head.at).
+func (c *Consumer) reachedHead(head topicState, next Offsets) {
+	h, ok := c.rec.(HeadRecorder)
+	if !ok || head.at.IsZero() {
+		return
+	}
+	for p, end := range head.end {
+		if next[p] < end {
+			return
+		}
+	}
+	h.RecordHead(head.at, next.clone())
 }
 
 // item is a message read and decoded: its change, or why it is refused.

@@ -33,6 +33,7 @@ type topicEnv struct {
 	brokers []string
 	topic   string
 	w       *kafka.Writer
+	refresh time.Duration // KafkaConfig.Refresh of consumers follow starts (0: the default)
 }
 
 func newTopic(t *testing.T, partitions int) *topicEnv {
@@ -67,7 +68,7 @@ func msg(i int, value []byte) kafka.Message {
 func (e *topicEnv) follow(ix feed.Applier, rec feed.Recorder, from feed.Offsets) *feed.Consumer {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := feed.NewConsumer(feed.KafkaConfig{Brokers: e.brokers, Topic: e.topic, MaxWait: 50 * time.Millisecond}, ix, rec)
+	c := feed.NewConsumer(feed.KafkaConfig{Brokers: e.brokers, Topic: e.topic, MaxWait: 50 * time.Millisecond, Refresh: e.refresh}, ix, rec)
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer pcancel()
 	if err := c.Prepare(pctx); err != nil {
@@ -209,5 +210,84 @@ func TestKafkaDeadLetters(t *testing.T) {
 		if got := reasons[k]; !strings.HasPrefix(got, w) {
 			t.Errorf("dead letter %q: reason %q, want %q", k, got, w)
 		}
+	}
+}
+
+// TestKafkaAddedPartition: a partition added to the topic while the consumer
+// runs is found at the next refresh and read from its start, so the events
+// the producer's hashing now sends there (a withdrawal among them) apply.
+func TestKafkaAddedPartition(t *testing.T) {
+	e := newTopic(t, 1)
+	e.refresh = 200 * time.Millisecond
+	e.publish(msg(1, feedtest.Upsert(1, 1)))
+	ix := matcher.NewIndex(nil)
+	c := e.follow(ix, nil, nil)
+	if !found(ix, 1) {
+		t.Fatal("plan 1 not loaded")
+	}
+	ctx := context.Background()
+	cl := &kafka.Client{Addr: kafka.TCP(e.brokers...), Timeout: 10 * time.Second}
+	res, err := cl.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: e.topic, Count: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range res.Errors {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var conn *kafka.Conn
+	feedtest.Eventually(t, 20*time.Second, "the new partition has a leader", func() bool {
+		conn, err = kafka.DialLeader(ctx, "tcp", e.brokers[0], e.topic, 1)
+		return err == nil
+	})
+	defer conn.Close()
+	if _, err := conn.WriteMessages(msg(1, feedtest.Withdrawn(1, 2)), msg(2, feedtest.Upsert(2, 1))); err != nil {
+		t.Fatal(err)
+	}
+	feedtest.Eventually(t, 10*time.Second, "the new partition's events are applied", func() bool {
+		return !found(ix, 1) && found(ix, 2)
+	})
+	if got := c.Applied()[1]; got != 2 {
+		t.Errorf("applied offsets of the new partition: %d, want 2", got)
+	}
+}
+
+type headRecorder struct {
+	mu      sync.Mutex
+	at      time.Time
+	offsets feed.Offsets
+}
+
+func (h *headRecorder) Record([]feed.Applied, feed.Offsets) {}
+func (h *headRecorder) RecordHead(at time.Time, o feed.Offsets) {
+	h.mu.Lock()
+	h.at, h.offsets = at, o
+	h.mu.Unlock()
+}
+
+// TestKafkaHead: the consumer tells a HeadRecorder when it has reached the
+// log's head, with a time at which the high-water marks were no further than
+// the offsets it gives; an idle topic keeps that time moving.
+func TestKafkaHead(t *testing.T) {
+	e := newTopic(t, 2)
+	e.refresh = 200 * time.Millisecond
+	for i := range 10 {
+		e.publish(msg(i, feedtest.Upsert(i, 1)))
+	}
+	h := &headRecorder{}
+	c := e.follow(matcher.NewIndex(nil), h, nil)
+	e.waitApplied(c)
+	after := time.Now()
+	feedtest.Eventually(t, 10*time.Second, "a head time after the last event", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.at.After(after)
+	})
+	h.mu.Lock()
+	got := h.offsets
+	h.mu.Unlock()
+	if want := c.Applied(); got[0] != want[0] || got[1] != want[1] || got[0]+got[1] != 10 {
+		t.Errorf("head offsets %v, want the applied %v (10 events)", got, want)
 	}
 }
