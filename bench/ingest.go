@@ -181,6 +181,13 @@ func (r *VisibleRecorder) Record(changes []feed.Applied, offsets feed.Offsets) {
 	}
 }
 
+// RecordHead implements feed.HeadRecorder, passing it on to next.
+func (r *VisibleRecorder) RecordHead(at time.Time, offsets feed.Offsets) {
+	if h, ok := r.next.(feed.HeadRecorder); ok {
+		h.RecordHead(at, offsets)
+	}
+}
+
 // Latencies returns the measured latencies from scheduled send and from
 // the broker's acknowledgement, sorted, and how many sent events were never
 // seen applied.

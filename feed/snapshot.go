@@ -2,6 +2,8 @@ package feed
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -22,39 +24,75 @@ import (
 //
 // Layout, all under one hash tag so a Redis Cluster keeps it in one slot:
 //
-//	{planflag:<topic>}:b000 … :b255  hash: plan ID → entry
-//	{planflag:<topic>}:offsets        hash: partition → next offset
-//	{planflag:<topic>}:meta           hash: written_at (unix seconds), topic
+//	{planflag:<topic>}:meta                 hash: gen (the current generation), topic,
+//	                                        head_at, written_at (unix seconds)
+//	{planflag:<topic>}:<gen>:b000 … :b255   hash: plan ID → entry
+//	{planflag:<topic>}:<gen>:offsets        hash: partition → next offset
+//	{planflag:<topic>}:<gen>:alive          the generation's data is there
 //
 // An entry is the plan's version as 20 zero-padded digits, then 'u' and the
 // event as published, or 'w' for a withdrawn plan: a withdrawal erases the
 // identifiers and keeps only the version, so that a late copy of an older
 // event cannot bring the plan back after a warm start.
 //
-// Consistency: every write goes through one Lua script that replaces an
-// entry only with a higher version and moves an offset only forward, and
-// offsets are written after (or with) the entries they cover. So the
-// entries are never older than the offsets say, whatever crashes between
-// writes and however many replicas write; replaying from the offsets with
-// version checks then gives exactly the topic's state. A snapshot whose
-// offsets fall outside the log, or older than MaxAge (kept below the topic's
-// delete.retention.ms, so no tombstone can have been compacted away since),
-// is not used: the replica replays the topic and rewrites the snapshot from
-// scratch.
+// Consistency. A generation is written by replicas whose every change since
+// their state began went into it: the replica that started it (replaying
+// the topic from its start) and replicas that started warm from it. Every
+// write goes through one Lua script that replaces an entry only with a
+// higher version and moves an offset only forward, and offsets are written
+// after (or with) the entries they cover; so a generation's entries are
+// never older than its offsets say, however many of its writers write and
+// whatever crashes between writes, and replaying from its offsets with
+// version checks gives the topic's state.
+//
+// What would break that is a writer whose earlier writes are not in the
+// generation, and the script refuses those: a replica whose generation is
+// no longer the current one, and a replica whose generation's data has gone
+// (Redis restarted empty or evicted it: the alive key is missing). Such a
+// replica stops writing — it cannot rewrite everything it holds — and the
+// snapshot is renewed by the next replica that replays the topic. A replica
+// that replays the topic (no snapshot, or one it could not use) writes a
+// generation of its own and makes it current at its first complete write
+// if there is none, or if the current one is the one it found unusable,
+// then deletes the one it replaced; otherwise it leaves the current one to
+// its writers and stops.
+//
+// Age. head_at is a time at which the log's high-water marks were at or
+// below the snapshot's offsets (HeadRecorder: the consumer reports it while
+// at the head, idle or not), so every event after the offsets was written
+// after it. A snapshot whose head_at is older than MaxAge (kept below the
+// topic's delete.retention.ms, so no tombstone after the offsets can have
+// been compacted away), or whose offsets fall outside the log, is not used:
+// the replica replays the topic.
 
 const snapshotBuckets = 256
 
-// writeScript applies entries monotonically, then offsets and meta.
-// KEYS: offsets, meta, then the bucket keys the call touches.
-// ARGV: n, then n × (key index, plan ID, entry), then m, m × (partition,
-// offset), then written_at and topic if m > 0.
+// writeScript applies entries monotonically, then offsets and meta, for a
+// writer of one generation.
+// KEYS: meta, alive, offsets, then the bucket keys the call touches.
+// ARGV: gen, first (1: no write of this writer has landed yet), claim (1:
+// may make gen current), displace (the generation it may replace, or ""),
+// n, then n × (key index, plan ID, entry), then m, m × (partition, offset),
+// then written_at, head_at and topic if m > 0.
+// Returns {status, previous generation}: status "ok", "claimed" (gen is
+// current now) or "lost" (nothing written: gen is not current, or its data
+// is gone).
 var writeScript = redis.NewScript(`
-local n = tonumber(ARGV[1])
-local i = 2
+local cur = redis.call('HGET', KEYS[1], 'gen')
+if ARGV[2] == '0' and redis.call('EXISTS', KEYS[2]) == 0 then
+  return {'lost', cur or ''}
+end
+local mine = (cur == ARGV[1])
+if not mine and not (ARGV[3] == '1' and ((not cur) or cur == ARGV[4])) then
+  return {'lost', cur or ''}
+end
+redis.call('SET', KEYS[2], '1')
+local n = tonumber(ARGV[5])
+local i = 6
 for _ = 1, n do
   local key = KEYS[tonumber(ARGV[i])]
-  local cur = redis.call('HGET', key, ARGV[i+1])
-  if (not cur) or string.sub(cur, 1, 20) < string.sub(ARGV[i+2], 1, 20) then
+  local e = redis.call('HGET', key, ARGV[i+1])
+  if (not e) or string.sub(e, 1, 20) < string.sub(ARGV[i+2], 1, 20) then
     redis.call('HSET', key, ARGV[i+1], ARGV[i+2])
   end
   i = i + 3
@@ -62,16 +100,24 @@ end
 local m = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, m do
-  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
-  if tonumber(ARGV[i+1]) > cur then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1])
+  local o = tonumber(redis.call('HGET', KEYS[3], ARGV[i]) or '-1')
+  if tonumber(ARGV[i+1]) > o then
+    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i+1])
   end
   i = i + 2
 end
-if m > 0 then
-  redis.call('HSET', KEYS[2], 'written_at', ARGV[i], 'topic', ARGV[i+1])
+if m == 0 then
+  return {'ok', cur or ''}
 end
-return n
+local head = tonumber(ARGV[i+1])
+if mine then
+  head = math.max(head, tonumber(redis.call('HGET', KEYS[1], 'head_at') or '0'))
+end
+redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'written_at', ARGV[i], 'head_at', head, 'topic', ARGV[i+2])
+if mine then
+  return {'ok', cur}
+end
+return {'claimed', cur or ''}
 `)
 
 // SnapshotConfig configures Snapshots.
@@ -79,8 +125,9 @@ type SnapshotConfig struct {
 	Addr     string        // Redis address, host:port
 	Topic    string        // the plan-store topic the snapshot reflects
 	Interval time.Duration // between writes (default 30s)
-	// MaxAge: an older snapshot is not used at start (default 12h; keep it
-	// below the topic's delete.retention.ms, 24h by default).
+	// MaxAge: a snapshot whose offsets were last at the log's head longer
+	// ago is not used at start (default 12h; keep it below the topic's
+	// delete.retention.ms, 24h by default).
 	MaxAge  time.Duration
 	Log     *slog.Logger
 	Metrics *Metrics // may be nil
@@ -95,14 +142,21 @@ type Snapshots struct {
 	cfg SnapshotConfig
 	rdb *redis.Client
 
-	keys    [snapshotBuckets]string
-	offKey  string
-	metaKey string
+	keys     [snapshotBuckets]string // of gen
+	offKey   string
+	aliveKey string
+	metaKey  string
 
 	mu      sync.Mutex
 	pending map[string]entry
 	offsets Offsets
-	reset   bool // the stored snapshot is not trusted: delete it before the next write
+	headAt  time.Time // RecordHead: the log's head was at or below offsets then
+	// The generation this replica writes (see the consistency note above).
+	gen      string
+	written  bool   // a write to gen has landed (or gen was loaded)
+	claim    bool   // gen is this replica's own, from a replay: it may make it current
+	displace string // the generation it found unusable and may replace
+	stopped  bool   // gen is no longer current or its data is gone: no more writes
 }
 
 type entry struct {
@@ -133,12 +187,36 @@ func NewSnapshots(cfg SnapshotConfig) *Snapshots {
 		rdb: redis.NewClient(&redis.Options{Addr: cfg.Addr, DialTimeout: 2 * time.Second,
 			ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxRetries: 1,
 			DisableIdentity: true})}
-	tag := "{planflag:" + cfg.Topic + "}"
-	for i := range s.keys {
-		s.keys[i] = fmt.Sprintf("%s:b%03d", tag, i)
-	}
-	s.offKey, s.metaKey = tag+":offsets", tag+":meta"
+	s.metaKey = s.tag() + ":meta"
+	s.cold("")
 	return s
+}
+
+func (s *Snapshots) tag() string { return "{planflag:" + s.cfg.Topic + "}" }
+
+// genKeys returns generation gen's bucket keys, offsets key and alive key.
+func (s *Snapshots) genKeys(gen string) (buckets [snapshotBuckets]string, offsets, alive string) {
+	prefix := s.tag() + ":" + gen
+	for i := range buckets {
+		buckets[i] = fmt.Sprintf("%s:b%03d", prefix, i)
+	}
+	return buckets, prefix + ":offsets", prefix + ":alive"
+}
+
+// use makes gen the generation this replica writes.
+func (s *Snapshots) use(gen string, written, claim bool, displace string) {
+	s.gen, s.written, s.claim, s.displace = gen, written, claim, displace
+	s.keys, s.offKey, s.aliveKey = s.genKeys(gen)
+}
+
+// cold makes this replica the writer of a new generation of its own, as
+// one that replays the topic; displace is the generation it found unusable.
+func (s *Snapshots) cold(displace string) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	s.use(hex.EncodeToString(b[:]), false, true, displace)
 }
 
 // quietRedis routes go-redis's own log lines (connection retries, which
@@ -178,11 +256,20 @@ var ErrNoSnapshot = errors.New("no usable snapshot")
 func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) error) (Offsets, SnapshotStats, error) {
 	start := time.Now()
 	var st SnapshotStats
-	offsets, err := s.meta(ctx, usable)
+	gen, offsets, err := s.meta(ctx, usable)
 	if err != nil {
-		s.markReset()
+		// Replay, and write a generation of our own: it may replace the
+		// one found unusable (but not one that could not be read).
+		displace := gen
+		if !errors.Is(err, ErrNoSnapshot) {
+			displace = ""
+		}
+		s.mu.Lock()
+		s.cold(displace)
+		s.mu.Unlock()
 		return nil, st, err
 	}
+	keys, _, aliveKey := s.genKeys(gen)
 	// Read the buckets pipelined, a group at a time, decode them on every
 	// core and apply in batches on this goroutine.
 	type decoded struct {
@@ -197,7 +284,7 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 		const group = 16
 		for i := 0; i < snapshotBuckets; i += group {
 			select {
-			case groups <- s.keys[i:min(i+group, snapshotBuckets)]:
+			case groups <- keys[i:min(i+group, snapshotBuckets)]:
 			case <-ctx.Done():
 				return
 			}
@@ -252,9 +339,11 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 	}
 	select {
 	case err := <-errc:
-		// Part of the snapshot was applied; replaying the whole topic over
-		// it is still right (versions), so the caller replays from the start.
-		s.markReset()
+		// Part of the snapshot was applied: the caller starts again from
+		// an empty index and replays the topic.
+		s.mu.Lock()
+		s.cold("")
+		s.mu.Unlock()
 		s.redisUp(false)
 		return nil, st, err
 	default:
@@ -262,6 +351,23 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 	if err := ctx.Err(); err != nil {
 		return nil, st, err
 	}
+	// The generation must still be current, with its data, now that it has
+	// been read: a replica that replaced it deletes it after switching, so
+	// a read that met deleted buckets sees the switch here.
+	now, err := s.rdb.HGet(ctx, s.metaKey, "gen").Result()
+	alive, err2 := s.rdb.Exists(ctx, aliveKey).Result()
+	if err == nil && err2 == nil && (now != gen || alive == 0) {
+		err = errors.New("snapshot replaced or lost while it was read")
+	}
+	if err = errors.Join(err, err2); err != nil {
+		s.mu.Lock()
+		s.cold("")
+		s.mu.Unlock()
+		return nil, st, fmt.Errorf("read snapshot: %w", err)
+	}
+	s.mu.Lock()
+	s.use(gen, true, false, "")
+	s.mu.Unlock()
 	s.redisUp(true)
 	st.Seconds = time.Since(start).Seconds()
 	if m := s.cfg.Metrics; m != nil {
@@ -270,53 +376,70 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 	return offsets, st, nil
 }
 
-// meta reads and checks the snapshot's offsets and age.
-func (s *Snapshots) meta(ctx context.Context, usable func(Offsets) error) (Offsets, error) {
+// meta reads and checks the current generation's offsets and age. gen is
+// the generation found, if meta could be read.
+func (s *Snapshots) meta(ctx context.Context, usable func(Offsets) error) (gen string, offsets Offsets, err error) {
 	meta, err := s.rdb.HGetAll(ctx, s.metaKey).Result()
 	if err != nil {
 		s.redisUp(false)
-		return nil, fmt.Errorf("read snapshot meta: %w", err)
+		return "", nil, fmt.Errorf("read snapshot meta: %w", err)
 	}
 	s.redisUp(true)
-	discard := func(reason, format string, args ...any) error {
+	gen = meta["gen"]
+	discard := func(reason, format string, args ...any) (string, Offsets, error) {
 		if m := s.cfg.Metrics; m != nil {
 			m.SnapshotDiscards.WithLabelValues(reason).Inc()
 		}
-		return fmt.Errorf("%w: %s", ErrNoSnapshot, fmt.Sprintf(format, args...))
+		return gen, nil, fmt.Errorf("%w: %s", ErrNoSnapshot, fmt.Sprintf(format, args...))
 	}
 	if len(meta) == 0 {
-		return nil, fmt.Errorf("%w: none in Redis", ErrNoSnapshot)
+		return "", nil, fmt.Errorf("%w: none in Redis", ErrNoSnapshot)
 	}
 	if meta["topic"] != s.cfg.Topic {
-		return nil, discard("topic", "written for another topic")
+		return discard("topic", "written for another topic")
 	}
-	at, err := strconv.ParseInt(meta["written_at"], 10, 64)
+	if gen == "" {
+		return discard("corrupt", "no generation")
+	}
+	head, err := strconv.ParseInt(meta["head_at"], 10, 64)
 	if err != nil {
-		return nil, discard("corrupt", "written_at unreadable")
+		return discard("corrupt", "head_at unreadable")
 	}
-	if age := s.cfg.Now().Sub(time.Unix(at, 0)); age > s.cfg.MaxAge {
-		return nil, discard("too_old", "written %s ago, more than the %s allowed", age.Round(time.Second), s.cfg.MaxAge)
+	if head == 0 {
+		return discard("too_old", "its writers have not reached the log's head since it began")
 	}
-	raw, err := s.rdb.HGetAll(ctx, s.offKey).Result()
+	if age := s.cfg.Now().Sub(time.Unix(head, 0)); age > s.cfg.MaxAge {
+		return discard("too_old", "its offsets were last at the log's head %s ago, more than the %s allowed", age.Round(time.Second), s.cfg.MaxAge)
+	}
+	_, offKey, aliveKey := s.genKeys(gen)
+	alive, err := s.rdb.Exists(ctx, aliveKey).Result()
 	if err != nil {
 		s.redisUp(false)
-		return nil, fmt.Errorf("read snapshot offsets: %w", err)
+		return "", nil, fmt.Errorf("read snapshot: %w", err)
 	}
-	offsets := Offsets{}
+	if alive == 0 {
+		return discard("lost", "its data is gone from Redis")
+	}
+	raw, err := s.rdb.HGetAll(ctx, offKey).Result()
+	if err != nil {
+		s.redisUp(false)
+		return "", nil, fmt.Errorf("read snapshot offsets: %w", err)
+	}
+	offsets = Offsets{}
 	for p, o := range raw {
 		pi, err1 := strconv.Atoi(p)
 		oi, err2 := strconv.ParseInt(o, 10, 64)
 		if err1 != nil || err2 != nil {
-			return nil, discard("corrupt", "offsets unreadable")
+			return discard("corrupt", "offsets unreadable")
 		}
 		offsets[pi] = oi
 	}
 	if usable != nil {
 		if err := usable(offsets); err != nil {
-			return nil, discard("offsets", "%v", err)
+			return discard("offsets", "%v", err)
 		}
 	}
-	return offsets, nil
+	return gen, offsets, nil
 }
 
 func decodeEntry(plan, v string) (matcher.Change, bool) {
@@ -348,16 +471,14 @@ func appendEntry(b []byte, e entry) []byte {
 	return append(append(b, 'u'), e.event...)
 }
 
-func (s *Snapshots) markReset() {
-	s.mu.Lock()
-	s.reset = true
-	s.mu.Unlock()
-}
-
 // Record implements Recorder: it notes what a batch changed and the offsets
 // the index reflects after it.
 func (s *Snapshots) Record(changes []Applied, offsets Offsets) {
 	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
 	for _, c := range changes {
 		if cur, ok := s.pending[c.PlanID]; !ok || cur.version < c.Version {
 			s.pending[c.PlanID] = entry{c.Version, c.Event}
@@ -371,83 +492,157 @@ func (s *Snapshots) Record(changes []Applied, offsets Offsets) {
 	}
 }
 
+// RecordHead implements HeadRecorder: the snapshot's offsets, once they
+// reach offsets, were at the log's head at at.
+func (s *Snapshots) RecordHead(at time.Time, offsets Offsets) {
+	s.mu.Lock()
+	if at.After(s.headAt) {
+		s.headAt = at
+	}
+	s.mu.Unlock()
+}
+
 // writeChunk bounds the entries one script call carries.
 const writeChunk = 2000
 
 // Flush writes what changed since the last write, then the offsets. On
-// failure the changes are kept for the next try.
+// failure the changes are kept for the next try. A replica that may no
+// longer write (its generation replaced or gone) logs it once and from
+// then on writes nothing.
 func (s *Snapshots) Flush(ctx context.Context) error {
 	s.mu.Lock()
-	pending, offsets, reset := s.pending, s.offsets, s.reset
-	if offsets == nil {
+	pending, offsets, w := s.pending, s.offsets, s.writer()
+	if offsets == nil || s.stopped {
 		s.mu.Unlock()
-		return nil // the consumer has not started: nothing the offsets could cover
+		return nil // not started (nothing the offsets could cover), or stopped
 	}
 	s.pending = make(map[string]entry, len(pending)/2)
 	s.mu.Unlock()
 
-	err := s.write(ctx, pending, offsets, reset)
+	status, prev, err := s.write(ctx, pending, offsets, w)
 	s.mu.Lock()
-	if err != nil {
+	switch {
+	case err != nil:
 		for k, e := range pending {
 			if cur, ok := s.pending[k]; !ok || cur.version < e.version {
 				s.pending[k] = e
 			}
 		}
-	} else if reset {
-		s.reset = false
+	case status == "lost":
+		s.stopped = true
+		s.pending = nil
+	case s.gen == w.gen:
+		s.written = true
 	}
 	n := len(s.pending)
 	s.mu.Unlock()
 	s.redisUp(err == nil)
-	if m := s.cfg.Metrics; m != nil {
+	m := s.cfg.Metrics
+	if m != nil {
 		m.SnapshotPending.Set(float64(n))
-		if err != nil {
+	}
+	switch {
+	case err != nil:
+		if m != nil {
 			m.SnapshotWrites.WithLabelValues("error").Inc()
-		} else {
-			m.SnapshotWrites.WithLabelValues("ok").Inc()
-			m.SnapshotLastOK.Set(float64(s.cfg.Now().Unix()))
+		}
+		return fmt.Errorf("write snapshot: %w", err)
+	case status == "lost":
+		why := "another replica's snapshot replaced the one this replica wrote"
+		if prev == "" || prev == w.gen {
+			why = "the snapshot this replica wrote is gone from Redis (restarted empty, or evicted)"
+		}
+		s.cfg.Log.Warn("snapshot writes stopped: "+why+"; lookups are unaffected, and the next replica that replays the topic renews the snapshot",
+			"generation", w.gen)
+		if m != nil {
+			m.SnapshotWrites.WithLabelValues("stopped").Inc()
+		}
+		return nil
+	case status == "claimed":
+		s.cfg.Log.Info("snapshot generation started", "generation", w.gen, "replaced", prev)
+		if prev != "" {
+			s.drop(ctx, prev)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
+	if m != nil {
+		m.SnapshotWrites.WithLabelValues("ok").Inc()
+		m.SnapshotLastOK.Set(float64(s.cfg.Now().Unix()))
 	}
 	return nil
 }
 
-func (s *Snapshots) write(ctx context.Context, pending map[string]entry, offsets Offsets, reset bool) error {
-	if reset {
-		keys := append([]string{s.offKey, s.metaKey}, s.keys[:]...)
-		if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
-			return err
-		}
+// genWriter is what a write needs of the generation it writes.
+type genWriter struct {
+	gen           string
+	keys          [snapshotBuckets]string
+	offKey, alive string
+	first, claim  bool
+	displace      string
+	headAt        time.Time
+}
+
+func (s *Snapshots) writer() genWriter {
+	return genWriter{gen: s.gen, keys: s.keys, offKey: s.offKey, alive: s.aliveKey,
+		first: !s.written, claim: s.claim, displace: s.displace, headAt: s.headAt}
+}
+
+// drop deletes a replaced generation's data (best effort: a leftover is
+// never read, only wasted).
+func (s *Snapshots) drop(ctx context.Context, gen string) {
+	buckets, off, alive := s.genKeys(gen)
+	keys := append([]string{alive, off}, buckets[:]...)
+	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+		s.cfg.Log.Warn("replaced snapshot generation not deleted", "generation", gen, "err", err.Error())
 	}
-	keys := []string{s.offKey, s.metaKey}
+}
+
+func (s *Snapshots) write(ctx context.Context, pending map[string]entry, offsets Offsets, w genWriter) (status, prev string, err error) {
+	flag := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}
+	keys := []string{s.metaKey, w.alive, w.offKey}
+	const fixedKeys = 3
 	keyIndex := map[int]int{}
-	args := []any{0}
+	args := []any{w.gen, flag(w.first), flag(w.claim), w.displace, 0}
+	const fixedArgs = 5
 	n := 0
 	var buf []byte
 	run := func(final bool) error {
-		args[0] = n
+		args[fixedArgs-1] = n
 		if final {
 			args = append(args, len(offsets))
 			for p, o := range offsets {
 				args = append(args, p, o)
 			}
-			args = append(args, s.cfg.Now().Unix(), s.cfg.Topic)
+			var head int64
+			if !w.headAt.IsZero() {
+				head = w.headAt.Unix()
+			}
+			args = append(args, s.cfg.Now().Unix(), head, s.cfg.Topic)
 		} else {
 			args = append(args, 0)
 		}
-		err := writeScript.Run(ctx, s.rdb, keys, args...).Err()
-		keys, args, n = keys[:2], args[:1], 0
+		res, err := writeScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+		keys, args, n = keys[:fixedKeys], args[:fixedArgs], 0
 		clear(keyIndex)
-		return err
+		if err != nil {
+			return err
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("snapshot script answered %d values", len(res))
+		}
+		status, prev = res[0], res[1]
+		w.first = false // the alive key is set now
+		return nil
 	}
 	for plan, e := range pending {
 		b := bucketOf(plan)
 		ki, ok := keyIndex[b]
 		if !ok {
-			keys = append(keys, s.keys[b])
+			keys = append(keys, w.keys[b])
 			ki = len(keys) // Lua indexes from 1
 			keyIndex[b] = ki
 		}
@@ -455,12 +650,13 @@ func (s *Snapshots) write(ctx context.Context, pending map[string]entry, offsets
 		args = append(args, ki, plan, string(buf))
 		n++
 		if n == writeChunk {
-			if err := run(false); err != nil {
-				return err
+			if err := run(false); err != nil || status == "lost" {
+				return status, prev, err
 			}
 		}
 	}
-	return run(true)
+	err = run(true)
+	return status, prev, err
 }
 
 // Run writes the snapshot every Interval until ctx ends, logging failures

@@ -141,27 +141,194 @@ func TestSnapshotNotUsed(t *testing.T) {
 }
 
 // TestSnapshotMonotonic: entries only move to higher versions and offsets
-// only forward, whoever writes (two replicas, one behind).
+// only forward, whoever of a generation's writers writes (two replicas, one
+// behind, the second started warm from the first's snapshot).
 func TestSnapshotMonotonic(t *testing.T) {
 	topic := feedtest.Name("mono")
 	ahead, _ := newSnapshots(t, topic, time.Now)
-	behind, _ := newSnapshots(t, topic, time.Now)
 	ctx := context.Background()
 	ahead.Record([]feed.Applied{{PlanID: feedtest.PlanID(1), Version: 3}}, feed.Offsets{0: 10})
+	ahead.RecordHead(time.Now(), feed.Offsets{0: 10})
 	if err := ahead.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	behind, m := newSnapshots(t, topic, time.Now)
+	if _, _, err := behind.Load(ctx, matcher.NewIndex(nil), nil); err != nil {
 		t.Fatal(err)
 	}
 	behind.Record([]feed.Applied{{PlanID: feedtest.PlanID(1), Version: 2, Event: feedtest.Upsert(1, 2)}}, feed.Offsets{0: 7})
 	if err := behind.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if got := testutil.ToFloat64(m.SnapshotWrites.WithLabelValues("ok")); got != 1 {
+		t.Fatalf("the warm replica's write: %v ok, want 1", got)
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
 	defer rdb.Close()
 	if v := findEntry(t, rdb, topic, feedtest.PlanID(1)); v != "00000000000000000003w" {
 		t.Errorf("entry after an older write: %.25q, want the withdrawal at version 3", v)
 	}
-	if o, _ := rdb.HGet(ctx, "{planflag:"+topic+"}:offsets", "0").Result(); o != "10" {
+	if o, _ := rdb.HGet(ctx, genKey(t, rdb, topic, "offsets"), "0").Result(); o != "10" {
 		t.Errorf("offset after an older write: %s, want 10", o)
+	}
+}
+
+// TestSnapshotReplaced: a replica that found the snapshot unusable replays
+// the topic and writes a generation of its own, which replaces the shared
+// one; the replica that wrote the old one stops writing rather than move
+// the new one's offsets past events the new one does not hold. (Before
+// generations, the second replica's first write deleted the snapshot and
+// the first replica's next write moved the offsets past a withdrawal the
+// snapshot no longer held: a warm start brought the plan back.)
+func TestSnapshotReplaced(t *testing.T) {
+	topic := feedtest.Name("replaced")
+	ctx := context.Background()
+	b, mb := newSnapshots(t, topic, time.Now)
+	x, y := feedtest.PlanID(1), feedtest.PlanID(2)
+	// B: X published at offset 0, withdrawn at offset 1.
+	b.Record([]feed.Applied{{PlanID: x, Version: 1, Event: feedtest.Upsert(1, 1)}}, feed.Offsets{0: 1})
+	b.Record([]feed.Applied{{PlanID: x, Version: 2}}, feed.Offsets{0: 2})
+	b.RecordHead(time.Now(), feed.Offsets{0: 2})
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A starts, refuses the snapshot, replays from the start and writes
+	// after reading offset 0 only (at the head then, say, for the test).
+	a, _ := newSnapshots(t, topic, time.Now)
+	refuse := func(feed.Offsets) error { return errors.New("a partition was added") }
+	if _, _, err := a.Load(ctx, matcher.NewIndex(nil), refuse); !errors.Is(err, feed.ErrNoSnapshot) {
+		t.Fatal(err)
+	}
+	a.Record([]feed.Applied{{PlanID: x, Version: 1, Event: feedtest.Upsert(1, 1)}}, feed.Offsets{0: 1})
+	a.RecordHead(time.Now(), feed.Offsets{0: 1})
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// B's next write, one new plan at offset 2, is not made.
+	b.Record([]feed.Applied{{PlanID: y, Version: 1, Event: feedtest.Upsert(2, 1)}}, feed.Offsets{0: 3})
+	if err := b.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(mb.SnapshotWrites.WithLabelValues("stopped")); got != 1 {
+		t.Errorf("B's writes stopped %v times, want 1", got)
+	}
+	// A third replica starts warm from A's generation: X is live there, so
+	// it must read Kafka on from offset 1, where X's withdrawal is.
+	c, _ := newSnapshots(t, topic, time.Now)
+	ix := matcher.NewIndex(nil)
+	from, _, err := c.Load(ctx, ix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, live := ix.Version(x); live && from[0] > 1 {
+		t.Errorf("X is live after a warm start that reads on from offset %d, past its withdrawal at 1", from[0])
+	}
+	if _, live := ix.Version(y); live || from[0] != 1 {
+		t.Errorf("warm start from %v with Y live=%v: B's write after the switch landed", from, live)
+	}
+	// The replaced generation's data is gone from Redis.
+	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
+	defer rdb.Close()
+	if keys, _ := rdb.Keys(ctx, "{planflag:"+topic+"}:*").Result(); len(keys) > 3+256 {
+		t.Errorf("%d keys under the topic: the replaced generation was not deleted", len(keys))
+	}
+}
+
+// TestSnapshotLostData: when Redis loses the snapshot (restarted empty, or
+// its keys evicted), a replica's next write would hold only what changed
+// since its last one; it stops writing instead, and no snapshot is there to
+// start warm from until a replica replays the topic.
+func TestSnapshotLostData(t *testing.T) {
+	topic := feedtest.Name("lost")
+	ctx := context.Background()
+	s, m := newSnapshots(t, topic, time.Now)
+	for i := range 200 {
+		s.Record([]feed.Applied{{PlanID: feedtest.PlanID(i), Version: 1, Event: feedtest.Upsert(i, 1)}}, feed.Offsets{0: int64(i + 1)})
+	}
+	s.RecordHead(time.Now(), feed.Offsets{0: 200})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
+	defer rdb.Close()
+	keys, err := rdb.Keys(ctx, "{planflag:"+topic+"}:*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("snapshot keys: %v, %v", keys, err)
+	}
+	if err := rdb.Del(ctx, keys...).Err(); err != nil { // Redis restarted empty
+		t.Fatal(err)
+	}
+	s.Record([]feed.Applied{{PlanID: feedtest.PlanID(500), Version: 1, Event: feedtest.Upsert(500, 1)}}, feed.Offsets{0: 201})
+	s.RecordHead(time.Now(), feed.Offsets{0: 201})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.SnapshotWrites.WithLabelValues("stopped")); got != 1 {
+		t.Errorf("writes stopped %v times, want 1", got)
+	}
+	w, _ := newSnapshots(t, topic, time.Now)
+	ix := matcher.NewIndex(nil)
+	if from, st, err := w.Load(ctx, ix, nil); !errors.Is(err, feed.ErrNoSnapshot) {
+		t.Errorf("warm start after the loss: %+v from %v, %v; want ErrNoSnapshot (it would hold 1 of 201 plans)", st, from, err)
+	}
+	// Part of the data gone (an eviction): the same.
+	s2, m2 := newSnapshots(t, topic, time.Now)
+	s2.Record([]feed.Applied{{PlanID: feedtest.PlanID(1), Version: 1, Event: feedtest.Upsert(1, 1)}}, feed.Offsets{0: 1})
+	s2.RecordHead(time.Now(), feed.Offsets{0: 1})
+	if err := s2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, genKey(t, rdb, topic, "alive")).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := newSnapshotsLoad(t, topic); !errors.Is(err, feed.ErrNoSnapshot) {
+		t.Errorf("warm start from a generation whose data is gone: %v, want ErrNoSnapshot", err)
+	}
+	s2.Record([]feed.Applied{{PlanID: feedtest.PlanID(2), Version: 1, Event: feedtest.Upsert(2, 1)}}, feed.Offsets{0: 2})
+	if err := s2.Flush(ctx); err != nil || testutil.ToFloat64(m2.SnapshotWrites.WithLabelValues("stopped")) != 1 {
+		t.Errorf("write to a generation whose data is gone: %v; want it stopped", err)
+	}
+}
+
+func newSnapshotsLoad(t *testing.T, topic string) (feed.Offsets, feed.SnapshotStats, error) {
+	s, _ := newSnapshots(t, topic, time.Now)
+	return s.Load(context.Background(), matcher.NewIndex(nil), nil)
+}
+
+// TestSnapshotAge: a snapshot's age is how long ago its offsets were last
+// at the log's head, not when it was last written: a replica that cannot
+// reach Kafka but writes to Redis every interval does not keep old offsets
+// usable past MaxAge; one at the head of an idle topic does.
+func TestSnapshotAge(t *testing.T) {
+	topic := feedtest.Name("age")
+	t0 := time.Now()
+	now := t0
+	clock := func() time.Time { return now }
+	s, _ := newSnapshots(t, topic, clock) // MaxAge 1h
+	ctx := context.Background()
+	s.Record([]feed.Applied{{PlanID: feedtest.PlanID(1), Version: 1, Event: feedtest.Upsert(1, 1)}}, feed.Offsets{0: 1})
+	s.RecordHead(t0, feed.Offsets{0: 1})
+	for h := 0; h <= 25; h++ { // hourly writes, the consumer cut off from Kafka
+		now = t0.Add(time.Duration(h) * time.Hour)
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2, m := newSnapshots(t, topic, clock)
+	if off, _, err := s2.Load(ctx, matcher.NewIndex(nil), nil); !errors.Is(err, feed.ErrNoSnapshot) {
+		t.Errorf("snapshot whose offsets %v were last at the head 25h ago: %v, want ErrNoSnapshot (MaxAge 1h)", off, err)
+	}
+	if got := testutil.ToFloat64(m.SnapshotDiscards.WithLabelValues("too_old")); got != 1 {
+		t.Errorf("too_old discards = %v", got)
+	}
+	// At the head of an idle topic, the consumer reports it every refresh.
+	s.RecordHead(now.Add(-time.Minute), feed.Offsets{0: 1})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s3, _ := newSnapshots(t, topic, clock)
+	if _, _, err := s3.Load(ctx, matcher.NewIndex(nil), nil); err != nil {
+		t.Errorf("snapshot at the head a minute ago: %v", err)
 	}
 }
 
@@ -182,12 +349,22 @@ func TestSnapshotRedisAway(t *testing.T) {
 	}
 }
 
+// genKey is the current snapshot generation's key with the given suffix.
+func genKey(t *testing.T, rdb *redis.Client, topic, suffix string) string {
+	t.Helper()
+	gen, err := rdb.HGet(context.Background(), "{planflag:"+topic+"}:meta", "gen").Result()
+	if err != nil {
+		t.Fatalf("snapshot generation: %v", err)
+	}
+	return fmt.Sprintf("{planflag:%s}:%s:%s", topic, gen, suffix)
+}
+
+// findEntry is plan's entry in the current snapshot generation, or "".
 func findEntry(t *testing.T, rdb *redis.Client, topic, plan string) string {
 	t.Helper()
 	ctx := context.Background()
 	for b := range 256 {
-		key := fmt.Sprintf("{planflag:%s}:b%03d", topic, b)
-		v, err := rdb.HGet(ctx, key, plan).Result()
+		v, err := rdb.HGet(ctx, genKey(t, rdb, topic, fmt.Sprintf("b%03d", b)), plan).Result()
 		if err == nil {
 			return v
 		}
