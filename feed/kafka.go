@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -659,8 +660,20 @@ func (d *deadLetters) close() {
 	d.w.Close()
 }
 
+// readerError logs kafka-go's reader errors: at debug level (they are
+// retried, and a broker restart makes many), except a reader that finds its
+// offset outside the log and moves to the log's start or end, which skips
+// events: that is an error, logged and counted.
 func (c *Consumer) readerError(p int) func(string, ...any) {
 	return func(format string, args ...any) {
+		if strings.Contains(format, "skipping from offset") || strings.Contains(format, "reading passed the last offset") {
+			c.cfg.Log.Error("kafka reader skipped events the log no longer holds (retention or deleted records); a full replay restores the store",
+				"partition", p, "detail", fmt.Sprintf(format, args...))
+			if mt := c.cfg.Metrics; mt != nil {
+				mt.Events.WithLabelValues("skipped_by_reader").Inc()
+			}
+			return
+		}
 		c.cfg.Log.Debug("kafka reader", "partition", p, "detail", fmt.Sprintf(format, args...))
 	}
 }

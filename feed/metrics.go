@@ -21,7 +21,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_feed_events_total",
-			Help: "Plan-store events consumed from Kafka, by outcome (upserted, withdrawn, stale, dead_letter; withdrawal_field_ignored counts withdrawals applied despite a malformed field they do not need)."}, []string{"outcome"}),
+			Help: "Plan-store events consumed from Kafka, by outcome (upserted, withdrawn, stale, dead_letter; withdrawal_field_ignored counts withdrawals applied despite a malformed field they do not need; skipped_by_reader counts the times a reader found its offset outside the log and skipped to its start or end)."}, []string{"outcome"}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "planflag_feed_lag_events",
 			Help: "Events between the last applied one and the partition's high-water mark."}, []string{"partition"}),
 		DeadLetterWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "planflag_feed_dead_letter_write_errors_total",
