@@ -11,7 +11,8 @@ const (
 // compare fills the agreement of query pq with plan holder p.
 func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	a.NHSNumber = compareNHS(pq, p)
-	a.GivenName = ix.compareGiven(pq, p)
+	a.givenConflict = false
+	a.GivenName = ix.compareGiven(pq, p, a)
 	a.FamilyName = ix.compareFamily(pq, p)
 	if (a.GivenName == Different || a.GivenName == Phonetic) && a.FamilyName == Different {
 		if ix.swappedNames(pq, p) {
@@ -37,7 +38,7 @@ func compareNHS(pq *prepared, p *person) Level {
 	return Different
 }
 
-func (ix *Index) compareGiven(pq *prepared, p *person) Level {
+func (ix *Index) compareGiven(pq *prepared, p *person, a *Agreement) Level {
 	if pq.given == "" || p.given[0] == 0 {
 		return Missing
 	}
@@ -49,12 +50,16 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 		return Different
 	}
 	if pq.given == g.s {
+		a.givenConflict = ix.secondGivenDiffers(pq, p)
 		return Exact
 	}
 	if givenAgree(pq.givenFormals, g) {
+		a.givenConflict = ix.secondGivenDiffers(pq, p)
 		return Nickname
 	}
-	if similar(pq.given, g.s, givenFuzzy) {
+	// A near spelling is a typo only if one of the two is not a name
+	// people are given: Jean and Joan, Paul and Paula are two people.
+	if similar(pq.given, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
 		return Fuzzy
 	}
 	// A stray space typed into the name ("Ja Xson", "Har Risn").
@@ -81,6 +86,23 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 		return Phonetic
 	}
 	return Different
+}
+
+// secondGivenDiffers reports a caller's second given name that plainly
+// differs from the plan holder's (Mary-Jane for Mary-Kate, John Michael for
+// John Paul): the first names agree, but siblings may share a first name
+// and differ in the second, so the agreement needs a personal identifier to
+// anchor a match (Agreement.givenConflict). Initials and a record or a
+// caller without a second name say nothing.
+func (ix *Index) secondGivenDiffers(pq *prepared, p *person) bool {
+	if len(pq.given2) < 2 || p.given[1] == 0 {
+		return false
+	}
+	m := ix.names.info(p.given[1])
+	if len(m.s) < 2 || pq.given2 == m.s {
+		return false
+	}
+	return !givenAgree(formalsOf(pq.given2), m) && !similar(pq.given2, m.s, givenFuzzy)
 }
 
 // givenAgree reports a nickname relation between a query given name (with
@@ -223,7 +245,7 @@ func compareDates(q, s Date) Level {
 		return DayMonthSwapped
 	case q.Month() == s.Month() && q.Day() == s.Day() && (q.Year() == s.Year()+1 || q.Year()+1 == s.Year()):
 		return YearOff
-	case dateDigitDistance(q, s) == 1:
+	case dateSlip(q, s):
 		return OneDigit
 	case q.Year() == s.Year():
 		return SameYear

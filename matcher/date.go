@@ -107,6 +107,18 @@ func trimSpace(s string) string {
 }
 
 // dateDigitDistance counts differing decimal digits of two packed dates.
+// dateSlip reports dates one slip apart: one digit differs, and if it is the
+// year's tens digit, by one (1952 for 1962). Two or more decades apart on
+// the same day and month is a parent or a child (John Hughes, 1952 and
+// 1982), not a slip; so is another century.
+func dateSlip(a, b Date) bool {
+	da, db := int(a/100_000), int(b/100_000) // YYY of YYYYMMDD
+	if da-db > 1 || db-da > 1 {
+		return false
+	}
+	return dateDigitDistance(a, b) == 1
+}
+
 func dateDigitDistance(a, b Date) int {
 	x, y := uint32(a), uint32(b)
 	n := 0

@@ -109,6 +109,10 @@ type Agreement struct {
 	Postcode   Level `json:"postcode"`
 	Address    Level `json:"address"`
 	Phone      Level `json:"phone"`
+
+	// givenConflict: the first given names agree but the caller's second
+	// given name plainly differs from the plan holder's (see Anchored).
+	givenConflict bool
 }
 
 // Level returns the level of field f.

@@ -285,11 +285,20 @@ func insertTop(top []scored, c scored, k int) []scored {
 }
 
 // anchored is the identity rule for a confident match: the birth date agrees
-// (exactly, or with one recognisable slip), and so does the given name (or a
-// nickname, a typo, a middle name) or a valid NHS number. Surname, address
-// and landline are household facts: however many agree, they never make a
-// match on their own, and a twin or a spouse, whose given name differs, is at
-// most possible.
+// (exactly, or with one recognisable slip), and so does the given name, or a
+// valid NHS number with a given name that does not plainly differ. Surname,
+// address and landline are household facts: however many agree, they never
+// make a match on their own. A twin, a sibling or a spouse shares them and
+// differs only in the given name (and in the personal identifiers: NHS
+// number, mobile), so a given name that agrees only in a way two people's
+// names can — a nickname (the table links names that are names of their own
+// too: Peter and Patrick, Ian and John, Susan and Hannah), names given the
+// other way round, a second given name that differs — anchors a match only
+// with a mobile that agrees (names given the other way round: or the home,
+// since the risk there is a namesake elsewhere); without one such a caller
+// is at most possible.
+// A near spelling (Fuzzy) is only ever a typo: two real names one letter
+// apart (Jean, Joan) do not agree at that level (compareGiven).
 func anchored(a *Agreement) bool { return a.Anchored() }
 
 // Anchored reports whether the agreement meets the identity rule a
@@ -302,11 +311,22 @@ func (a *Agreement) Anchored() bool {
 		return false
 	}
 	if a.NHSNumber == Exact {
-		return true
+		// A relative's number read out by mistake: the given name says so.
+		return a.GivenName != Different
+	}
+	mobile := a.Phone == Exact // personal, unlike a landline
+	if a.givenConflict && !mobile {
+		return false
 	}
 	switch a.GivenName {
-	case Exact, Nickname, Fuzzy, MiddleName, Swapped:
+	case Exact, MiddleName, Fuzzy:
 		return true
+	case Nickname:
+		return mobile
+	case Swapped:
+		// The risk is a namesake elsewhere (Thomas Henry, Henry Thomas),
+		// not a relative: the home tells them apart.
+		return mobile || a.Postcode == Exact || a.Address == Exact
 	}
 	return false
 }
@@ -348,9 +368,14 @@ func corroborated(a *Agreement) bool {
 func (ix *Index) score(a *Agreement, pq *prepared, p *person, n int) float64 {
 	w := ix.w
 	s := w.w[FieldNHSNumber][a.NHSNumber] + w.w[FieldBirthDate][a.BirthDate] + w.w[FieldGender][a.Gender]
-	if a.GivenName == Exact {
+	switch {
+	case a.givenConflict:
+		// The first names agree, the second do not: no more than a near
+		// spelling, so the plan holder whose second name agrees ranks first.
+		s += min(w.w[FieldGivenName][Fuzzy], w.w[FieldGivenName][a.GivenName])
+	case a.GivenName == Exact:
 		s += w.tfWeight(FieldGivenName, ix.names.info(p.given[0]).givenCount.Load(), n)
-	} else {
+	default:
 		s += w.w[FieldGivenName][a.GivenName]
 	}
 	if a.FamilyName == Exact {

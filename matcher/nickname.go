@@ -72,3 +72,22 @@ func nicknameAgree(a, b string) bool {
 	}
 	return false
 }
+
+//go:embed data/given_names.txt
+var givenNamesTxt string
+
+// knownGivenNames is every first name registered for at least three births
+// in England and Wales, 1996–2018 (scripts/gen-given-names.sh), sorted:
+// substrings of the embedded file, so it costs the slice headers only.
+var knownGivenNames = strings.Fields(givenNamesTxt)
+
+// knownGiven reports whether a normalised given name is a name people are
+// given (the registered names above, or a name in the nickname table)
+// rather than a misspelling of one.
+func knownGiven(s string) bool {
+	if _, ok := nicknames[s]; ok {
+		return true
+	}
+	_, ok := slices.BinarySearch(knownGivenNames, s)
+	return ok
+}

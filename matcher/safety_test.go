@@ -1,0 +1,164 @@
+package matcher
+
+import (
+	"strings"
+	"testing"
+)
+
+// household is a plan store of 2,000 strangers and one plan holder (given
+// names planGiven) at a house she shares with others; with twinGiven set,
+// her twin at the same house holds a plan too. The live count is raised to
+// 10,000,000 so that the thresholds are those of a national store.
+func household(t *testing.T, planGiven, twinGiven []string) *Index {
+	t.Helper()
+	ix := NewIndex(nil)
+	background(ix, 2000)
+	mk := func(g []string) *Patient {
+		return &Patient{GivenNames: g, FamilyName: "Hughes", BirthDate: "1990-05-14",
+			Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}},
+			Phones:    []string{"0113 496 0000"}}
+	}
+	ix.Upsert("PLAN-HOLDER", 1, mk(planGiven))
+	if twinGiven != nil {
+		ix.Upsert("PLAN-TWIN", 1, mk(twinGiven))
+	}
+	ix.live.Add(10_000_000)
+	return ix
+}
+
+func householdQuery(given, gender string) Query {
+	return Query{GivenName: given, FamilyName: "Hughes", BirthDate: "1990-05-14", Postcode: "LS6 2AB",
+		Address: "22 Acacia Ave", Phone: "0113 496 0000", Gender: gender}
+}
+
+// TestTwinIsAtMostPossible: a twin without a plan rings with their own,
+// correct details — everything the plan holder's record says but the given
+// name. Whatever the two names (linked in the nickname table although each
+// is a name of its own, one letter apart, sharing the first of two), the
+// answer is at most possible; the plan holder ringing is a match.
+func TestTwinIsAtMostPossible(t *testing.T) {
+	for _, c := range []struct{ plan, twin, gender string }{
+		// Linked in the nickname table.
+		{"Robert", "William", "male"}, {"William", "Robert", "male"}, {"Peter", "Patrick", "male"},
+		{"John", "Ian", "male"}, {"John", "Jack", "male"}, {"John", "Jon", "male"}, {"Jack", "Ian", "male"},
+		{"Susan", "Hannah", "female"}, {"Helen", "Eileen", "female"}, {"Maureen", "Mary", "female"},
+		{"Rose", "Linda", "female"}, {"Anna", "Hannah", "female"},
+		// Real names one letter apart.
+		{"Jean", "Joan", "female"}, {"Jane", "June", "female"}, {"Mark", "Mary", ""},
+		{"Frances", "Francis", ""}, {"Paula", "Paul", ""}, {"Danielle", "Daniel", ""},
+		{"Alexandra", "Alexander", ""}, {"Charlotte", "Charles", ""}, {"Roberta", "Robert", ""},
+		{"Michaela", "Michael", ""}, {"Oliver", "Olivia", ""}, {"Louise", "Louis", ""},
+		// The same first name, a different second.
+		{"Mary-Kate", "Mary-Jane", "female"}, {"Jean-Paul", "Jean-Luc", "male"}, {"John Paul", "John Michael", "male"},
+	} {
+		ix := household(t, strings.Fields(c.plan), nil)
+		for _, gender := range []string{c.gender, ""} {
+			r := mustMatch(t, ix, householdQuery(c.twin, gender))
+			if r.Tier == TierMatch {
+				t.Errorf("plan holder %q, twin %q (gender %q) rings: match on the twin's plan (given name %v, score %.1f)",
+					c.plan, c.twin, gender, r.Candidates[0].Agreement.GivenName, r.Candidates[0].Score)
+			}
+		}
+		if r := mustMatch(t, ix, householdQuery(c.plan, c.gender)); r.Tier != TierMatch {
+			t.Errorf("plan holder %q rings: %v, want match (%+v)", c.plan, r.Tier, r.Candidates)
+		}
+	}
+}
+
+// TestBothTwinsHoldPlans: with both twins' plans held, each twin ringing is
+// never a match on the other's.
+func TestBothTwinsHoldPlans(t *testing.T) {
+	for _, p := range [][2]string{{"John", "Jon"}, {"John", "Ian"}, {"Anna", "Hannah"}, {"Frances", "Francis"},
+		{"Paula", "Paul"}, {"Mary-Kate", "Mary-Jane"}, {"Robert", "William"}} {
+		ix := household(t, strings.Fields(p[0]), strings.Fields(p[1]))
+		for i, g := range p {
+			want := [2]string{"PLAN-HOLDER", "PLAN-TWIN"}[i]
+			r := mustMatch(t, ix, householdQuery(g, ""))
+			if r.Tier == TierMatch && r.Candidates[0].PlanID != want {
+				t.Errorf("%q rings: match on %s, the twin's plan", g, r.Candidates[0].PlanID)
+			}
+			if len(r.Candidates) == 0 || r.Candidates[0].PlanID != want {
+				t.Errorf("%q rings: %v %+v; want %s first", g, r.Tier, r.Candidates, want)
+			}
+		}
+	}
+}
+
+// TestTypoIsNotATwin: a caller's misspelling of the plan holder's name, not
+// itself a name people are given, still anchors a match; a nickname or a
+// near spelling with the plan holder's mobile does too.
+func TestTypoIsNotATwin(t *testing.T) {
+	ix := household(t, []string{"Margaret"}, nil)
+	for _, g := range []string{"Margret", "Magaret", "Margaert", "Ma rgaret"} {
+		if r := mustMatch(t, ix, householdQuery(g, "")); r.Tier != TierMatch {
+			t.Errorf("%q for Margaret: %v, want match (%+v)", g, r.Tier, r.Candidates)
+		}
+	}
+	ix = household(t, []string{"Robert"}, nil)
+	ix.Upsert("PLAN-HOLDER", 2, &Patient{GivenNames: []string{"Robert"}, FamilyName: "Hughes", BirthDate: "1990-05-14",
+		Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}}, Phones: []string{"07700 900456"}})
+	q := householdQuery("Bob", "male")
+	q.Phone = "07700 900456"
+	if r := mustMatch(t, ix, q); r.Tier != TierMatch {
+		t.Errorf("Bob with Robert's mobile: %v, want match (%+v)", r.Tier, r.Candidates)
+	}
+}
+
+// TestRelativesNHSNumber: a carer reads out the plan holder's NHS number
+// for her twin, who gives her own name: possible, not a match.
+func TestRelativesNHSNumber(t *testing.T) {
+	ix := newTestIndex(t)
+	for _, q := range []Query{
+		{NHSNumber: "9434765919", GivenName: "Mary", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SW1A 1AA", Gender: "female"},
+		{NHSNumber: "9434765919", GivenName: "Mary", FamilyName: "O'Brien", BirthDate: "1941-03-07"},
+	} {
+		if r := mustMatch(t, ix, q); r.Tier == TierMatch {
+			t.Errorf("%+v: match on %s (%+v)", q, r.Candidates[0].PlanID, r.Candidates[0].Agreement)
+		}
+	}
+	q := Query{NHSNumber: "9434765919", GivenName: "Peggy", FamilyName: "O'Brien", BirthDate: "1941-03-07"}
+	if r := mustMatch(t, ix, q); r.Tier != TierMatch {
+		t.Errorf("her NHS number with her nickname: %v, want match", r.Tier)
+	}
+}
+
+// TestSwappedNamesake: Thomas Henry, not a plan holder, shares a birthday
+// with Henry Thomas, who is: names the other way round anchor a match only
+// with the home (or a mobile) to tell them apart.
+func TestSwappedNamesake(t *testing.T) {
+	ix := NewIndex(nil)
+	background(ix, 2000)
+	ix.Upsert("PLAN-HENRY-THOMAS", 1, &Patient{GivenNames: []string{"Henry"}, FamilyName: "Thomas", BirthDate: "1950-01-20", Gender: "male",
+		Addresses: []Address{{Lines: []string{"9 High Street"}, Postcode: "SA1 1NW"}}})
+	for _, q := range []Query{
+		{GivenName: "Thomas", FamilyName: "Henry", BirthDate: "1950-01-20", Gender: "male"},
+		{GivenName: "Thomas", FamilyName: "Henry", BirthDate: "1950-01-20", Postcode: "SA1"},
+	} {
+		if r := mustMatch(t, ix, q); r.Tier == TierMatch {
+			t.Errorf("%+v: match on %s (%+v)", q, r.Candidates[0].PlanID, r.Candidates[0].Agreement)
+		}
+	}
+	q := Query{GivenName: "Thomas", FamilyName: "Henry", BirthDate: "1950-01-20", Postcode: "SA1 1NW"}
+	if r := mustMatch(t, ix, q); r.Tier != TierMatch {
+		t.Errorf("names the other way round, at his home: %v, want match", r.Tier)
+	}
+}
+
+// TestParentIsNotASlip: John Hughes and his son John Hughes, born on the
+// same day and month thirty years apart, at one house: the son ringing is
+// not a match on his father's plan. A slip of one in the year's tens digit
+// still is.
+func TestParentIsNotASlip(t *testing.T) {
+	ix := NewIndex(nil)
+	background(ix, 2000)
+	ix.Upsert("PLAN-FATHER", 1, &Patient{GivenNames: []string{"John"}, FamilyName: "Hughes", BirthDate: "1952-06-15", Gender: "male",
+		Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}}, Phones: []string{"0113 496 0000"}})
+	q := Query{GivenName: "John", FamilyName: "Hughes", BirthDate: "1982-06-15", Gender: "male", Postcode: "LS6 2AB", Address: "22 Acacia Ave", Phone: "0113 496 0000"}
+	if r := mustMatch(t, ix, q); r.Tier == TierMatch {
+		t.Errorf("son rings: match on %s (%+v)", r.Candidates[0].PlanID, r.Candidates[0].Agreement)
+	}
+	q.BirthDate = "1962-06-15"
+	if r := mustMatch(t, ix, q); r.Tier != TierMatch || r.Candidates[0].Agreement.BirthDate != OneDigit {
+		t.Errorf("1962 for 1952: %v %+v, want a match with a one-digit slip", r.Tier, r.Candidates)
+	}
+}
