@@ -24,7 +24,7 @@ func TestLookupBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := strings.Join([]string{
-		`{"given_name":"Peggy","family_name":"OBrien","birth_date":"07/03/1941","postcode":"sw1a1aa"}`,
+		`{"given_name":"Peggy","family_name":"OBrien","birth_date":"07/03/1941","postcode":"sw1a1aa","phone":"07700 900123"}`,
 		`{"query":{"nhs_number":"943 476 5919","birth_date":"1941-03-07"},"expect":"UCP-123","kind":"x"}`,
 		`{"given_name":"John","family_name":"Smith","birth_date":"1950-01-01","postcode":"M1 1AE"}`,
 		`{"given_name":"Margaret","birth_date":"1941-02-30"}`,

@@ -117,8 +117,8 @@ func TestServiceLookups(t *testing.T) {
 	defer m.Close()
 	waitReady(t, m)
 
-	// The three tiers.
-	r := post(t, m, tokenCAD, `{"given_name":"Peggy","family_name":"OBrien","birth_date":"07/03/1941","postcode":"sw1a1aa","unknown":"ignored"}`)
+	// The three tiers (a nickname with her mobile: a match; without it, possible).
+	r := post(t, m, tokenCAD, `{"given_name":"Peggy","family_name":"OBrien","birth_date":"07/03/1941","postcode":"sw1a1aa","phone":"07700 900123","unknown":"ignored"}`)
 	cands, _ := r.body["candidates"].([]any)
 	if r.status != 200 || r.body["tier"] != "match" || r.body["flag"] != true || len(cands) != 1 || r.body["request_id"] == "" {
 		t.Errorf("match: %d %v", r.status, r.body)
