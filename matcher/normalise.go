@@ -50,8 +50,28 @@ func foldRune(r rune) string {
 		}
 		return asciiLetters[c-'a' : c-'a'+1]
 	}
+	if r >= 0x1EA0 && r <= 0x1EF9 { // Vietnamese letters with tone marks (Latin Extended Additional)
+		switch {
+		case r <= 0x1EB7:
+			return "a"
+		case r <= 0x1EC7:
+			return "e"
+		case r <= 0x1ECB:
+			return "i"
+		case r <= 0x1EE3:
+			return "o"
+		case r <= 0x1EF1:
+			return "u"
+		}
+		return "y"
+	}
 	return ""
 }
+
+// isCombiningMark reports the accents of decomposed text (NFD: "e" then
+// U+0301), which some devices send: dropped, like the accents of composed
+// letters, without separating the name.
+func isCombiningMark(r rune) bool { return r >= 0x300 && r <= 0x36F }
 
 const asciiLetters = "abcdefghijklmnopqrstuvwxyz"
 
@@ -79,7 +99,7 @@ func foldName(dst []byte, s string) []byte {
 			r, size = utf8.DecodeRuneInString(s[i:])
 			i += size
 		}
-		if isApostrophe(r) {
+		if isApostrophe(r) || isCombiningMark(r) {
 			continue
 		}
 		f := foldRune(r)

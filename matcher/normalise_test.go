@@ -25,6 +25,12 @@ func TestNormaliseGiven(t *testing.T) {
 	check("M.", "m")
 	check("", "")
 	check("123", "")
+	// Decomposed accents (NFD, as some devices send) fold as composed ones.
+	check("Rene\u0301e", "renee")
+	check("Zoe\u0308 Rene\u0301e", "zoe renee")
+	// Vietnamese letters with tone marks.
+	check("Thị", "thi")
+	check("Nguyễn Văn", "nguyen van")
 }
 
 func TestNormaliseFamily(t *testing.T) {
@@ -47,6 +53,8 @@ func TestNormaliseFamily(t *testing.T) {
 	check("van der Berg", "vanderberg")
 	check("Vanderberg", "vanderberg")
 	check("Müller", "muller")
+	check("Mu\u0308ller", "muller")
+	check("Nguyễn", "nguyen")
 	check("Smith Jr.", "smith")
 	check("  SMITH ", "smith")
 	check("D'Souza", "dsouza")

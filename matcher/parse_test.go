@@ -56,6 +56,8 @@ func TestParsePostcode(t *testing.T) {
 	check("DN55 1PT", "DN55 1PT", "DN55", false)
 	check("W1A 0AX", "W1A 0AX", "W1A", false)
 	check("EC1A 1BB", "EC1A 1BB", "EC1A", false)
+	check("GIR 0AA", "GIR 0AA", "GIR", false) // the one non-geographic postcode of the format
+	check("gir0aa", "GIR 0AA", "GIR", false)
 	check("SW1A", "SW1A", "SW1A", false) // outward only
 	check("m1", "M1", "M1", false)
 	check("", "", "", false)

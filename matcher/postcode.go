@@ -36,7 +36,7 @@ func ParsePostcode(s string) (Postcode, error) {
 	switch {
 	case validOutward(buf[:n]):
 	case n >= 5 && validOutward(buf[:n-3]) && validInward(buf[n-3:n]):
-	case n == 7 && string(buf[:7]) == "GIR0AA":
+	case n == 6 && string(buf[:6]) == "GIR0AA":
 	default:
 		return 0, errPostcode
 	}
