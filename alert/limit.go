@@ -6,7 +6,9 @@ import (
 
 // limiter is a token bucket: rate tokens a second, up to a burst of one
 // second's worth (at least 10), so a client can absorb a short surge of
-// calls. Time is injected as nanoseconds so tests are deterministic.
+// calls. Time is injected as nanoseconds so tests are deterministic; flagd
+// gives it a monotonic reading (time since start), and a clock that goes
+// backwards all the same adds no tokens and takes none away.
 type limiter struct {
 	mu     sync.Mutex // guards tokens and last
 	tokens float64
@@ -27,7 +29,8 @@ func (l *limiter) allow() (bool, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.tokens = min(l.burst, l.tokens+float64(now-l.last)/1e9*l.rate)
+	elapsed := max(0, now-l.last) // a clock stepped back must not drain the bucket
+	l.tokens = min(l.burst, l.tokens+float64(elapsed)/1e9*l.rate)
 	l.last = now
 	if l.tokens >= 1 {
 		l.tokens--

@@ -184,7 +184,11 @@ type Main struct {
 // 200 when it is loaded) and returns; the API serves until Close.
 func (m *Main) Run(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(ctx)
-	now := func() int64 { return time.Now().UnixNano() }
+	// The rate limiters' clock: nanoseconds since start on the monotonic
+	// clock, so a step of the wall clock (NTP, an operator) neither refuses
+	// nor frees lookups.
+	started := time.Now()
+	now := func() int64 { return int64(time.Since(started)) }
 	var clients *alert.Clients
 	var err error
 	var demoToken string
