@@ -12,6 +12,7 @@ type Metrics struct {
 
 	Lookups    *prometheus.CounterVec // by tier and client
 	Errors     *prometheus.CounterVec // by error code
+	ConnErrors *prometheus.CounterVec // connections fasthttp could not serve, by kind
 	Latency    prometheus.Histogram   // lookup service time
 	InFlight   prometheus.Gauge
 	IndexPlans prometheus.Gauge       // live plans
@@ -30,6 +31,8 @@ func NewMetrics() *Metrics {
 			Help: "Lookups answered, by tier and calling client."}, []string{"tier", "client"}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_http_errors_total",
 			Help: "Requests refused, by error code."}, []string{"code"}),
+		ConnErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_http_conn_errors_total",
+			Help: "Connections the HTTP server could not serve (a malformed or unreadable request), by kind."}, []string{"kind"}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "planflag_lookup_seconds",
 			Help:    "Service time of answered lookups, from request read to response written.",
 			Buckets: []float64{25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 100e-3}}),
@@ -44,7 +47,7 @@ func NewMetrics() *Metrics {
 		Ready: prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_ready",
 			Help: "1 once the index has caught up with its source and lookups are served."}),
 	}
-	r.MustRegister(m.Lookups, m.Errors, m.Latency, m.InFlight, m.IndexPlans, m.Sparse, m.Loaded, m.Ready,
+	r.MustRegister(m.Lookups, m.Errors, m.ConnErrors, m.Latency, m.InFlight, m.IndexPlans, m.Sparse, m.Loaded, m.Ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

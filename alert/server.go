@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -118,17 +119,60 @@ func (s *Server) SetReady(ready bool) {
 // The load benchmark serves both the API and its bare ceiling with it, so
 // they are measured as flagd runs. errs may be nil (fasthttp's plain
 // answers); log may be nil (fasthttp's default logger).
+//
+// fasthttp's error for a request it cannot parse quotes the bytes it read
+// (the bearer token, a patient's details in the body), and it hands that
+// error to log. SecureErrorLogMessage keeps the quotes out of the errors;
+// flagd's logger (Server.ConnLogger) logs no error text at all besides.
 func HTTPServer(h fasthttp.RequestHandler, errs func(*fasthttp.RequestCtx, error), maxBody int, log fasthttp.Logger) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:            h,
-		ErrorHandler:       errs,
-		Name:               "planflag",
-		MaxRequestBodySize: maxBody,
-		ReadTimeout:        10 * time.Second,
-		WriteTimeout:       10 * time.Second,
-		IdleTimeout:        60 * time.Second,
-		NoDefaultDate:      true,
-		Logger:             log,
+		Handler:               h,
+		ErrorHandler:          errs,
+		Name:                  "planflag",
+		MaxRequestBodySize:    maxBody,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		NoDefaultDate:         true,
+		SecureErrorLogMessage: true,
+		Logger:                log,
+	}
+}
+
+// ConnLogger is the fasthttp.Logger for the API's server. fasthttp logs
+// through it why it could not serve a connection, and that message can
+// quote the request (the bearer token, a patient's details), so none of
+// its text is logged: a fixed message and the kind of error, one of a few
+// fixed words (connErrorKind), counted in planflag_http_conn_errors_total.
+func (s *Server) ConnLogger() fasthttp.Logger { return connLogger{s} }
+
+type connLogger struct{ s *Server }
+
+func (l connLogger) Printf(_ string, args ...any) {
+	kind := "other" // no error: a connection limit reached
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			kind = connErrorKind(err)
+		}
+	}
+	l.s.metrics.ConnErrors.WithLabelValues(kind).Inc()
+	l.s.log.Debug("http connection not served", "kind", kind)
+}
+
+// connErrorKind names the kind of a fasthttp read error with a fixed word,
+// never its text.
+func connErrorKind(err error) string {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return "body_too_large"
+	case errors.As(err, &small):
+		return "headers_too_large"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	default:
+		return "malformed"
 	}
 }
 

@@ -218,7 +218,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.ix = matcher.NewIndex(nil)
 	m.api.SetMatcher(m.ix)
-	m.http = alert.HTTPServer(m.api.Handler, m.api.ErrorHandler, m.Config.MaxBody, httpLogger{m.Log})
+	m.http = alert.HTTPServer(m.api.Handler, m.api.ErrorHandler, m.Config.MaxBody, m.api.ConnLogger())
 	m.ln, err = net.Listen("tcp", m.Config.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.HTTPAddr, err)
@@ -360,12 +360,4 @@ func printDemo(w io.Writer, addr, token string, live int, examples []demoQuery, 
 	}
 	fmt.Fprintln(w, "Every lookup is audited (field names, tier, plan and link IDs; never values) to", auditFile)
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
-}
-
-// httpLogger sends fasthttp's connection errors to the service log. They
-// name addresses and protocol problems, never request bodies.
-type httpLogger struct{ log *slog.Logger }
-
-func (l httpLogger) Printf(format string, args ...any) {
-	l.log.Debug("http connection", "detail", fmt.Sprintf(format, args...))
 }

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,17 +46,42 @@ func clientsFile(t *testing.T, dir string) string {
 // (and any extra flags).
 func boot(t *testing.T, events string, extra ...string) *Main {
 	t.Helper()
+	return bootLogged(t, io.Discard, events, extra...)
+}
+
+// bootLogged is boot with the service's log, at debug level, written to w.
+func bootLogged(t *testing.T, w io.Writer, events string, extra ...string) *Main {
+	t.Helper()
 	dir := t.TempDir()
 	cfg, err := parseConfig(append([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", events,
 		"-http.max-body", "4096", "-shutdown.timeout", "5s"}, extra...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stdout: io.Discard}
+	m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), Stdout: io.Discard}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// logBuf collects a service's log lines; the service writes from its own
+// goroutines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func eventsFile(t *testing.T) string {
@@ -303,4 +331,50 @@ func TestConfigErrors(t *testing.T) {
 	if err != nil || cfg.HTTPAddr != "127.0.0.1:9999" {
 		t.Errorf("env fallback: %v %v", cfg.HTTPAddr, err)
 	}
+}
+
+// A request fasthttp cannot parse is answered 400 in the API's error shape,
+// and the log, even at debug level, carries none of it: fasthttp's error
+// text quotes the request it read (the bearer token, the caller's details),
+// so it is not logged; the connection is counted by kind instead.
+func TestServiceMalformedRequestNotLogged(t *testing.T) {
+	var logs logBuf
+	m := bootLogged(t, &logs, eventsFile(t))
+	defer m.Close()
+	waitReady(t, m)
+	body := `{"given_name":"Margaret","family_name":"O'Brien","birth_date":"1941-03-07","postcode":"SW1A 1AA"}`
+	head := "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tokenCAD + "\r\n"
+	for _, c := range []struct{ name, req string }{
+		{"content-length not a number", head + "Content-Length: 7x\r\n\r\n" + body},
+		{"header line without a colon", head + "X-Caller Margaret O'Brien 1941-03-07 SW1A 1AA\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body},
+		{"chunk size not hex", head + "Transfer-Encoding: chunked\r\n\r\nzz\r\n" + body + "\r\n0\r\n\r\n"},
+	} {
+		before := len(logs.String())
+		conn, err := net.Dial("tcp", m.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, c.req)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", c.name, err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		io.ReadAll(conn) // the server logs, then closes the connection
+		conn.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(raw), `"code":"bad_request"`) {
+			t.Errorf("%s: answered %d %s", c.name, resp.StatusCode, raw)
+		}
+		logged := logs.String()[before:]
+		if !strings.Contains(logged, `"msg":"http connection not served"`) {
+			t.Errorf("%s: not logged at all:\n%s", c.name, logged)
+		}
+		for _, secret := range []string{tokenCAD, "Margaret", "O'Brien", "1941-03-07", "SW1A"} {
+			if strings.Contains(logged, secret) {
+				t.Errorf("%s: log carries %q:\n%s", c.name, secret, logged)
+			}
+		}
+	}
+	waitMetrics(t, m, "conn_errors", `planflag_http_conn_errors_total{kind="malformed"} 3`)
 }
