@@ -119,17 +119,23 @@ func (k KafkaSink) Write(batch []*AuditEvent) error {
 func (k KafkaSink) Close() error { return k.W.Close() }
 
 // Auditor writes audit events in the background through a bounded queue:
-// a lookup never waits on the audit sink. When the queue is full or the
-// sink fails, the events are counted as lost (planflag_audit_lost_total)
-// and logged (at most once a second, by count and request ID only).
+// a lookup never waits on the audit sink. When the queue is full, the sink
+// fails or the auditor is closed, the events are counted as lost
+// (planflag_audit_lost_total) and logged (at most once a second, by count
+// and request ID only).
 type Auditor struct {
+	// mu guards closed and the closing of q: Record holds it shared while
+	// it sends, Close exclusively while it closes, so no send meets a
+	// closed channel (a lookup still in flight when shutdown's drain gave
+	// up).
+	mu      sync.RWMutex
+	closed  bool
 	q       chan *AuditEvent
 	sink    AuditSink
 	log     *slog.Logger
 	lost    *prometheus.CounterVec
 	lastLog atomic.Int64
 	done    chan struct{}
-	once    sync.Once
 }
 
 // NewAuditor writes to sink with a queue of size events; reg receives its
@@ -137,14 +143,20 @@ type Auditor struct {
 func NewAuditor(sink AuditSink, size int, log *slog.Logger, reg prometheus.Registerer) *Auditor {
 	a := &Auditor{q: make(chan *AuditEvent, size), sink: sink, log: log, done: make(chan struct{}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_audit_lost_total",
-			Help: "Audit events not written, by reason (queue_full, write_error)."}, []string{"reason"})}
+			Help: "Audit events not written, by reason (queue_full, write_error, closed)."}, []string{"reason"})}
 	reg.MustRegister(a.lost)
 	go a.run()
 	return a
 }
 
-// Record queues e; it never blocks.
+// Record queues e; it never blocks. After Close, e is counted lost.
 func (a *Auditor) Record(e *AuditEvent) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		a.lose("closed", 1, e.RequestID, nil)
+		return
+	}
 	select {
 	case a.q <- e:
 	default:
@@ -199,9 +211,15 @@ func (a *Auditor) run() {
 	}
 }
 
-// Close writes what is queued and closes the sink.
+// Close writes what is queued and closes the sink; events recorded after
+// it are counted lost.
 func (a *Auditor) Close() error {
-	a.once.Do(func() { close(a.q) })
+	a.mu.Lock()
+	if !a.closed {
+		a.closed = true
+		close(a.q)
+	}
+	a.mu.Unlock()
 	<-a.done
 	return a.sink.Close()
 }
@@ -209,7 +227,7 @@ func (a *Auditor) Close() error {
 // Lost returns the number of events lost so far (for tests and reports).
 func (a *Auditor) Lost() float64 {
 	var n float64
-	for _, r := range []string{"queue_full", "write_error"} {
+	for _, r := range []string{"queue_full", "write_error", "closed"} {
 		n += counterValue(a.lost.WithLabelValues(r))
 	}
 	return n
