@@ -115,7 +115,8 @@ func (s *Server) SetReady(ready bool) {
 }
 
 // HTTPServer returns the fasthttp server that serves h the way flagd serves
-// the API: the body limit, read, write and idle timeouts, no Date header.
+// the API: the body limit, read, write and idle timeouts, no Date header,
+// and once shutdown begins each answer closes its connection.
 // The load benchmark serves both the API and its bare ceiling with it, so
 // they are measured as flagd runs. errs may be nil (fasthttp's plain
 // answers); log may be nil (fasthttp's default logger).
@@ -135,6 +136,7 @@ func HTTPServer(h fasthttp.RequestHandler, errs func(*fasthttp.RequestCtx, error
 		IdleTimeout:           60 * time.Second,
 		NoDefaultDate:         true,
 		SecureErrorLogMessage: true,
+		CloseOnShutdown:       true, // a keep-alive client reconnects to another replica
 		Logger:                log,
 	}
 }

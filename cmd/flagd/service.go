@@ -148,6 +148,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("-http.max-body must be at least 256 bytes")
 	case c.MaxInFlight < 1:
 		return c, errors.New("-http.max-inflight must be at least 1")
+	case c.ShutdownTimeout <= 0:
+		return c, errors.New("-shutdown.timeout must be more than 0 (the time lookups in flight have to finish)")
 	case !c.Demo && c.Clients == "":
 		return c, errors.New("no clients: give -clients FILE (or -demo)")
 	case !c.Demo && c.Events == "" && !kafka:
@@ -178,6 +180,9 @@ type Main struct {
 	served  chan error
 	loading sync.WaitGroup
 	cancel  context.CancelFunc
+
+	readyMu sync.Mutex // guards closing, and readiness turned on against it
+	closing bool       // Close has begun: never ready again
 }
 
 // Run listens, then loads the plan source in the background (/readyz turns
@@ -280,7 +285,10 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	st := m.ix.Stats()
 	m.metrics.IndexPlans.Set(float64(st.Live))
 	m.metrics.Sparse.Set(float64(st.Sparse))
-	m.api.SetReady(true)
+	if !m.setReady() {
+		m.Log.Info("plan source loaded after shutdown began; staying not ready", "live", st.Live)
+		return nil
+	}
 	if m.Config.PlatformURL != "" {
 		m.loading.Add(1)
 		go func() {
@@ -295,6 +303,19 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	return nil
 }
 
+// setReady turns lookups and /readyz on, unless Close has begun (a load
+// finishing during the drain must not turn them back on); it reports
+// whether it did.
+func (m *Main) setReady() bool {
+	m.readyMu.Lock()
+	defer m.readyMu.Unlock()
+	if m.closing {
+		return false
+	}
+	m.api.SetReady(true)
+	return true
+}
+
 // Close stops the service in order: readiness off, drain in-flight
 // requests, stop loading; each step's duration is logged.
 func (m *Main) Close() error {
@@ -304,7 +325,10 @@ func (m *Main) Close() error {
 		m.Log.Info("shutdown step", "step", name, "millis", time.Since(start).Milliseconds())
 		return err
 	}
+	m.readyMu.Lock()
+	m.closing = true
 	m.api.SetReady(false)
+	m.readyMu.Unlock()
 	var errs []error
 	errs = append(errs, step("drain http", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)

@@ -315,6 +315,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-demo", "-http.max-inflight", "0"}, [2]string{}, "max-inflight"},
 		{[]string{"-demo"}, [2]string{"FLAGD_HTTP_MAX_BODY", "lots"}, "FLAGD_HTTP_MAX_BODY"},
 		{[]string{"-demo", "extra"}, [2]string{}, "unexpected argument"},
+		{[]string{"-demo", "-shutdown.timeout", "0s"}, [2]string{}, "-shutdown.timeout must be more than 0"},
+		{[]string{"-demo", "-shutdown.timeout", "-5s"}, [2]string{}, "-shutdown.timeout must be more than 0"},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			if c.env[0] != "" {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/planflag/planflag/matcher"
+)
+
+const lookupBody = `{"given_name":"Margaret","family_name":"O'Brien","birth_date":"1941-03-07"}`
+
+// heldMatcher answers from ix once release is closed, so a test can hold a
+// lookup in flight across shutdown.
+type heldMatcher struct {
+	ix               *matcher.Index
+	entered, release chan struct{}
+}
+
+func (h heldMatcher) Match(q matcher.Query) (matcher.Result, error) {
+	h.entered <- struct{}{}
+	<-h.release
+	return h.ix.Match(q)
+}
+
+// A lookup still in flight when the shutdown drain gives up finishes after
+// Close has closed the auditor: it is answered, and its audit event is
+// counted lost rather than panicking the process (send on closed channel).
+func TestServiceLookupOutlivesDrain(t *testing.T) {
+	m := boot(t, eventsFile(t), "-audit.file", filepath.Join(t.TempDir(), "audit.jsonl"), "-shutdown.timeout", "100ms")
+	waitReady(t, m)
+	h := heldMatcher{m.ix, make(chan struct{}, 1), make(chan struct{})}
+	m.api.SetMatcher(h)
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+m.Addr+"/v1/lookup", strings.NewReader(lookupBody))
+		req.Header.Set("Authorization", "Bearer "+tokenCAD)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- -1
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	<-h.entered
+	if err := m.Close(); err == nil {
+		t.Error("Close reported no error with a lookup still in flight past -shutdown.timeout")
+	}
+	close(h.release)
+	if status := <-answered; status != 200 {
+		t.Errorf("lookup in flight across shutdown answered %d", status)
+	}
+	if lost := m.auditor.Lost(); lost != 1 {
+		t.Errorf("%v audit events counted lost, want the late lookup's 1", lost)
+	}
+}
+
+// A plan load finishing while Close drains must not turn the service ready
+// again: a lookup arriving then is refused 503 not_ready, not answered.
+func TestServiceNotReadyAfterShutdownBegan(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "events.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no fifo: %v", err)
+	}
+	var logs logBuf
+	m := bootLogged(t, &logs, fifo)
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	// A lookup whose body is still arriving holds the drain open.
+	conn, err := net.Dial("tcp", m.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tokenCAD+
+		"\r\nContent-Length: "+strconv.Itoa(len(lookupBody))+"\r\n\r\n"+lookupBody[:10])
+	closed := make(chan error, 1)
+	go func() { closed <- m.Close() }()
+	// Close has begun once the listener is closed.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.Dial("tcp", m.Addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("listener still open 5 s after Close began")
+		}
+	}
+	w.WriteString(events)
+	w.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		l := logs.String()
+		if strings.Contains(l, `"msg":"ready"`) || strings.Contains(l, "loaded after shutdown began") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("load neither finished nor gave up:\n%s", l)
+		}
+	}
+	io.WriteString(conn, lookupBody[10:])
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(raw), `"code":"not_ready"`) {
+		t.Errorf("lookup during shutdown, after the load finished: %d %s", resp.StatusCode, raw)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
