@@ -333,7 +333,12 @@ func (m *Main) Close() error {
 	errs = append(errs, step("drain http", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		defer cancel()
-		return m.http.ShutdownWithContext(ctx)
+		err := m.http.ShutdownWithContext(ctx)
+		// Shutdown closes only the listeners Serve has taken up: called
+		// right after Run (a signal at start) it may find none, and Serve,
+		// starting later, would serve on and Close wait for it forever.
+		_ = m.ln.Close()
+		return err
 	}))
 	errs = append(errs, step("stop feed", func() error {
 		m.cancel()

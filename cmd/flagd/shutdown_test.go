@@ -124,3 +124,31 @@ func TestServiceNotReadyAfterShutdownBegan(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 }
+
+// closeWithin runs Close and fails the test if it has not returned within
+// d.
+func closeWithin(t *testing.T, m *Main, d time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- m.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("Close still waiting %v after shutdown began (-shutdown.timeout %v)", d, m.Config.ShutdownTimeout)
+		return nil
+	}
+}
+
+// Close straight after Run (a signal as flagd starts) returns: the HTTP
+// server may not have taken up its listener yet, and used to start serving
+// after shutdown and keep Close waiting for ever.
+func TestServiceCloseRightAfterRun(t *testing.T) {
+	events := eventsFile(t)
+	for range 20 {
+		m := boot(t, events)
+		if err := closeWithin(t, m, 5*time.Second); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+}
