@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	<-ctx.Done()
+	stop() // a second signal ends the process the default way, mid-shutdown
 	log.Info("signal received; shutting down")
 	return m.Close()
 }

@@ -237,6 +237,10 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		defer m.loading.Done()
 		if err := m.load(ctx, demoToken); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				m.Log.Info("plan source load stopped: shutting down")
+				return
+			}
 			m.Log.Error("plan source not loaded; staying not ready", "err", err.Error())
 		}
 	}()
@@ -262,7 +266,7 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 			return err
 		}
 	} else {
-		st, err := feed.LoadFile(m.Config.Events, m.ix, progress)
+		st, err := m.loadFile(ctx, progress)
 		if err != nil {
 			return err
 		}
@@ -301,6 +305,37 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 		printDemo(m.Stdout, m.Addr, demoToken, st.Live, examples, m.Config.AuditFile)
 	}
 	return nil
+}
+
+// loadFile loads -events until ctx ends. Shutdown stops it: the file is
+// closed and its reader reads no more, so a slow or endless source (a
+// pipe, a network mount) does not hold Close up.
+func (m *Main) loadFile(ctx context.Context, progress func(feed.LoadStats)) (feed.LoadStats, error) {
+	f, err := os.Open(m.Config.Events)
+	if err != nil {
+		return feed.LoadStats{}, fmt.Errorf("open events: %w", err)
+	}
+	defer f.Close()
+	stop := context.AfterFunc(ctx, func() { f.Close() }) // ends a read waiting on a pipe
+	defer stop()
+	return feed.LoadJSONL(ctxReader{ctx, f}, m.ix, progress)
+}
+
+// ctxReader reads from r until ctx ends, then fails with ctx's error.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	if err != nil && c.ctx.Err() != nil {
+		err = c.ctx.Err() // the read failed because shutdown closed the file
+	}
+	return n, err
 }
 
 // setReady turns lookups and /readyz on, unless Close has begun (a load
@@ -342,8 +377,19 @@ func (m *Main) Close() error {
 	}))
 	errs = append(errs, step("stop feed", func() error {
 		m.cancel()
-		m.loading.Wait()
-		return nil
+		stopped := make(chan struct{})
+		go func() {
+			m.loading.Wait()
+			close(stopped)
+		}()
+		// A source that ignores the cancellation (an open(2) of a pipe no
+		// one writes to) is abandoned: the process is on its way out.
+		select {
+		case <-stopped:
+			return nil
+		case <-time.After(m.Config.ShutdownTimeout):
+			return fmt.Errorf("plan source still loading %v after it was told to stop; abandoned", m.Config.ShutdownTimeout)
+		}
 	}))
 	if m.auditor != nil {
 		errs = append(errs, step("flush audit", m.auditor.Close))

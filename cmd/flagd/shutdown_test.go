@@ -152,3 +152,83 @@ func TestServiceCloseRightAfterRun(t *testing.T) {
 		}
 	}
 }
+
+// SIGTERM while the plan events are still arriving (a slow file, a pipe):
+// the load is stopped and Close returns, rather than waiting for the load
+// however long it takes.
+func TestServiceCloseDuringFileLoad(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "events.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no fifo: %v", err)
+	}
+	var logs logBuf
+	m := bootLogged(t, &logs, fifo, "-shutdown.timeout", "200ms")
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.WriteString(events[:40]) // part of the first line, then nothing
+	if err := closeWithin(t, m, 3*time.Second); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"plan source load stopped: shutting down"`) {
+		t.Errorf("load not stopped:\n%s", logs.String())
+	}
+}
+
+// A source that cannot be stopped (opening a pipe no one writes to blocks
+// in the kernel) is abandoned once -shutdown.timeout has passed.
+func TestServiceCloseAbandonsStuckLoad(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "events.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no fifo: %v", err)
+	}
+	m := boot(t, fifo, "-shutdown.timeout", "200ms")
+	defer func() {
+		// Let the abandoned open return, so the load goroutine ends.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}()
+	err := closeWithin(t, m, 3*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "abandoned") {
+		t.Errorf("Close: %v, want the load reported abandoned", err)
+	}
+}
+
+// The first SIGTERM starts a graceful shutdown; a second one, while the
+// drain still waits, ends the process the default way at once instead of
+// being swallowed.
+func TestFlagdSecondSignalKills(t *testing.T) {
+	dir := t.TempDir()
+	p := startFlagd(t, "-clients", clientsFile(t, dir), "-events", eventsFile(t), "-shutdown.timeout", "1m")
+	p.waitReady(t, 10*time.Second)
+	// A lookup whose body is still arriving holds the drain open.
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tokenCAD+
+		"\r\nContent-Length: "+strconv.Itoa(len(lookupBody))+"\r\n\r\n"+lookupBody[:10])
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !p.logged("signal received; shutting down"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("first SIGTERM not handled")
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("flagd still running 10 s after a second SIGTERM (drain timeout 1m)")
+	}
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("flagd ended %v, want killed by the second SIGTERM", p.cmd.ProcessState)
+	}
+}
