@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,6 +85,28 @@ type Pusher struct {
 	lanes   map[string]*[deliveryLanes]chan PlanAlert // client → its delivery lanes; Run's alone
 
 	sent, failed, lost *prometheus.CounterVec
+
+	// A replay hands over changes by the thousand: when work is dropped,
+	// the log says so at most once a second, with the count.
+	now                 func() int64 // unix seconds
+	queueFull, laneFull logThrottle
+}
+
+// logThrottle lets a repeated error be logged at most once a second, with
+// how many times it happened since the last line.
+type logThrottle struct {
+	last    atomic.Int64 // unix second of the last line
+	pending atomic.Int64 // occurrences not yet logged
+}
+
+// add counts n occurrences at unix second now; ok says to log a line now,
+// for n occurrences in all since the last.
+func (t *logThrottle) add(n int, now int64) (total int64, ok bool) {
+	t.pending.Add(int64(n))
+	if last := t.last.Load(); last != now && t.last.CompareAndSwap(last, now) {
+		return t.pending.Swap(0), true
+	}
+	return 0, false
 }
 
 type planChange struct {
@@ -122,6 +145,7 @@ func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead
 		looked:  make(chan lookedUp, cfg.Queue),
 		changed: make(chan planChange, cfg.Queue),
 		lanes:   make(map[string]*[deliveryLanes]chan PlanAlert),
+		now:     func() int64 { return time.Now().Unix() },
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_total",
 			Help: "Push alerts delivered, by channel (webhook, kafka)."}, []string{"channel"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_failed_total",
@@ -147,15 +171,26 @@ func (p *Pusher) Looked(client string, plans []string, at time.Time) {
 	}
 }
 
-// Record implements feed.Recorder.
+// Record implements feed.Recorder. Changes that do not fit the queue are
+// dropped: counted, and logged at most once a second.
 func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
+	dropped, first := 0, ""
 	for _, c := range changes {
 		select {
 		case p.changed <- planChange{c.PlanID, c.Version, c.At, c.Event == nil}:
 		default:
-			p.lost.WithLabelValues("queue_full").Inc()
-			p.log.Error("push alert work lost: queue full", "plan_id", c.PlanID)
+			if dropped == 0 {
+				first = c.PlanID
+			}
+			dropped++
 		}
+	}
+	if dropped == 0 {
+		return
+	}
+	p.lost.WithLabelValues("queue_full").Add(float64(dropped))
+	if n, ok := p.queueFull.add(dropped, p.now()); ok {
+		p.log.Error("push alert work lost: queue full", "changes", n, "plan_id", first)
 	}
 }
 
@@ -245,7 +280,9 @@ func (p *Pusher) enqueue(ctx context.Context, a PlanAlert) {
 	case lanes[h.Sum32()%deliveryLanes] <- a:
 	default:
 		p.lost.WithLabelValues("queue_full").Inc()
-		p.log.Error("push alert lost: delivery lane full", "plan_id", a.PlanID, "client_id", a.ClientID)
+		if n, ok := p.laneFull.add(1, p.now()); ok {
+			p.log.Error("push alerts lost: delivery lane full", "alerts", n, "plan_id", a.PlanID, "client_id", a.ClientID)
+		}
 	}
 }
 

@@ -1,12 +1,15 @@
 package alert
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -186,4 +189,40 @@ func TestPushLostAtShutdown(t *testing.T) {
 	feedtest.Eventually(t, 5*time.Second, "three alerts counted lost", func() bool {
 		return testutil.ToFloat64(p.lost.WithLabelValues("shutdown")) == 3
 	})
+}
+
+// A replay hands the pusher every applied change, batch after batch: once
+// its queue is full each dropped change is counted, but the log gets at
+// most a line a second, with the count, not a line per change.
+func TestPusherQueueFullLogThrottled(t *testing.T) {
+	var logs bytes.Buffer
+	p := NewPusher(PushConfig{Queue: 10}, nil, &Clients{}, nil, nil,
+		slog.New(slog.NewJSONHandler(&logs, nil)), prometheus.NewRegistry())
+	sec := int64(1_800_000_000)
+	p.now = func() int64 { return sec }
+	batch := func(n int) []feed.Applied {
+		changes := make([]feed.Applied, n)
+		for i := range changes {
+			changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: time.Unix(0, 0)}
+		}
+		return changes
+	}
+	check := func(wantLines int, wantLast string) {
+		t.Helper()
+		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+		if len(lines) != wantLines || !strings.Contains(lines[len(lines)-1], wantLast) {
+			t.Errorf("log has %d lines, want %d, the last with %s:\n%s", len(lines), wantLines, wantLast, logs.String())
+		}
+	}
+	p.Record(batch(1000), nil) // 10 queued, 990 dropped
+	check(1, `"changes":990`)
+	p.Record(batch(1000), nil)
+	p.Record(batch(1000), nil)
+	check(1, `"changes":990`)
+	sec++
+	p.Record(batch(1), nil)
+	check(2, `"changes":2001`)
+	if lost := testutil.ToFloat64(p.lost.WithLabelValues("queue_full")); lost != 2991 {
+		t.Errorf("%v changes counted lost, want 2991", lost)
+	}
 }
