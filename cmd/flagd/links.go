@@ -15,7 +15,8 @@ import (
 )
 
 // setupLinksAndAudit turns on plan links (with -link.key-file, or an
-// ephemeral key under -demo) and the audit trail (-audit.file).
+// ephemeral key under -demo) and the audit trail (-audit.file; following
+// Kafka without it, -audit.topic), warning when either is off.
 func (m *Main) setupLinksAndAudit() error {
 	var keys *careplanclient.Keys
 	switch {
@@ -57,6 +58,9 @@ func (m *Main) setupLinksAndAudit() error {
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, BatchSize: 1000, WriteTimeout: 10 * time.Second}
 		m.auditor = alert.NewAuditor(alert.KafkaSink{W: w}, 65536, m.Log, m.metrics.Registry)
 		m.api.SetAuditor(m.auditor)
+	}
+	if m.auditor == nil {
+		m.Log.Warn("no -audit.file (nor, following Kafka, -audit.topic): lookups are not audited")
 	}
 	return nil
 }

@@ -152,3 +152,23 @@ func TestServiceAuditSinkDown(t *testing.T) {
 	}
 	waitMetrics(t, m, "audit", `planflag_audit_lost_total{reason="write_error"}`)
 }
+
+// Without an audit sink lookups go unaudited, which DESIGN.md says must not
+// happen unnoticed: flagd warns at start, and only then.
+func TestServiceWarnsWithoutAudit(t *testing.T) {
+	const warning = "lookups are not audited"
+	for _, c := range []struct {
+		extra []string
+		warns bool
+	}{
+		{nil, true},
+		{[]string{"-audit.file", filepath.Join(t.TempDir(), "audit.jsonl")}, false},
+	} {
+		var logs logBuf
+		m := bootLogged(t, &logs, eventsFile(t), c.extra...)
+		m.Close()
+		if got := strings.Contains(logs.String(), warning); got != c.warns {
+			t.Errorf("flags %q: warned %v, want %v:\n%s", c.extra, got, c.warns, logs.String())
+		}
+	}
+}
