@@ -66,6 +66,7 @@ func ParseClients(b []byte, now func() int64) (*Clients, error) {
 	}
 	cs := &Clients{}
 	seen := map[string]bool{}
+	byHash := map[[32]byte]int{} // token hash → index of the entry holding it
 	for i, c := range cfg {
 		if c.ID == "" {
 			return nil, fmt.Errorf("clients: entry %d: missing id", i+1)
@@ -102,6 +103,13 @@ func ParseClients(b []byte, now func() int64) (*Clients, error) {
 		cl := &Client{ID: c.ID, scopes: c.Scopes, ratePerS: rate, limiter: newLimiter(rate, now),
 			webhookURL: c.WebhookURL, webhookSecret: []byte(c.WebhookSecret)}
 		copy(cl.hash[:], h)
+		// One token, two clients: every lookup would be put down to one of
+		// them (scopes, limits, audit, links). The hash is not named.
+		if j, dup := byHash[cl.hash]; dup {
+			return nil, fmt.Errorf("clients: entry %d (%s) has the same token as entry %d (%s): give each client its own token",
+				i+1, c.ID, j+1, cfg[j].ID)
+		}
+		byHash[cl.hash] = i
 		cs.list = append(cs.list, cl)
 	}
 	return cs, nil
