@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"math"
 	"sync"
 )
 
@@ -24,7 +25,8 @@ func newLimiter(rate float64, now func() int64) *limiter {
 }
 
 // allow takes a token if there is one; otherwise it returns how many
-// seconds until there will be (for Retry-After, at least 1).
+// whole seconds until there will be (for Retry-After: rounded up, so a
+// client that waits that long is served; at least 1).
 func (l *limiter) allow() (bool, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -37,5 +39,5 @@ func (l *limiter) allow() (bool, int) {
 		return true, 0
 	}
 	wait := (1 - l.tokens) / l.rate
-	return false, max(1, int(wait+0.999))
+	return false, max(1, int(math.Ceil(wait)))
 }

@@ -32,3 +32,25 @@ func TestLimiterClockStepBack(t *testing.T) {
 		t.Errorf("%d more lookups allowed at once, want 199 (a burst of 200, one taken)", n)
 	}
 }
+
+// Retry-After is the wait until the next token rounded up: a client that
+// waits that long is served. Rounding by adding 0.999 gave 1 s for a wait
+// of 1.0004 s at half a lookup a second, and the client was refused again.
+func TestLimiterRetryAfterRoundsUp(t *testing.T) {
+	var now int64
+	l := newLimiter(0.5, func() int64 { return now }) // burst 10
+	for range 10 {
+		if ok, _ := l.allow(); !ok {
+			t.Fatal("burst refused")
+		}
+	}
+	now += 999_600_000 // 0.4998 tokens: the next in 1.0004 s
+	ok, retry := l.allow()
+	if ok || retry != 2 {
+		t.Fatalf("allowed %v, Retry-After %d s; want refused, 2 s", ok, retry)
+	}
+	now += int64(retry) * int64(time.Second)
+	if ok, retry := l.allow(); !ok {
+		t.Errorf("refused again after waiting the Retry-After (now %d s)", retry)
+	}
+}
