@@ -201,14 +201,21 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// ErrorHandler answers requests fasthttp could not read (a body over the
-// limit, a malformed request line) in the API's error shape.
+// ErrorHandler answers requests fasthttp could not read in the API's error
+// shape: 413 for a body over the limit, 431 for headers larger than the
+// server reads, 408 for a request not received within the read timeout, 400
+// for anything malformed. The answer never quotes the request.
 func (s *Server) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	switch connErrorKind(err) {
+	case "body_too_large":
 		s.fail(ctx, Errorf(413, "body_too_large", "request body larger than %d bytes", s.cfg.MaxBody), "")
-		return
+	case "headers_too_large":
+		s.fail(ctx, Errorf(431, "headers_too_large", "request headers too large"), "")
+	case "timeout":
+		s.fail(ctx, Errorf(408, "request_timeout", "request not received in time"), "")
+	default:
+		s.fail(ctx, Errorf(400, "bad_request", "malformed HTTP request"), "")
 	}
-	s.fail(ctx, Errorf(400, "bad_request", "malformed HTTP request"), "")
 }
 
 func (s *Server) requestID() string {

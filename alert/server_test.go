@@ -1,7 +1,9 @@
 package alert
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -203,5 +205,54 @@ func BenchmarkHandler(b *testing.B) {
 				run()
 			}
 		})
+	}
+}
+
+// A request fasthttp cannot read is answered in the API's error shape with
+// the status that says why: 431 for headers too large (a 5 KiB token), 413
+// for a body over the limit, 408 for a request that stops arriving, 400 for
+// one that is malformed.
+func TestErrorHandlerStatuses(t *testing.T) {
+	s := NewServer(Config{MaxBody: 1024, MaxInFlight: 8}, &Clients{}, NewMetrics(), slog.New(slog.DiscardHandler), time.Now)
+	s.SetMatcher(matcher.NewIndex(nil))
+	s.SetReady(true)
+	hs := HTTPServer(s.Handler, s.ErrorHandler, 1024, s.ConnLogger())
+	hs.ReadTimeout = 200 * time.Millisecond // the 408 case waits this long
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go hs.Serve(ln)
+	defer hs.Shutdown()
+	const head = "POST /v1/lookup HTTP/1.1\r\nHost: x\r\n"
+	for _, c := range []struct {
+		name, req string
+		status    int
+		code      string
+	}{
+		{"5 KiB bearer token", head + "Authorization: Bearer " + strings.Repeat("a", 5000) + "\r\nContent-Length: 2\r\n\r\n{}", 431, "headers_too_large"},
+		{"body over the limit", head + "Content-Length: 2000\r\n\r\n" + strings.Repeat("x", 2000), 413, "body_too_large"},
+		{"body stops arriving", head + "Content-Length: 100\r\n\r\n{\"given_name\":", 408, "request_timeout"},
+		{"content-length not a number", head + "Content-Length: 7x\r\n\r\n{}", 400, "bad_request"},
+	} {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, c.req)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", c.name, err)
+		}
+		var body struct {
+			Error *Error `json:"error"`
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if err := json.Unmarshal(raw, &body); err != nil || body.Error == nil || resp.StatusCode != c.status ||
+			body.Error.Code != c.code || body.Error.Message == "" || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s: answered %d %s, want %d with code %s", c.name, resp.StatusCode, raw, c.status, c.code)
+		}
 	}
 }
