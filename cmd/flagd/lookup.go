@@ -71,7 +71,7 @@ func answerLines(ix *matcher.Index, in io.Reader, out io.Writer) error {
 		var q matcher.Query
 		var aerr *alert.Error
 		if len(b) > maxRequestLine {
-			aerr = alert.Errorf(413, "too_large", "request line longer than %d bytes", maxRequestLine)
+			aerr = alert.Errorf(413, "body_too_large", "request line longer than %d bytes", maxRequestLine)
 		} else {
 			q, aerr = alert.DecodeRequest(b, true)
 		}

@@ -82,6 +82,10 @@ func TestLookupBatch(t *testing.T) {
 			t.Errorf("line %d: want an error, got %+v", i+1, got[i])
 		}
 	}
+	// The HTTP API's code for a request too large: one code for both.
+	if got[8].Error == nil || got[8].Error.Code != "body_too_large" {
+		t.Errorf("line 9 (too long): want the error body_too_large, got %+v", got[8].Error)
+	}
 	if got[9].Error != nil || got[9].RequestID != "line-10" {
 		t.Errorf("line 10 after a too-long line: %+v", got[9])
 	}
