@@ -348,6 +348,10 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 		next[p] = o
 	}
 	c.publish(next)
+	// The head to reach: the high-water marks last asked for, and when.
+	// Recorded before caught-up is signalled (see below).
+	head := topicState{end: c.end, at: c.endAt}
+	c.reachedHead(head, next)
 	c.checkCaughtUp(next)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -369,9 +373,6 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 	dlq := c.startDeadLetters()
 	defer dlq.close()
 
-	// The head to reach: the high-water marks last asked for, and when.
-	head := topicState{end: c.end, at: c.endAt}
-	c.reachedHead(head, next)
 	batch := make([]item, 0, c.cfg.MaxBatch)
 	changes := make([]matcher.Change, 0, c.cfg.MaxBatch)
 	for {
@@ -407,8 +408,10 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 		}
 		changes = c.apply(batch, changes[:0], next, dlq)
 		c.publish(next)
-		c.checkCaughtUp(next)
+		// Head before caught-up: whoever waits on CaughtUp (a snapshot
+		// written then) finds the head recorded.
 		c.reachedHead(head, next)
+		c.checkCaughtUp(next)
 	}
 }
 

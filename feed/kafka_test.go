@@ -236,15 +236,17 @@ func TestKafkaAddedPartition(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var conn *kafka.Conn
-	feedtest.Eventually(t, 20*time.Second, "the new partition has a leader", func() bool {
-		conn, err = kafka.DialLeader(ctx, "tcp", e.brokers[0], e.topic, 1)
+	// Written to the new partition as soon as it takes writes (its leader
+	// may refuse them for a moment after the increase).
+	feedtest.Eventually(t, 20*time.Second, "a write to the new partition", func() bool {
+		conn, err := kafka.DialLeader(ctx, "tcp", e.brokers[0], e.topic, 1)
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		_, err = conn.WriteMessages(msg(1, feedtest.Withdrawn(1, 2)), msg(2, feedtest.Upsert(2, 1)))
 		return err == nil
 	})
-	defer conn.Close()
-	if _, err := conn.WriteMessages(msg(1, feedtest.Withdrawn(1, 2)), msg(2, feedtest.Upsert(2, 1))); err != nil {
-		t.Fatal(err)
-	}
 	feedtest.Eventually(t, 10*time.Second, "the new partition's events are applied", func() bool {
 		return !found(ix, 1) && found(ix, 2)
 	})
