@@ -399,7 +399,7 @@ func (s *Snapshots) meta(ctx context.Context, usable func(Offsets) error) (gen s
 		return discard("topic", "written for another topic")
 	}
 	if gen == "" {
-		return discard("corrupt", "no generation")
+		return discard("format", "written by a planflag before snapshot generations")
 	}
 	head, err := strconv.ParseInt(meta["head_at"], 10, 64)
 	if err != nil {
@@ -562,6 +562,8 @@ func (s *Snapshots) Flush(ctx context.Context) error {
 		s.cfg.Log.Info("snapshot generation started", "generation", w.gen, "replaced", prev)
 		if prev != "" {
 			s.drop(ctx, prev)
+		} else {
+			s.dropLegacy(ctx)
 		}
 	}
 	if m != nil {
@@ -593,6 +595,18 @@ func (s *Snapshots) drop(ctx context.Context, gen string) {
 	keys := append([]string{alive, off}, buckets[:]...)
 	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
 		s.cfg.Log.Warn("replaced snapshot generation not deleted", "generation", gen, "err", err.Error())
+	}
+}
+
+// dropLegacy deletes a snapshot written before generations (its buckets
+// and offsets directly under the topic's tag), which nothing reads now.
+func (s *Snapshots) dropLegacy(ctx context.Context) {
+	keys := []string{s.tag() + ":offsets"}
+	for i := range snapshotBuckets {
+		keys = append(keys, fmt.Sprintf("%s:b%03d", s.tag(), i))
+	}
+	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+		s.cfg.Log.Warn("snapshot of an earlier planflag not deleted", "err", err.Error())
 	}
 }
 

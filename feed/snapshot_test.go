@@ -374,3 +374,37 @@ func findEntry(t *testing.T, rdb *redis.Client, topic, plan string) string {
 	}
 	return ""
 }
+
+// TestSnapshotLegacy: a snapshot written before generations (buckets and
+// offsets under the topic's tag, meta without a generation) is not used,
+// and the replica that replays writes a generation and deletes it.
+func TestSnapshotLegacy(t *testing.T) {
+	topic := feedtest.Name("legacy")
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
+	defer rdb.Close()
+	tag := "{planflag:" + topic + "}"
+	if err := rdb.HSet(ctx, tag+":b007", feedtest.PlanID(1), "00000000000000000001w").Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, tag+":offsets", "0", "5")
+	rdb.HSet(ctx, tag+":meta", "written_at", time.Now().Unix(), "topic", topic)
+	s, m := newSnapshots(t, topic, time.Now)
+	if _, _, err := s.Load(ctx, matcher.NewIndex(nil), nil); !errors.Is(err, feed.ErrNoSnapshot) {
+		t.Fatalf("legacy snapshot: %v, want ErrNoSnapshot", err)
+	}
+	if got := testutil.ToFloat64(m.SnapshotDiscards.WithLabelValues("format")); got != 1 {
+		t.Errorf("format discards = %v", got)
+	}
+	s.Record([]feed.Applied{{PlanID: feedtest.PlanID(2), Version: 1, Event: feedtest.Upsert(2, 1)}}, feed.Offsets{0: 1})
+	s.RecordHead(time.Now(), feed.Offsets{0: 1})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, tag+":b007", tag+":offsets").Result(); n != 0 {
+		t.Errorf("%d legacy keys left after a generation was written", n)
+	}
+	if v := findEntry(t, rdb, topic, feedtest.PlanID(2)); v == "" {
+		t.Error("the new generation does not hold plan 2")
+	}
+}
