@@ -142,10 +142,7 @@ type Snapshots struct {
 	cfg SnapshotConfig
 	rdb *redis.Client
 
-	keys     [snapshotBuckets]string // of gen
-	offKey   string
-	aliveKey string
-	metaKey  string
+	metaKey string
 
 	mu      sync.Mutex
 	pending map[string]entry
@@ -196,7 +193,13 @@ func (s *Snapshots) tag() string { return "{planflag:" + s.cfg.Topic + "}" }
 
 // genKeys returns generation gen's bucket keys, offsets key and alive key.
 func (s *Snapshots) genKeys(gen string) (buckets [snapshotBuckets]string, offsets, alive string) {
-	prefix := s.tag() + ":" + gen
+	return keysUnder(s.tag() + ":" + gen)
+}
+
+// keysUnder returns the bucket, offsets and alive keys under prefix: a
+// generation's, or (the topic's tag alone) a snapshot written before
+// generations.
+func keysUnder(prefix string) (buckets [snapshotBuckets]string, offsets, alive string) {
 	for i := range buckets {
 		buckets[i] = fmt.Sprintf("%s:b%03d", prefix, i)
 	}
@@ -206,7 +209,6 @@ func (s *Snapshots) genKeys(gen string) (buckets [snapshotBuckets]string, offset
 // use makes gen the generation this replica writes.
 func (s *Snapshots) use(gen string, written, claim bool, displace string) {
 	s.gen, s.written, s.claim, s.displace = gen, written, claim, displace
-	s.keys, s.offKey, s.aliveKey = s.genKeys(gen)
 }
 
 // cold makes this replica the writer of a new generation of its own, as
@@ -561,9 +563,9 @@ func (s *Snapshots) Flush(ctx context.Context) error {
 	case status == "claimed":
 		s.cfg.Log.Info("snapshot generation started", "generation", w.gen, "replaced", prev)
 		if prev != "" {
-			s.drop(ctx, prev)
+			s.drop(ctx, s.tag()+":"+prev)
 		} else {
-			s.dropLegacy(ctx)
+			s.drop(ctx, s.tag()) // a snapshot from before generations, if any
 		}
 	}
 	if m != nil {
@@ -584,29 +586,18 @@ type genWriter struct {
 }
 
 func (s *Snapshots) writer() genWriter {
-	return genWriter{gen: s.gen, keys: s.keys, offKey: s.offKey, alive: s.aliveKey,
+	keys, offKey, alive := s.genKeys(s.gen)
+	return genWriter{gen: s.gen, keys: keys, offKey: offKey, alive: alive,
 		first: !s.written, claim: s.claim, displace: s.displace, headAt: s.headAt}
 }
 
-// drop deletes a replaced generation's data (best effort: a leftover is
-// never read, only wasted).
-func (s *Snapshots) drop(ctx context.Context, gen string) {
-	buckets, off, alive := s.genKeys(gen)
-	keys := append([]string{alive, off}, buckets[:]...)
-	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
-		s.cfg.Log.Warn("replaced snapshot generation not deleted", "generation", gen, "err", err.Error())
-	}
-}
-
-// dropLegacy deletes a snapshot written before generations (its buckets
-// and offsets directly under the topic's tag), which nothing reads now.
-func (s *Snapshots) dropLegacy(ctx context.Context) {
-	keys := []string{s.tag() + ":offsets"}
-	for i := range snapshotBuckets {
-		keys = append(keys, fmt.Sprintf("%s:b%03d", s.tag(), i))
-	}
-	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
-		s.cfg.Log.Warn("snapshot of an earlier planflag not deleted", "err", err.Error())
+// drop deletes the snapshot data under prefix: a replaced generation's, or
+// one written before generations (best effort: a leftover is never read,
+// only wasted).
+func (s *Snapshots) drop(ctx context.Context, prefix string) {
+	buckets, off, alive := keysUnder(prefix)
+	if err := s.rdb.Del(ctx, append([]string{alive, off}, buckets[:]...)...).Err(); err != nil {
+		s.cfg.Log.Warn("replaced snapshot not deleted", "err", err.Error())
 	}
 }
 
