@@ -11,8 +11,8 @@ const (
 // compare fills the agreement of query pq with plan holder p.
 func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	a.NHSNumber = compareNHS(pq, p)
-	a.givenConflict = false
-	a.GivenName = ix.compareGiven(pq, p, a)
+	a.GivenName = ix.compareGiven(pq, p)
+	a.givenConflict = (a.GivenName == Exact || a.GivenName == Nickname) && ix.secondGivenDiffers(pq, p)
 	a.FamilyName = ix.compareFamily(pq, p)
 	if (a.GivenName == Different || a.GivenName == Phonetic) && a.FamilyName == Different {
 		if ix.swappedNames(pq, p) {
@@ -38,7 +38,7 @@ func compareNHS(pq *prepared, p *person) Level {
 	return Different
 }
 
-func (ix *Index) compareGiven(pq *prepared, p *person, a *Agreement) Level {
+func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 	if pq.given == "" || p.given[0] == 0 {
 		return Missing
 	}
@@ -50,11 +50,9 @@ func (ix *Index) compareGiven(pq *prepared, p *person, a *Agreement) Level {
 		return Different
 	}
 	if pq.given == g.s {
-		a.givenConflict = ix.secondGivenDiffers(pq, p)
 		return Exact
 	}
 	if givenAgree(pq.givenFormals, g) {
-		a.givenConflict = ix.secondGivenDiffers(pq, p)
 		return Nickname
 	}
 	// A near spelling is a typo only if one of the two is not a name
