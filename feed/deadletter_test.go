@@ -1,11 +1,8 @@
 package feed
 
 import (
-	"bytes"
 	"io"
-	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,26 +77,5 @@ func TestDeadLettersDoNotHoldUpApplies(t *testing.T) {
 	d.close() // the broker is gone: every queued write fails, and close returns
 	if got := testutil.ToFloat64(m.DeadLetterWriteErrors); got != 3*(deadLetterQueue+2) {
 		t.Errorf("dead letters counted as not written: %v, want all %d", got, 3*(deadLetterQueue+2))
-	}
-}
-
-// TestReaderSkipsAreErrors: kafka-go's reader logs, among retried errors,
-// that it has moved past events the log no longer holds; that one is an
-// error and counted, the others stay at debug level.
-func TestReaderSkipsAreErrors(t *testing.T) {
-	var buf bytes.Buffer
-	m := NewMetrics(prometheus.NewRegistry())
-	c := NewConsumer(KafkaConfig{Brokers: []string{"127.0.0.1:1"}, Metrics: m,
-		Log: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}, nil, nil)
-	logf := c.readerError(3)
-	// The formats kafka-go v0.4 uses.
-	logf("the kafka reader is reading before the first offset for partition %d of %s, skipping from offset %d to %d (%d messages)", 3, "plans", 10, 50, 40)
-	logf("failed to read from current broker %v for partition %d of %s at offset %d: %v", []string{"b"}, 3, "plans", 10, io.EOF)
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], `"level":"ERROR"`) || !strings.Contains(lines[1], `"level":"DEBUG"`) {
-		t.Errorf("log:\n%s", buf.String())
-	}
-	if got := testutil.ToFloat64(m.Events.WithLabelValues("skipped_by_reader")); got != 1 {
-		t.Errorf("skipped_by_reader = %v, want 1", got)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,10 +137,13 @@ type Consumer struct {
 	ix     Applier
 	rec    Recorder
 	client *kafka.Client
+	// transport carries the client's requests and the partitions' fetches,
+	// each fetch on a connection of its own.
+	transport *kafka.Transport
 
 	partitions []int
 	first      Offsets   // log start offsets when Prepare ran
-	end        Offsets   // high-water marks when Prepare ran: caught up once reached
+	end        Offsets   // last stable offsets when Prepare ran: caught up once reached
 	endAt      time.Time // when those were asked for
 
 	caughtUp     chan struct{}
@@ -153,8 +155,9 @@ type Consumer struct {
 // NewConsumer returns a consumer feeding ix; rec may be nil.
 func NewConsumer(cfg KafkaConfig, ix Applier, rec Recorder) *Consumer {
 	cfg.defaults()
-	return &Consumer{cfg: cfg, ix: ix, rec: rec, caughtUp: make(chan struct{}),
-		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}}
+	tr := &kafka.Transport{ClientID: "planflag"}
+	return &Consumer{cfg: cfg, ix: ix, rec: rec, caughtUp: make(chan struct{}), transport: tr,
+		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr}}
 }
 
 // Prepare finds the topic's partitions and their offsets, and makes sure the
@@ -216,13 +219,16 @@ func (c *Consumer) prepare(ctx context.Context) error {
 	return nil
 }
 
-// offsets asks for the log start and high-water mark of each partition.
+// offsets asks for the log start and end of each partition. The end is the
+// last stable offset: the high-water mark, or the first offset of a
+// transaction still open (whose events are not read until it commits).
 func (c *Consumer) offsets(ctx context.Context, parts []int) (first, end Offsets, err error) {
 	reqs := make([]kafka.OffsetRequest, 0, 2*len(parts))
 	for _, p := range parts {
 		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 	}
-	res, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
+	res, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{IsolationLevel: kafka.ReadCommitted,
+		Topics: map[string][]kafka.OffsetRequest{c.cfg.Topic: reqs}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list offsets: %w", err)
 	}
@@ -296,8 +302,8 @@ func (c *Consumer) refresh(ctx context.Context, out chan<- topicState) {
 // Partitions returns the topic's partitions (after Prepare).
 func (c *Consumer) Partitions() []int { return c.partitions }
 
-// End returns the high-water marks seen by Prepare: the consumer is caught up
-// once it has applied everything before them.
+// End returns the last stable offsets seen by Prepare (see offsets): the
+// consumer is caught up once it has applied everything before them.
 func (c *Consumer) End() Offsets { return c.end.clone() }
 
 // Usable says whether reading on from saved offsets is sound: every
@@ -356,6 +362,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer c.transport.CloseIdleConnections() // after the goroutines below have stopped
 	// Each partition's goroutine reads and decodes (decoding is most of the
 	// work, and this spreads it over the cores); one loop applies.
 	msgs := make(chan item, c.cfg.MaxBatch)
@@ -363,9 +370,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 	defer wg.Wait()
 	defer cancel()
 	for _, p := range c.partitions {
-		if err := c.read(ctx, &wg, p, next[p], msgs); err != nil {
-			return err
-		}
+		c.read(ctx, &wg, p, next[p], msgs)
 	}
 	refreshed := make(chan topicState)
 	wg.Add(1)
@@ -385,9 +390,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 					// A partition added to the topic: read it all.
 					c.cfg.Log.Info("kafka partition added; reading it from its start", "topic", c.cfg.Topic, "partition", p)
 					next[p] = o
-					if err := c.read(ctx, &wg, p, o, msgs); err != nil {
-						return err
-					}
+					c.read(ctx, &wg, p, o, msgs)
 					c.publish(next)
 				}
 			}
@@ -415,55 +418,6 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 	}
 }
 
-// read starts partition p's reader at offset from, sending what it reads,
-// decoded, to msgs until ctx ends.
-func (c *Consumer) read(ctx context.Context, wg *sync.WaitGroup, p int, from int64, msgs chan<- item) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.cfg.Brokers,
-		Topic:          c.cfg.Topic,
-		Partition:      p,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        c.cfg.MaxWait,
-		QueueCapacity:  1024,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		ErrorLogger:    kafka.LoggerFunc(c.readerError(p)),
-	})
-	if err := r.SetOffset(from); err != nil {
-		r.Close()
-		return fmt.Errorf("partition %d: set offset: %w", p, err)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer r.Close()
-		for {
-			m, err := r.FetchMessage(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				c.cfg.Log.Warn("kafka read failed; retrying", "partition", p, "err", err.Error())
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-				continue
-			}
-			it := item{m: m}
-			it.ch, it.at, it.ignored, it.err = decodeMessage(&it.m)
-			select {
-			case msgs <- it:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return nil
-}
-
 // reachedHead tells a HeadRecorder when the index has applied everything
 // below the high-water marks of head (and so is at the log's head as of
 // head.at).
@@ -482,6 +436,9 @@ func (c *Consumer) reachedHead(head topicState, next Offsets) {
 
 // item is a message read and decoded: its change, or why it is refused.
 type item struct {
+	// hidden: no event, only transaction markers or aborted events, the
+	// last at m.Offset, that the offsets move past.
+	hidden  bool
 	m       kafka.Message
 	ch      matcher.Change
 	at      time.Time
@@ -494,10 +451,12 @@ type item struct {
 func (c *Consumer) apply(batch []item, changes []matcher.Change, next Offsets, dlq *deadLetters) []matcher.Change {
 	events := make([][]byte, 0, len(batch))
 	ats := make([]time.Time, 0, len(batch))
-	var dead int
+	var dead, hidden int
 	for i := range batch {
 		m := &batch[i].m
-		if err := batch[i].err; err != nil {
+		if batch[i].hidden {
+			hidden++
+		} else if err := batch[i].err; err != nil {
 			dead++
 			dlq.add(m, err)
 		} else {
@@ -520,7 +479,7 @@ func (c *Consumer) apply(batch []item, changes []matcher.Change, next Offsets, d
 		}
 	}
 	st := c.ix.Apply(changes)
-	c.events.Add(int64(len(batch)))
+	c.events.Add(int64(len(batch) - hidden))
 	if mt := c.cfg.Metrics; mt != nil {
 		mt.Events.WithLabelValues("upserted").Add(float64(st.Upserted))
 		mt.Events.WithLabelValues("withdrawn").Add(float64(st.Withdrawn))
@@ -661,24 +620,6 @@ func (d *deadLetters) close() {
 	close(d.queue)
 	<-d.done
 	d.w.Close()
-}
-
-// readerError logs kafka-go's reader errors: at debug level (they are
-// retried, and a broker restart makes many), except a reader that finds its
-// offset outside the log and moves to the log's start or end, which skips
-// events: that is an error, logged and counted.
-func (c *Consumer) readerError(p int) func(string, ...any) {
-	return func(format string, args ...any) {
-		if strings.Contains(format, "skipping from offset") || strings.Contains(format, "reading passed the last offset") {
-			c.cfg.Log.Error("kafka reader skipped events the log no longer holds (retention or deleted records); a full replay restores the store",
-				"partition", p, "detail", fmt.Sprintf(format, args...))
-			if mt := c.cfg.Metrics; mt != nil {
-				mt.Events.WithLabelValues("skipped_by_reader").Inc()
-			}
-			return
-		}
-		c.cfg.Log.Debug("kafka reader", "partition", p, "detail", fmt.Sprintf(format, args...))
-	}
 }
 
 func (c *Consumer) publish(next Offsets) {

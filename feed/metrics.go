@@ -6,7 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // partition numbers, never anything about a patient.
 type Metrics struct {
 	Events                *prometheus.CounterVec // consumed events by outcome
-	Lag                   *prometheus.GaugeVec   // events behind the high-water mark, by partition
+	Lag                   *prometheus.GaugeVec   // events behind the last stable offset, by partition
 	DeadLetterWriteErrors prometheus.Counter
 
 	SnapshotWrites   *prometheus.CounterVec // by result: ok, error
@@ -21,9 +21,9 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_feed_events_total",
-			Help: "Plan-store events consumed from Kafka, by outcome (upserted, withdrawn, stale, dead_letter; withdrawal_field_ignored counts withdrawals applied despite a malformed field they do not need; skipped_by_reader counts the times a reader found its offset outside the log and skipped to its start or end)."}, []string{"outcome"}),
+			Help: "Plan-store events consumed from Kafka, by outcome (upserted, withdrawn, stale, dead_letter; withdrawal_field_ignored counts withdrawals applied despite a malformed field they do not need; skipped_by_reader counts the times a reader found its offset outside the log and moved to its start; aborted_transaction counts events of aborted transactions, never applied)."}, []string{"outcome"}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "planflag_feed_lag_events",
-			Help: "Events between the last applied one and the partition's high-water mark."}, []string{"partition"}),
+			Help: "Events between the last applied one and the partition's last stable offset (its high-water mark unless a transaction is open)."}, []string{"partition"}),
 		DeadLetterWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "planflag_feed_dead_letter_write_errors_total",
 			Help: "Refused events that could not be copied to the dead-letter topic."}),
 		SnapshotWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_snapshot_writes_total",

@@ -11,7 +11,7 @@ import (
 
 // follow fills the index from Kafka — warm from the Redis snapshot when
 // there is a usable one — and returns once it has caught up with the
-// topic's high-water marks seen at start. The consumer and the snapshot
+// topic's end offsets seen at start. The consumer and the snapshot
 // writer go on in the background until Close.
 func (m *Main) follow(ctx context.Context) error {
 	start := time.Now()

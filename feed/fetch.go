@@ -1,0 +1,298 @@
+package feed
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	fetchAPI "github.com/segmentio/kafka-go/protocol/fetch"
+)
+
+// partitionReader reads one partition of the plan-store topic with Fetch
+// requests at the read_committed isolation level, and does what a Kafka
+// client owes its application when a producer writes in transactions: it
+// passes on only committed events, and never the transaction markers.
+// kafka-go's Reader does neither (segmentio/kafka-go#1332): it hands over a
+// marker as a message of its own (a malformed event here) and applies
+// events of aborted transactions, so a plan the store rolled back would be
+// flagged and a withdrawal it rolled back applied.
+//
+// A batch of an aborted transaction is recognised as the Java client does:
+// a fetch response lists the aborted transactions it overlaps (producer and
+// first offset); reading in offset order, a producer is aborted from its
+// transaction's first offset until its abort marker, and its transactional
+// batches in between are dropped.
+type partitionReader struct {
+	c      *Consumer
+	p      int
+	offset int64 // the next offset to read
+}
+
+// Fetch limits: what one response may carry, and the retry backoff.
+const (
+	fetchMaxBytes   = 1 << 20
+	fetchBackoffMin = 50 * time.Millisecond
+	fetchBackoffMax = time.Second
+	readCommitted   = 1 // the Fetch and ListOffsets isolation level
+)
+
+// read starts partition p's reader at offset from, sending what it reads,
+// decoded, to msgs until ctx ends. One goroutine fetches and the other
+// decodes, so the next response is on its way while one is decoded.
+func (c *Consumer) read(ctx context.Context, wg *sync.WaitGroup, p int, from int64, msgs chan<- item) {
+	r := &partitionReader{c: c, p: p, offset: from}
+	fetched := make(chan []item, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(fetched)
+		r.run(ctx, fetched)
+	}()
+	go func() {
+		defer wg.Done()
+		for items := range fetched {
+			for i := range items {
+				it := &items[i]
+				if !it.hidden {
+					it.ch, it.at, it.ignored, it.err = decodeMessage(&it.m)
+				}
+				select {
+				case msgs <- *it:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+}
+
+// run fetches until ctx ends, sending each response's items, not yet
+// decoded, to out.
+func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
+	log := r.c.cfg.Log
+	backoff := fetchBackoffMin
+	failing := false
+	for {
+		res, err := r.fetch(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil && res.ErrorCode != 0 {
+			err = kafka.Error(res.ErrorCode)
+		}
+		if errors.Is(err, kafka.OffsetOutOfRange) {
+			err = r.outOfRange(ctx)
+		}
+		if err != nil {
+			// A broker restart or a leader moving makes a run of these:
+			// one warning when reads start failing, the rest at debug.
+			if !failing {
+				log.Warn("kafka read failing; retrying", "partition", r.p, "offset", r.offset, "err", err.Error())
+				failing = true
+			} else {
+				log.Debug("kafka read failed", "partition", r.p, "offset", r.offset, "err", err.Error())
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, fetchBackoffMax)
+			continue
+		}
+		if failing {
+			log.Info("kafka reads resumed", "partition", r.p, "offset", r.offset)
+			failing = false
+		}
+		backoff = fetchBackoffMin
+		if items := r.walk(res); len(items) > 0 {
+			select {
+			case out <- items:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// fetch asks the partition's leader for what follows r.offset, waiting up to
+// MaxWait for something to arrive.
+func (r *partitionReader) fetch(ctx context.Context) (*fetchAPI.ResponsePartition, error) {
+	cfg := &r.c.cfg
+	ctx, cancel := context.WithTimeout(ctx, cfg.MaxWait+10*time.Second)
+	defer cancel()
+	m, err := r.c.transport.RoundTrip(ctx, r.c.client.Addr, &fetchAPI.Request{
+		ReplicaID:      -1,
+		MaxWaitTime:    int32(cfg.MaxWait.Milliseconds()),
+		MinBytes:       1,
+		MaxBytes:       fetchMaxBytes,
+		IsolationLevel: readCommitted,
+		SessionID:      -1,
+		SessionEpoch:   -1,
+		Topics: []fetchAPI.RequestTopic{{Topic: cfg.Topic, Partitions: []fetchAPI.RequestPartition{{
+			Partition: int32(r.p), CurrentLeaderEpoch: -1, FetchOffset: r.offset,
+			LogStartOffset: -1, PartitionMaxBytes: fetchMaxBytes}}}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	res, ok := m.(*fetchAPI.Response)
+	if !ok {
+		return nil, fmt.Errorf("fetch: unexpected response %T", m)
+	}
+	if res.ErrorCode != 0 {
+		return nil, kafka.Error(res.ErrorCode)
+	}
+	for i := range res.Topics {
+		for j := range res.Topics[i].Partitions {
+			if pt := &res.Topics[i].Partitions[j]; res.Topics[i].Topic == cfg.Topic && int(pt.Partition) == r.p {
+				return pt, nil
+			}
+		}
+	}
+	return nil, errors.New("fetch: the response does not hold the partition")
+}
+
+// outOfRange moves a reader whose offset the log no longer holds (lost to
+// retention or deleted, or a topic recreated shorter) to the log's start.
+// Events between are skipped: that is an error, logged and counted; a full
+// replay restores the store.
+func (r *partitionReader) outOfRange(ctx context.Context) error {
+	first, _, err := r.c.offsets(ctx, []int{r.p})
+	if err != nil {
+		return err
+	}
+	from := r.offset
+	r.offset = first[r.p]
+	r.c.cfg.Log.Error("kafka reader skipped events the log no longer holds (retention or deleted records); a full replay restores the store",
+		"partition", r.p, "from", from, "to", r.offset)
+	if mt := r.c.cfg.Metrics; mt != nil {
+		mt.Events.WithLabelValues("skipped_by_reader").Inc()
+	}
+	return nil
+}
+
+// walk turns a fetch response into items in offset order: each committed
+// event (to be decoded), and at the end, if what was read ends in markers or
+// aborted events, an item that carries the reader past them. It moves
+// r.offset past everything read.
+func (r *partitionReader) walk(res *fetchAPI.ResponsePartition) []item {
+	head := res.HighWatermark
+	if res.LastStableOffset >= 0 {
+		head = res.LastStableOffset
+	}
+	aborted := slices.SortedFunc(slices.Values(res.AbortedTransactions), func(a, b fetchAPI.ResponseTransaction) int {
+		return cmp.Compare(a.FirstOffset, b.FirstOffset)
+	})
+	abortedBy := map[int64]bool{} // producers inside an aborted transaction
+	var items []item
+	var hidden item // markers and aborted events read since the last event
+	dropped := 0
+	for _, b := range batches(res.RecordSet.Records) {
+		base, pid, kind := batchInfo(b)
+		for len(aborted) > 0 && aborted[0].FirstOffset <= base {
+			abortedBy[aborted[0].ProducerID] = true
+			aborted = aborted[1:]
+		}
+		drop := kind == controlBatch || kind == transactionalBatch && abortedBy[pid]
+		for {
+			rec, err := b.ReadRecord()
+			if err != nil {
+				break // io.EOF, or a batch cut short: fetched again from where it ends
+			}
+			if rec.Offset < r.offset { // a batch may begin before the offset asked for
+				closeRecord(rec)
+				continue
+			}
+			r.offset = rec.Offset + 1
+			switch {
+			case kind == controlBatch:
+				if isAbortMarker(rec) {
+					delete(abortedBy, pid)
+				}
+			case drop:
+				dropped++
+				closeRecord(rec)
+			default:
+				items = append(items, item{m: r.message(rec, head)})
+				hidden = item{}
+				continue
+			}
+			hidden.hidden = true
+			hidden.m = kafka.Message{Topic: r.c.cfg.Topic, Partition: r.p, Offset: rec.Offset, HighWaterMark: head}
+		}
+	}
+	if hidden.hidden {
+		items = append(items, hidden)
+	}
+	if mt := r.c.cfg.Metrics; mt != nil && dropped > 0 {
+		mt.Events.WithLabelValues("aborted_transaction").Add(float64(dropped))
+	}
+	return items
+}
+
+// The kinds of record batch.
+const (
+	plainBatch = iota
+	transactionalBatch
+	controlBatch
+)
+
+// batches splits a response's records into their batches.
+func batches(rr protocol.RecordReader) []protocol.RecordReader {
+	switch rr := rr.(type) {
+	case nil:
+		return nil
+	case *protocol.RecordStream:
+		return rr.Records
+	default:
+		return []protocol.RecordReader{rr}
+	}
+}
+
+// batchInfo gives a batch's base offset, producer and kind.
+func batchInfo(b protocol.RecordReader) (base, producer int64, kind int) {
+	switch b := b.(type) {
+	case *protocol.ControlBatch:
+		return b.BaseOffset, b.ProducerID, controlBatch
+	case *protocol.RecordBatch:
+		if b.Attributes.Transactional() {
+			return b.BaseOffset, b.ProducerID, transactionalBatch
+		}
+		return b.BaseOffset, b.ProducerID, plainBatch
+	}
+	return -1, -1, plainBatch // an old-format message set: never transactional
+}
+
+// isAbortMarker reports whether a control record is an abort marker (its
+// key: a version and a type, 0 for abort, 1 for commit). It closes rec.
+func isAbortMarker(rec *protocol.Record) bool {
+	cr, err := protocol.ReadControlRecord(rec)
+	return err == nil && cr.Type == 0
+}
+
+// message copies a record out of the response's buffers.
+func (r *partitionReader) message(rec *protocol.Record, head int64) kafka.Message {
+	defer closeRecord(rec)
+	key, _ := protocol.ReadAll(rec.Key)
+	value, err := protocol.ReadAll(rec.Value)
+	if err != nil && value == nil {
+		value = []byte{} // unreadable: refused as an event, never taken for a tombstone
+	}
+	return kafka.Message{Topic: r.c.cfg.Topic, Partition: r.p, Offset: rec.Offset, HighWaterMark: head,
+		Key: key, Value: value, Headers: rec.Headers, Time: rec.Time}
+}
+
+func closeRecord(rec *protocol.Record) {
+	for _, b := range []protocol.Bytes{rec.Key, rec.Value} {
+		if b != nil {
+			b.Close()
+		}
+	}
+}
