@@ -41,3 +41,10 @@ func (l *limiter) allow() (bool, int) {
 	wait := (1 - l.tokens) / l.rate
 	return false, max(1, int(math.Ceil(wait)))
 }
+
+// refund gives back a token allow took, for a request that was not served.
+func (l *limiter) refund() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tokens = min(l.burst, l.tokens+1)
+}

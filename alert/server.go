@@ -245,13 +245,17 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 		s.fail(ctx, Errorf(429, "rate_limited", "client %s is over its rate of %g lookups a second", client.ID, client.ratePerS), id)
 		return
 	}
+	// A lookup shed with 503 was never answered: its token goes back, so
+	// a client that retries as Retry-After says is not then refused 429.
 	if !s.ready.Load() {
+		client.limiter.refund()
 		ctx.Response.Header.Set("Retry-After", "1")
 		s.fail(ctx, Errorf(503, "not_ready", "the index is still loading"), id)
 		return
 	}
 	if n := s.inFlight.Add(1); n > int64(s.cfg.MaxInFlight) {
 		s.inFlight.Add(-1)
+		client.limiter.refund()
 		ctx.Response.Header.Set("Retry-After", "1")
 		s.fail(ctx, Errorf(503, "overloaded", "too many lookups in flight; retry shortly"), id)
 		return

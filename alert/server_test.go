@@ -41,6 +41,13 @@ func testServer(t *testing.T, cfg Config, m Matcher) (*Server, *fasthttp.Server,
 	if err != nil {
 		t.Fatal(err)
 	}
+	return testServerFor(t, cfg, m, cs)
+}
+
+// testServerFor serves s's lookups to clients cs on a loopback port; the
+// server is ready.
+func testServerFor(t *testing.T, cfg Config, m Matcher, cs *Clients) (*Server, *fasthttp.Server, string) {
+	t.Helper()
 	s := NewServer(cfg, cs, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	s.SetMatcher(m)
 	s.SetReady(true)
@@ -97,6 +104,70 @@ func TestLoadShedding(t *testing.T) {
 		if c != 200 {
 			t.Errorf("held lookup answered %d", c)
 		}
+	}
+}
+
+// A lookup shed with 503 (the index loading, too many in flight) was not
+// answered: it costs the client none of its rate, so a client that retries
+// after Retry-After is not then refused with 429 for lookups it never got.
+func TestShedLookupsKeepTheirRate(t *testing.T) {
+	clock := time.Now().UnixNano() // never advances: no token comes back by itself
+	cs, err := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash(testToken)+`","scopes":["lookup"],"rate_per_s":1}]`),
+		func() int64 { return clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	bm := &blockingMatcher{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s, hs, url := testServerFor(t, Config{MaxBody: 4096, MaxInFlight: 1}, bm, cs)
+	defer hs.Shutdown()
+	status := func() (int, string) {
+		t.Helper()
+		resp, err := lookup(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	const burst = 10 // max(rate, 10)
+	s.SetReady(false)
+	for i := range 2 * burst {
+		if code, body := status(); code != 503 || !strings.Contains(body, "not_ready") {
+			t.Fatalf("lookup %d while loading: %d %s", i, code, body)
+		}
+	}
+	s.SetReady(true)
+	held := make(chan int)
+	go func() {
+		resp, err := lookup(url)
+		if err != nil {
+			t.Error(err)
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	<-bm.entered
+	for i := range 2 * burst {
+		if code, body := status(); code != 503 || !strings.Contains(body, "overloaded") {
+			t.Fatalf("lookup %d past the in-flight bound: %d %s", i, code, body)
+		}
+	}
+	close(bm.release)
+	if code := <-held; code != 200 {
+		t.Fatalf("held lookup: %d", code)
+	}
+	// The held lookup took one token; the shed ones none.
+	for i := range burst - 1 {
+		go func() { <-bm.entered }()
+		if code, body := status(); code != 200 {
+			t.Fatalf("lookup %d of the burst after shedding: %d %s", i, code, body)
+		}
+	}
+	if code, _ := status(); code != 429 {
+		t.Errorf("lookup past the burst: %d, want 429", code)
 	}
 }
 
