@@ -117,4 +117,19 @@ func TestSingleUse(t *testing.T) {
 	if err := su.Redeem(ctx, c, time.Now()); !errors.Is(err, ErrReused) {
 		t.Errorf("second open: %v, want ErrReused", err)
 	}
+	// The mark outlives the link by the clock skew allowed; redeemed at or
+	// after its expiry (a replica whose clock is ahead), it still expires.
+	for _, at := range []time.Time{time.Now(), c.Expires, c.Expires.Add(time.Hour)} {
+		c.ID = feedtest.Name("link")
+		if err := su.Redeem(ctx, c, at); err != nil {
+			t.Fatal(err)
+		}
+		ttl, err := rdb.PTTL(ctx, usedKey(c.ID)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := max(c.Expires.Sub(at), 0) + LinkClockSkew; ttl <= 0 || (ttl-want).Abs() > 2*time.Second {
+			t.Errorf("redeemed at expiry%+v: mark lives %v, want %v", at.Sub(c.Expires).Round(time.Second), ttl, want)
+		}
+	}
 }
