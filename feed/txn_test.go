@@ -230,6 +230,26 @@ func TestKafkaTransactions(t *testing.T) {
 	}
 }
 
+// A transaction left open when the consumer starts does not hold readiness
+// back: the consumer catches up with what is committed (the last stable
+// offset), and what follows the open transaction arrives when it commits.
+func TestKafkaOpenTransactionAtStart(t *testing.T) {
+	e := newTopic(t, 1)
+	e.publish(msg(0, feedtest.Upsert(0, 1)))
+	tx := newTxProducer(t, e, 0)
+	tx.send(msg(1, feedtest.Upsert(1, 1)))   // open
+	e.publish(msg(2, feedtest.Upsert(2, 1))) // after it: not readable until it ends
+	ix := matcher.NewIndex(nil)
+	e.follow(ix, nil, nil) // fails unless caught up
+	if !found(ix, 0) || found(ix, 1) || found(ix, 2) {
+		t.Errorf("caught up: plans 0, 1, 2 found %v, %v, %v; want true, false, false", found(ix, 0), found(ix, 1), found(ix, 2))
+	}
+	tx.end(true)
+	feedtest.Eventually(t, 5*time.Second, "plans 1 and 2 visible once the transaction commits", func() bool {
+		return found(ix, 1) && found(ix, 2)
+	})
+}
+
 // A reader whose offset the log does not hold moves to the log's start,
 // and says so: an error in the log and skipped_by_reader counted.
 func TestKafkaOffsetOutOfRange(t *testing.T) {
