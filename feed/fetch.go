@@ -1,10 +1,14 @@
 package feed
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -79,7 +83,7 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 	backoff := fetchBackoffMin
 	failing := false
 	for {
-		res, err := r.fetch(ctx)
+		res, ends, err := r.fetch(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -111,7 +115,7 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 			failing = false
 		}
 		backoff = fetchBackoffMin
-		if items := r.walk(res); len(items) > 0 {
+		if items := r.walk(res, ends); len(items) > 0 {
 			select {
 			case out <- items:
 			case <-ctx.Done():
@@ -123,11 +127,11 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 
 // fetch asks the partition's leader for what follows r.offset, waiting up to
 // MaxWait for something to arrive.
-func (r *partitionReader) fetch(ctx context.Context) (*fetchAPI.ResponsePartition, error) {
+func (r *partitionReader) fetch(ctx context.Context) (*fetchAPI.ResponsePartition, map[int64]int64, error) {
 	cfg := &r.c.cfg
 	ctx, cancel := context.WithTimeout(ctx, cfg.MaxWait+10*time.Second)
 	defer cancel()
-	m, err := r.c.transport.RoundTrip(ctx, r.c.client.Addr, &fetchAPI.Request{
+	req := &fetchRequest{clientID: r.c.transport.ClientID, Request: &fetchAPI.Request{
 		ReplicaID:      -1,
 		MaxWaitTime:    int32(cfg.MaxWait.Milliseconds()),
 		MinBytes:       1,
@@ -138,25 +142,26 @@ func (r *partitionReader) fetch(ctx context.Context) (*fetchAPI.ResponsePartitio
 		Topics: []fetchAPI.RequestTopic{{Topic: cfg.Topic, Partitions: []fetchAPI.RequestPartition{{
 			Partition: int32(r.p), CurrentLeaderEpoch: -1, FetchOffset: r.offset,
 			LogStartOffset: -1, PartitionMaxBytes: fetchMaxBytes}}}},
-	})
+	}}
+	m, err := r.c.transport.RoundTrip(ctx, r.c.client.Addr, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res, ok := m.(*fetchAPI.Response)
 	if !ok {
-		return nil, fmt.Errorf("fetch: unexpected response %T", m)
+		return nil, nil, fmt.Errorf("fetch: unexpected response %T", m)
 	}
 	if res.ErrorCode != 0 {
-		return nil, kafka.Error(res.ErrorCode)
+		return nil, nil, kafka.Error(res.ErrorCode)
 	}
 	for i := range res.Topics {
 		for j := range res.Topics[i].Partitions {
 			if pt := &res.Topics[i].Partitions[j]; res.Topics[i].Topic == cfg.Topic && int(pt.Partition) == r.p {
-				return pt, nil
+				return pt, req.ends, nil
 			}
 		}
 	}
-	return nil, errors.New("fetch: the response does not hold the partition")
+	return nil, nil, errors.New("fetch: the response does not hold the partition")
 }
 
 // outOfRange moves a reader whose offset the log no longer holds (lost to
@@ -179,10 +184,14 @@ func (r *partitionReader) outOfRange(ctx context.Context) error {
 }
 
 // walk turns a fetch response into items in offset order: each committed
-// event (to be decoded), and at the end, if what was read ends in markers or
-// aborted events, an item that carries the reader past them. It moves
-// r.offset past everything read.
-func (r *partitionReader) walk(res *fetchAPI.ResponsePartition) []item {
+// event (to be decoded), and at the end, if what was read ends in markers,
+// aborted events or offsets compaction emptied, an item that carries the
+// reader past them. It moves r.offset past everything read: past the end of
+// each batch (ends: a batch's base offset → its last offset), as the Java
+// client does, since the cleaner keeps a batch's offsets when it removes its
+// last records, and a reader that stopped after the last record left would
+// fetch the same batch for ever.
+func (r *partitionReader) walk(res *fetchAPI.ResponsePartition, ends map[int64]int64) []item {
 	head := res.HighWatermark
 	if res.LastStableOffset >= 0 {
 		head = res.LastStableOffset
@@ -192,7 +201,7 @@ func (r *partitionReader) walk(res *fetchAPI.ResponsePartition) []item {
 	})
 	abortedBy := map[int64]bool{} // producers inside an aborted transaction
 	var items []item
-	var hidden item // markers and aborted events read since the last event
+	start := r.offset
 	dropped := 0
 	for _, b := range batches(res.RecordSet.Records) {
 		base, pid, kind := batchInfo(b)
@@ -204,7 +213,7 @@ func (r *partitionReader) walk(res *fetchAPI.ResponsePartition) []item {
 		for {
 			rec, err := b.ReadRecord()
 			if err != nil {
-				break // io.EOF, or a batch cut short: fetched again from where it ends
+				break // io.EOF
 			}
 			if rec.Offset < r.offset { // a batch may begin before the offset asked for
 				closeRecord(rec)
@@ -221,20 +230,153 @@ func (r *partitionReader) walk(res *fetchAPI.ResponsePartition) []item {
 				closeRecord(rec)
 			default:
 				items = append(items, item{m: r.message(rec, head)})
-				hidden = item{}
-				continue
 			}
-			hidden.hidden = true
-			hidden.m = kafka.Message{Topic: r.c.cfg.Topic, Partition: r.p, Offset: rec.Offset, HighWaterMark: head}
+		}
+		if last, ok := ends[base]; ok && last >= r.offset {
+			r.offset = last + 1 // records compacted away at the batch's end
 		}
 	}
-	if hidden.hidden {
-		items = append(items, hidden)
+	read := start // the offset after the last event passed on
+	if len(items) > 0 {
+		read = items[len(items)-1].m.Offset + 1
+	}
+	if r.offset > read { // markers, aborted or compacted records after it
+		items = append(items, item{hidden: true,
+			m: kafka.Message{Topic: r.c.cfg.Topic, Partition: r.p, Offset: r.offset - 1, HighWaterMark: head}})
 	}
 	if mt := r.c.cfg.Metrics; mt != nil && dropped > 0 {
 		mt.Events.WithLabelValues("aborted_transaction").Add(float64(dropped))
 	}
 	return items
+}
+
+// fetchRequest is a Fetch request whose response is also read for the last
+// offset of each record batch, which kafka-go's decoder reads but does not
+// keep: the request is written and its response read through kafka-go's
+// RawExchanger hook, on the connection the transport chose.
+type fetchRequest struct {
+	*fetchAPI.Request
+	clientID string
+	version  int16
+	ends     map[int64]int64 // a v2 batch's base offset → its last offset
+}
+
+// Required implements protocol.RawExchanger: always, noting the version.
+func (r *fetchRequest) Required(versions map[protocol.ApiKey]int16) bool {
+	r.version = versions[protocol.Fetch]
+	return true
+}
+
+// RawExchange implements protocol.RawExchanger.
+func (r *fetchRequest) RawExchange(rw io.ReadWriter) (protocol.Message, error) {
+	const correlationID = 1 // one request at a time on the connection
+	if err := protocol.WriteRequest(rw, r.version, correlationID, r.clientID, r.Request); err != nil {
+		return nil, err
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(rw, size[:]); err != nil {
+		return nil, err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(rw, body); err != nil {
+		return nil, err
+	}
+	id, m, err := protocol.ReadResponse(bufio.NewReader(io.MultiReader(bytes.NewReader(size[:]), bytes.NewReader(body))),
+		protocol.Fetch, r.version)
+	if err != nil {
+		return nil, err
+	}
+	if id != correlationID {
+		return nil, fmt.Errorf("fetch: correlation id %d, want %d", id, correlationID)
+	}
+	r.ends = batchEnds(body, r.version)
+	return m, nil
+}
+
+// batchEnds reads, from a Fetch response (v4 to v11, after its size), the
+// base and last offsets of the complete v2 record batches it holds.
+func batchEnds(b []byte, version int16) map[int64]int64 {
+	d := rawDecoder{b: b}
+	d.skip(4) // correlation ID
+	if version >= 1 {
+		d.skip(4) // throttle time
+	}
+	if version >= 7 {
+		d.skip(2 + 4) // error code, session ID
+	}
+	ends := map[int64]int64{}
+	for range max(0, d.int32()) { // topics
+		name := int(d.int16())
+		d.skip(name)
+		for range max(0, d.int32()) { // partitions
+			d.skip(4 + 2 + 8) // partition, error code, high-water mark
+			if version >= 4 {
+				d.skip(8) // last stable offset
+			}
+			if version >= 5 {
+				d.skip(8) // log start offset
+			}
+			if version >= 4 {
+				d.skip(16 * int(max(0, d.int32()))) // aborted transactions
+			}
+			if version >= 11 {
+				d.skip(4) // preferred read replica
+			}
+			recs := d.bytes(int(d.int32()))
+			// A batch: base offset (8), length (4), leader epoch (4),
+			// magic (1), CRC (4), attributes (2), last offset delta (4)...
+			for len(recs) >= 27 {
+				n := 12 + int(int32(binary.BigEndian.Uint32(recs[8:12])))
+				if n < 27 || n > len(recs) {
+					break // the last batch, cut short
+				}
+				if recs[16] >= 2 {
+					base := int64(binary.BigEndian.Uint64(recs[0:8]))
+					ends[base] = base + int64(int32(binary.BigEndian.Uint32(recs[23:27])))
+				}
+				recs = recs[n:]
+			}
+		}
+	}
+	if d.bad {
+		return nil
+	}
+	return ends
+}
+
+// rawDecoder reads big-endian fields; reading past the end marks it bad.
+type rawDecoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *rawDecoder) bytes(n int) []byte {
+	if n < 0 {
+		return nil
+	}
+	if n > len(d.b) {
+		d.bad, d.b = true, nil
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *rawDecoder) skip(n int) { d.bytes(n) }
+
+func (d *rawDecoder) int16() int16 {
+	if v := d.bytes(2); v != nil {
+		return int16(binary.BigEndian.Uint16(v))
+	}
+	return 0
+}
+
+func (d *rawDecoder) int32() int32 {
+	if v := d.bytes(4); v != nil {
+		return int32(binary.BigEndian.Uint32(v))
+	}
+	return 0
 }
 
 // The kinds of record batch.
