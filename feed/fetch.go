@@ -296,6 +296,12 @@ func (r *fetchRequest) RawExchange(rw io.ReadWriter) (protocol.Message, error) {
 // batchEnds reads, from a Fetch response (v4 to v11, after its size), the
 // base and last offsets of the complete v2 record batches it holds.
 func batchEnds(b []byte, version int16) map[int64]int64 {
+	if version > 11 {
+		// Flexible versions (v12 on) lay the response out otherwise; kafka-go
+		// v0.4 does not send them. Without ends a reader moves past the
+		// records it sees, as before: nothing is skipped that way.
+		return nil
+	}
 	d := rawDecoder{b: b}
 	d.skip(4) // correlation ID
 	if version >= 1 {

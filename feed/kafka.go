@@ -155,7 +155,9 @@ type Consumer struct {
 // NewConsumer returns a consumer feeding ix; rec may be nil.
 func NewConsumer(cfg KafkaConfig, ix Applier, rec Recorder) *Consumer {
 	cfg.defaults()
-	tr := &kafka.Transport{ClientID: "planflag"}
+	// Metadata at most a second old: the transport finds a partition's new
+	// leader only when it refreshes, not when a fetch is refused.
+	tr := &kafka.Transport{ClientID: "planflag", MetadataTTL: time.Second}
 	return &Consumer{cfg: cfg, ix: ix, rec: rec, caughtUp: make(chan struct{}), transport: tr,
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr}}
 }
