@@ -149,6 +149,7 @@ type Consumer struct {
 	caughtUp     chan struct{}
 	caughtUpOnce sync.Once
 	applied      atomic.Pointer[Offsets] // next offsets, after the last applied batch
+	started      atomic.Pointer[Offsets] // the offsets Run began from
 	events       atomic.Int64            // events applied or refused since Run began
 }
 
@@ -333,6 +334,22 @@ func (c *Consumer) Usable(saved Offsets) error {
 // topic when Prepare ran.
 func (c *Consumer) CaughtUp() <-chan struct{} { return c.caughtUp }
 
+// CatchUpProgress reports how far Run has come towards the offsets it must
+// reach to be caught up (End): the offsets applied and to apply since Run
+// began, over every partition. Before Run it reports 0, 0.
+func (c *Consumer) CatchUpProgress() (done, total int64) {
+	from, now := c.started.Load(), c.applied.Load()
+	if from == nil || now == nil {
+		return 0, 0
+	}
+	for p, end := range c.end {
+		start := (*from)[p]
+		total += max(0, end-start)
+		done += max(0, min((*now)[p], end)-start)
+	}
+	return done, total
+}
+
 // Applied returns the offsets the index reflects now.
 func (c *Consumer) Applied() Offsets {
 	if o := c.applied.Load(); o != nil {
@@ -355,6 +372,7 @@ func (c *Consumer) Run(ctx context.Context, from Offsets) error {
 		}
 		next[p] = o
 	}
+	c.started.Store(new(next.clone()))
 	c.publish(next)
 	// The head to reach: the high-water marks last asked for, and when.
 	// Recorded before caught-up is signalled (see below).

@@ -129,6 +129,9 @@ func TestKafkaFollow(t *testing.T) {
 	if got := ix.Live(); got != n {
 		t.Fatalf("after catching up: %d live plans, want %d", got, n)
 	}
+	if done, total := c.CatchUpProgress(); done != n || total != n {
+		t.Errorf("progress once caught up: %d of %d, want %d of %d", done, total, n, n)
+	}
 	for _, i := range []int{0, 1, n / 2, n - 1} {
 		if !found(ix, i) {
 			t.Errorf("plan %d published before start not found", i)

@@ -94,7 +94,9 @@ func (m *Main) follow(ctx context.Context) error {
 			m.Log.Info("caught up with the plan-store topic", "seconds", time.Since(start).Seconds())
 			return nil
 		case <-tick.C:
-			m.Log.Info("catching up with the plan-store topic", "live", m.ix.Live())
+			done, total := cons.CatchUpProgress()
+			m.Log.Info("catching up with the plan-store topic", "live", m.ix.Live(),
+				"offsets_done", done, "offsets_total", total, "percent", percent(done, total))
 		}
 	}
 }
@@ -112,4 +114,13 @@ func (m *Main) gaugeIndex(ctx context.Context) {
 			m.metrics.Sparse.Set(float64(m.ix.Sparse()))
 		}
 	}
+}
+
+// percent is done as a whole percentage of total (100 when there is nothing
+// to do).
+func percent(done, total int64) int64 {
+	if total <= 0 {
+		return 100
+	}
+	return done * 100 / total
 }
