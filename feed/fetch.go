@@ -91,7 +91,20 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 			err = kafka.Error(res.ErrorCode)
 		}
 		if errors.Is(err, kafka.OffsetOutOfRange) {
-			err = r.outOfRange(ctx)
+			if err = r.outOfRange(ctx); err == nil {
+				continue
+			}
+		}
+		before := r.offset
+		var items []item
+		if err == nil {
+			items = r.walk(res, ends)
+			if r.offset == before && len(batches(res.RecordSet.Records)) > 0 {
+				// Records came back and none moved the reader on: fetching
+				// again at once would only spin. Never seen; kept from
+				// becoming a busy loop if a broker or client change makes it.
+				err = fmt.Errorf("fetch at offset %d returned only records before it", before)
+			}
 		}
 		if err != nil {
 			// A broker restart or a leader moving makes a run of these:
@@ -115,7 +128,7 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 			failing = false
 		}
 		backoff = fetchBackoffMin
-		if items := r.walk(res, ends); len(items) > 0 {
+		if len(items) > 0 {
 			select {
 			case out <- items:
 			case <-ctx.Done():

@@ -456,8 +456,8 @@ func (c *Consumer) reachedHead(head topicState, next Offsets) {
 
 // item is a message read and decoded: its change, or why it is refused.
 type item struct {
-	// hidden: no event, only transaction markers or aborted events, the
-	// last at m.Offset, that the offsets move past.
+	// hidden: no event, only offsets to move past, up to m.Offset:
+	// transaction markers, aborted events, records compacted away.
 	hidden  bool
 	m       kafka.Message
 	ch      matcher.Change
