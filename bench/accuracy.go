@@ -24,6 +24,8 @@ type Outcome struct {
 	MatchRight  int // members: tier match with the expected plan first
 	Flagged     int // members: expected plan among the candidates of a match or possible answer
 	WrongMatch  int // members: tier match naming another plan
+	Possible    int // members: tier possible
+	PossibleTop int // of those, with the expected plan first
 	NonMatch    int // non-members: tier match (a false confident match)
 	NonPossible int // non-members: tier possible
 	Leaks       int // answers naming a withdrawn plan
@@ -131,6 +133,9 @@ func tally(o *Outcome, lq LabeledQuery, res matcher.Result, err error, withdrawn
 		o.NonMatch++
 	case !member && res.Tier == matcher.TierPossible:
 		o.NonPossible++
+	case member && res.Tier == matcher.TierPossible:
+		o.Possible++
+		o.PossibleTop += b2i(res.Candidates[0].PlanID == lq.Expect)
 	}
 	if member && res.Tier != matcher.TierNone && slices.ContainsFunc(res.Candidates, func(c matcher.Candidate) bool { return c.PlanID == lq.Expect }) {
 		o.Flagged++
@@ -162,6 +167,12 @@ func WriteMarkdown(w io.Writer, reports ...Report) {
 	row("match recall", func(o *Outcome) string { return fmt.Sprintf("%.4f", o.MatchRecall()) })
 	row("flag recall", func(o *Outcome) string { return fmt.Sprintf("%.4f", o.FlagRecall()) })
 	row("wrong-plan matches (members)", func(o *Outcome) string { return fmt.Sprint(o.WrongMatch) })
+	row("members answered possible: their plan first", func(o *Outcome) string {
+		if o.Possible == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.4f (%d of %d)", ratio(o.PossibleTop, o.Possible), o.PossibleTop, o.Possible)
+	})
 	row("non-member false-match rate", func(o *Outcome) string {
 		return fmt.Sprintf("%.4f%% (%d)", 100*o.FalseMatchRate(), o.NonMatch)
 	})
