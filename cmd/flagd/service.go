@@ -76,7 +76,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	dlq := e.String("kafka.dead-letter-topic", "", "topic for refused events (default <kafka.topic>.dead-letters)")
 	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot (needs -kafka.brokers)")
 	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")
-	linkBase := e.String("link.base-url", "https://careplans.invalid/open", "where plan links point: the care-plan platform's open endpoint")
+	linkBase := e.String("link.base-url", "", "where plan links point: the care-plan platform's open endpoint (needed with -link.key-file)")
 	linkKeys := e.String("link.key-file", "", "link-signing keys: {\"active\": ID, \"keys\": {ID: base64}}; without it answers carry no links")
 	linkTTL := e.Duration("link.ttl", 15*time.Minute, "how long a plan link stays valid")
 	platform := e.String("platform.url", "", "care-plan platform API base URL: reconcile live plans and versions against the index")
@@ -132,7 +132,9 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("-kafka.topic must not be empty")
 	case c.LinkTTL < time.Minute || c.LinkTTL > 24*time.Hour:
 		return c, errors.New("-link.ttl must be between 1m and 24h")
-	case !strings.HasPrefix(c.LinkBaseURL, "https://") && !strings.HasPrefix(c.LinkBaseURL, "http://"):
+	case c.LinkKeyFile != "" && c.LinkBaseURL == "":
+		return c, errors.New("-link.key-file needs -link.base-url: the care-plan platform's address the links open")
+	case c.LinkBaseURL != "" && !strings.HasPrefix(c.LinkBaseURL, "https://") && !strings.HasPrefix(c.LinkBaseURL, "http://"):
 		return c, fmt.Errorf("-link.base-url: %q is not an http(s) URL", c.LinkBaseURL)
 	case c.PlatformURL != "" && !strings.HasPrefix(c.PlatformURL, "https://") && !strings.HasPrefix(c.PlatformURL, "http://"):
 		return c, fmt.Errorf("-platform.url: %q is not an http(s) URL", c.PlatformURL)
@@ -155,8 +157,15 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	case !c.Demo && c.Events == "" && !kafka:
 		return c, errors.New("no plan source: give -events FILE.jsonl or -kafka.brokers (or -demo)")
 	}
+	if c.Demo && c.LinkBaseURL == "" {
+		c.LinkBaseURL = demoLinkBase
+	}
 	return c, nil
 }
+
+// demoLinkBase is where -demo's plan links point when -link.base-url is not
+// given: nowhere real, as its plans are not.
+const demoLinkBase = "https://careplans.invalid/open"
 
 // Main is the running service: Run starts it, Close stops it in order.
 type Main struct {

@@ -317,6 +317,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-demo", "extra"}, [2]string{}, "unexpected argument"},
 		{[]string{"-demo", "-shutdown.timeout", "0s"}, [2]string{}, "-shutdown.timeout must be more than 0"},
 		{[]string{"-demo", "-shutdown.timeout", "-5s"}, [2]string{}, "-shutdown.timeout must be more than 0"},
+		{[]string{"-clients", "c", "-events", "e", "-link.key-file", "k"}, [2]string{}, "-link.key-file needs -link.base-url"},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			if c.env[0] != "" {
