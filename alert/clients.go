@@ -1,11 +1,14 @@
 package alert
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -60,45 +63,74 @@ type Clients struct {
 
 // ParseClients reads a clients file's JSON and checks every entry.
 func ParseClients(b []byte, now func() int64) (*Clients, error) {
-	var cfg []ClientConfig
-	if err := json.Unmarshal(b, &cfg); err != nil {
+	cs, err := parseClients(b, now)
+	if err != nil {
 		return nil, fmt.Errorf("clients: %w", err)
+	}
+	return cs, nil
+}
+
+// parseClients is ParseClients; its errors say what is wrong, not where.
+// A key no entry has (a misspelt rate_per_s would leave the default rate)
+// and a file without a single client are refused.
+func parseClients(b []byte, now func() int64) (*Clients, error) {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return nil, errors.New("is empty: want a JSON list of clients")
+	case b[0] != '[' && !bytes.Equal(b, []byte("null")):
+		return nil, errors.New(`not a JSON list: want [{"id": …, "token_sha256": …, "scopes": […]}, …]`)
+	}
+	var cfg []ClientConfig
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, errors.New("not valid JSON: it ends before the list does")
+		}
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("more than one JSON value: want a single list of clients")
+	}
+	if len(cfg) == 0 {
+		return nil, errors.New("holds no clients: every lookup would be refused 401")
 	}
 	cs := &Clients{}
 	seen := map[string]bool{}
 	byHash := map[[32]byte]int{} // token hash → index of the entry holding it
 	for i, c := range cfg {
 		if c.ID == "" {
-			return nil, fmt.Errorf("clients: entry %d: missing id", i+1)
+			return nil, fmt.Errorf("entry %d: missing id", i+1)
 		}
 		if seen[c.ID] {
-			return nil, fmt.Errorf("clients: entry %d: id %q twice", i+1, c.ID)
+			return nil, fmt.Errorf("entry %d: id %q twice", i+1, c.ID)
 		}
 		seen[c.ID] = true
 		h, err := hex.DecodeString(strings.ToLower(c.TokenSHA256))
 		if err != nil || len(h) != 32 {
-			return nil, fmt.Errorf("clients: entry %d (%s): token_sha256 must be 64 hex digits", i+1, c.ID)
+			return nil, fmt.Errorf("entry %d (%s): token_sha256 must be 64 hex digits", i+1, c.ID)
 		}
 		for _, s := range c.Scopes {
 			if s != ScopeLookup {
-				return nil, fmt.Errorf("clients: entry %d (%s): unknown scope %q", i+1, c.ID, s)
+				return nil, fmt.Errorf("entry %d (%s): unknown scope %q", i+1, c.ID, s)
 			}
 		}
 		if c.RatePerS < 0 {
-			return nil, fmt.Errorf("clients: entry %d (%s): rate_per_s must not be negative", i+1, c.ID)
+			return nil, fmt.Errorf("entry %d (%s): rate_per_s must not be negative", i+1, c.ID)
 		}
 		rate := c.RatePerS
 		if rate == 0 {
 			rate = DefaultRatePerS
 		}
 		if (c.WebhookURL == "") != (c.WebhookSecret == "") {
-			return nil, fmt.Errorf("clients: entry %d (%s): give webhook_url and webhook_secret together", i+1, c.ID)
+			return nil, fmt.Errorf("entry %d (%s): give webhook_url and webhook_secret together", i+1, c.ID)
 		}
 		if c.WebhookURL != "" && !strings.HasPrefix(c.WebhookURL, "https://") && !strings.HasPrefix(c.WebhookURL, "http://") {
-			return nil, fmt.Errorf("clients: entry %d (%s): webhook_url is not an http(s) URL", i+1, c.ID)
+			return nil, fmt.Errorf("entry %d (%s): webhook_url is not an http(s) URL", i+1, c.ID)
 		}
 		if c.WebhookSecret != "" && len(c.WebhookSecret) < 16 {
-			return nil, fmt.Errorf("clients: entry %d (%s): webhook_secret must be at least 16 characters", i+1, c.ID)
+			return nil, fmt.Errorf("entry %d (%s): webhook_secret must be at least 16 characters", i+1, c.ID)
 		}
 		cl := &Client{ID: c.ID, scopes: c.Scopes, ratePerS: rate, limiter: newLimiter(rate, now),
 			webhookURL: c.WebhookURL, webhookSecret: []byte(c.WebhookSecret)}
@@ -106,7 +138,7 @@ func ParseClients(b []byte, now func() int64) (*Clients, error) {
 		// One token, two clients: every lookup would be put down to one of
 		// them (scopes, limits, audit, links). The hash is not named.
 		if j, dup := byHash[cl.hash]; dup {
-			return nil, fmt.Errorf("clients: entry %d (%s) has the same token as entry %d (%s): give each client its own token",
+			return nil, fmt.Errorf("entry %d (%s) has the same token as entry %d (%s): give each client its own token",
 				i+1, c.ID, j+1, cfg[j].ID)
 		}
 		byHash[cl.hash] = i
@@ -126,13 +158,17 @@ func (cs *Clients) Webhook(id string) (url string, secret []byte, ok bool) {
 	return "", nil, false
 }
 
-// LoadClients reads a clients file.
+// LoadClients reads a clients file; its errors name the file.
 func LoadClients(path string, now func() int64) (*Clients, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("clients: %w", err)
 	}
-	return ParseClients(b, now)
+	cs, err := parseClients(b, now)
+	if err != nil {
+		return nil, fmt.Errorf("clients file %s: %w", path, err)
+	}
+	return cs, nil
 }
 
 // Authenticate finds the client whose token hashes to the presented token's

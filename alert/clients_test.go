@@ -1,6 +1,8 @@
 package alert
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,4 +33,27 @@ func TestParseClientsDuplicateToken(t *testing.T) {
 	check(h, "entry 3 (readonly) has the same token as entry 1 (las-cad)")
 	check(strings.ToUpper(h), "entry 3 (readonly) has the same token as entry 1 (las-cad)") // the same hash in capitals
 	check(TokenHash("another"), "")
+}
+
+// A clients file that holds no clients, or an entry with a key the file
+// does not know (a misspelt rate_per_s would leave the default rate), is
+// refused, naming the file and the problem.
+func TestLoadClientsRefusesEmptyAndUnknownKeys(t *testing.T) {
+	h := TokenHash("t")
+	for _, c := range []struct{ body, want string }{
+		{``, "is empty"},
+		{`[]`, "holds no clients"},
+		{`null`, "holds no clients"},
+		{`[{"id":"a","token_sha256":"` + h + `","scopes":["lookup"],"rate_per_sec":5}]`, `unknown field "rate_per_sec"`},
+		{`[{"id":"a",`, "clients.json"},
+	} {
+		path := filepath.Join(t.TempDir(), "clients.json")
+		if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadClients(path, func() int64 { return 0 })
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%q: error %v, want one naming %s and saying %q", c.body, err, path, c.want)
+		}
+	}
 }
