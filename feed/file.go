@@ -114,14 +114,37 @@ func LoadJSONL(r io.Reader, ix Applier, progress func(LoadStats)) (LoadStats, er
 	return st, nil
 }
 
-// LoadFile loads a .jsonl events file; see LoadJSONL.
+// LoadFile loads a .jsonl events file; see LoadJSONL. A file with nothing
+// readable in it is an error (see Unusable).
 func LoadFile(path string, ix Applier, progress func(LoadStats)) (LoadStats, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return LoadStats{}, fmt.Errorf("open events: %w", err)
 	}
 	defer f.Close()
-	return LoadJSONL(f, ix, progress)
+	st, err := LoadJSONL(f, ix, progress)
+	if err == nil {
+		err = st.Unusable(path)
+	}
+	return st, err
+}
+
+// Unusable says why a whole events file (name) that loaded gave the index
+// nothing: no events at all, or none that could be read, which is a wrong
+// or broken file rather than an empty plan store, and would have every
+// lookup answered "none". Nil when at least one event was applied.
+func (s LoadStats) Unusable(name string) error {
+	switch {
+	case s.Events == 0:
+		return fmt.Errorf("events file %s holds no plan events", name)
+	case s.Upserted+s.Withdrawn+s.Stale == 0:
+		first := ""
+		if len(s.FirstDeadLetters) > 0 {
+			first = " (" + s.FirstDeadLetters[0] + ")"
+		}
+		return fmt.Errorf("events file %s: none of its %d events could be read%s", name, s.Events, first)
+	}
+	return nil
 }
 
 // ReadLine returns the next line of a JSON-lines stream without its newline,

@@ -46,8 +46,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
-	stop() // a second signal ends the process the default way, mid-shutdown
-	log.Info("signal received; shutting down")
-	return m.Close()
+	select {
+	case <-ctx.Done():
+		stop() // a second signal ends the process the default way, mid-shutdown
+		log.Info("signal received; shutting down")
+		return m.Close()
+	case err := <-m.Failed():
+		stop()
+		log.Info("plan file not loaded; shutting down")
+		return errors.Join(err, m.Close())
+	}
 }

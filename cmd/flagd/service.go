@@ -187,6 +187,7 @@ type Main struct {
 	closers []func() error
 	feedM   *feed.Metrics
 	served  chan error
+	failed  chan error // the plan file could not be loaded: flagd exits
 	loading sync.WaitGroup
 	cancel  context.CancelFunc
 
@@ -214,6 +215,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkEventsFile(m.Config.Events); err != nil {
+		return err
+	}
+	m.failed = make(chan error, 1)
 	m.metrics = alert.NewMetrics()
 	if len(m.Config.KafkaBrokers) > 0 {
 		m.feedM = feed.NewMetrics(m.metrics.Registry)
@@ -250,9 +255,34 @@ func (m *Main) Run(ctx context.Context) error {
 				m.Log.Info("plan source load stopped: shutting down")
 				return
 			}
+			if len(m.Config.KafkaBrokers) == 0 {
+				m.failed <- err // a file is read once: it will not get better
+				return
+			}
 			m.Log.Error("plan source not loaded; staying not ready", "err", err.Error())
 		}
 	}()
+	return nil
+}
+
+// Failed delivers the error that stopped the plan file loading, after
+// which the service would never be ready.
+func (m *Main) Failed() <-chan error { return m.failed }
+
+// checkEventsFile refuses an -events path that cannot be a file of events,
+// before the service starts. It is not opened here: opening a pipe waits
+// for its writer, and loading does that in the background.
+func checkEventsFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("-events: %w", err)
+	case fi.IsDir():
+		return fmt.Errorf("-events: %s is a directory, not a file of plan events", path)
+	}
 	return nil
 }
 
@@ -276,6 +306,9 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 		}
 	} else {
 		st, err := m.loadFile(ctx, progress)
+		if err == nil && ctx.Err() == nil {
+			err = st.Unusable(m.Config.Events)
+		}
 		if err != nil {
 			return err
 		}

@@ -381,3 +381,57 @@ func TestServiceMalformedRequestNotLogged(t *testing.T) {
 	}
 	waitMetrics(t, m, "conn_errors", `planflag_http_conn_errors_total{kind="malformed"} 3`)
 }
+
+// An events file flagd cannot use is an error, not a service that is never
+// ready or that answers every lookup "none": one missing or a directory at
+// start, one with nothing readable in it once loaded.
+func TestServiceUnusableEventsFile(t *testing.T) {
+	dir := t.TempDir()
+	start := func(events string) (*Main, error) {
+		cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", events}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stdout: io.Discard}
+		return m, m.Run(context.Background())
+	}
+	for _, c := range []struct{ name, want string }{
+		{filepath.Join(dir, "missing.jsonl"), "no such file"},
+		{dir, "is a directory"},
+	} {
+		if m, err := start(c.name); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "-events") {
+			if err == nil {
+				m.Close()
+			}
+			t.Errorf("-events %s: Run error %v, want one naming -events and saying %q", c.name, err, c.want)
+		}
+	}
+	for _, c := range []struct{ body, want string }{
+		{"", "no plan events"},
+		{"\n\n", "no plan events"},
+		{"not json\n{\"a\":1}\n", "none of its 2 events could be read (line 1: dead letter: not an event object: invalid JSON)"},
+	} {
+		path := filepath.Join(t.TempDir(), "events.jsonl")
+		if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m, err := start(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-m.Failed():
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
+				t.Errorf("%q: load error %v, want one naming the file and saying %q", c.body, err, c.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("%q: loaded without an error", c.body)
+		}
+		if r, err := http.Get("http://" + m.Addr + "/readyz"); err != nil {
+			t.Error(err)
+		} else if r.Body.Close(); r.StatusCode != 503 {
+			t.Errorf("%q: readyz %d, want 503", c.body, r.StatusCode)
+		}
+		m.Close()
+	}
+}
