@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +113,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		AlertsWindow: *alertsWindow, AlertsTopic: *alertsTopic, AuditTopic: *auditTopic}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
-			if _, _, err := net.SplitHostPort(b); err != nil {
+			if !isHostPort(b) {
 				return c, fmt.Errorf("-kafka.brokers: %q is not host:port", b)
 			}
 			c.KafkaBrokers = append(c.KafkaBrokers, b)
@@ -122,7 +123,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	switch {
 	case c.RedisAddr != "" && !kafka:
 		return c, errors.New("-redis.addr needs -kafka.brokers: a snapshot is only sound with the offsets it reflects")
-	case c.RedisAddr != "" && strings.Count(c.RedisAddr, ":") == 0:
+	case c.RedisAddr != "" && !isHostPort(c.RedisAddr):
 		return c, fmt.Errorf("-redis.addr: %q is not host:port", c.RedisAddr)
 	case kafka && c.Events != "":
 		return c, errors.New("give one plan source: -events FILE or -kafka.brokers, not both")
@@ -166,6 +167,17 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 // demoLinkBase is where -demo's plan links point when -link.base-url is not
 // given: nowhere real, as its plans are not.
 const demoLinkBase = "https://careplans.invalid/open"
+
+// isHostPort reports whether addr is a host (a name or an address) and a
+// port number from 1 to 65535.
+func isHostPort(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
+}
 
 // Main is the running service: Run starts it, Close stops it in order.
 type Main struct {

@@ -318,6 +318,10 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-demo", "-shutdown.timeout", "0s"}, [2]string{}, "-shutdown.timeout must be more than 0"},
 		{[]string{"-demo", "-shutdown.timeout", "-5s"}, [2]string{}, "-shutdown.timeout must be more than 0"},
 		{[]string{"-clients", "c", "-events", "e", "-link.key-file", "k"}, [2]string{}, "-link.key-file needs -link.base-url"},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-redis.addr", "redis:abc"}, [2]string{}, `-redis.addr: "redis:abc" is not host:port`},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-redis.addr", ":"}, [2]string{}, `-redis.addr: ":" is not host:port`},
+		{[]string{"-clients", "c", "-kafka.brokers", "kafka:ninety"}, [2]string{}, `-kafka.brokers: "kafka:ninety" is not host:port`},
+		{[]string{"-clients", "c", "-kafka.brokers", "kafka:0"}, [2]string{}, `-kafka.brokers: "kafka:0" is not host:port`},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			if c.env[0] != "" {
