@@ -18,13 +18,35 @@ func envName(flagName string) string {
 // envFlags registers flags whose defaults come from the environment when set
 // there; a malformed environment value is an error naming the variable.
 type envFlags struct {
-	fs   *flag.FlagSet
-	errs []string
+	fs      *flag.FlagSet
+	errs    []string
+	fromEnv map[string]bool // flags whose value the environment gave
 }
 
 func (e *envFlags) env(name string) (string, bool) {
 	v, ok := os.LookupEnv(envName(name))
+	if ok {
+		if e.fromEnv == nil {
+			e.fromEnv = map[string]bool{}
+		}
+		e.fromEnv[name] = true
+	}
 	return v, ok
+}
+
+// given returns how a flag was set — "-name" on the command line, or
+// "FLAGD_NAME (-name)" from the environment — or "" when it was not.
+// Call it after Parse.
+func (e *envFlags) given(name string) string {
+	set := false
+	e.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	switch {
+	case set:
+		return "-" + name
+	case e.fromEnv[name]:
+		return envName(name) + " (-" + name + ")"
+	}
+	return ""
 }
 
 func (e *envFlags) usage(name, help string) string {

@@ -158,6 +158,26 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	case !c.Demo && c.Events == "" && !kafka:
 		return c, errors.New("no plan source: give -events FILE.jsonl or -kafka.brokers (or -demo)")
 	}
+	// A setting whose feature is off would be ignored: say so rather than
+	// let the operator believe it is in force.
+	for _, n := range []struct {
+		flag, needs string
+		off         bool
+	}{
+		{"kafka.topic", "-kafka.brokers", !kafka},
+		{"kafka.dead-letter-topic", "-kafka.brokers", !kafka},
+		{"snapshot.interval", "-redis.addr", c.RedisAddr == ""},
+		{"snapshot.max-age", "-redis.addr", c.RedisAddr == ""},
+		{"alerts.window", "-redis.addr", c.RedisAddr == ""},
+		{"alerts.topic", "-redis.addr", c.RedisAddr == ""},
+		{"platform.reconcile-interval", "-platform.url", c.PlatformURL == ""},
+		{"link.base-url", "-link.key-file", c.LinkKeyFile == "" && !c.Demo},
+		{"link.ttl", "-link.key-file", c.LinkKeyFile == "" && !c.Demo},
+	} {
+		if how := e.given(n.flag); n.off && how != "" {
+			return c, fmt.Errorf("%s has no effect without %s", how, n.needs)
+		}
+	}
 	if c.Demo && c.LinkBaseURL == "" {
 		c.LinkBaseURL = demoLinkBase
 	}

@@ -322,6 +322,11 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-redis.addr", ":"}, [2]string{}, `-redis.addr: ":" is not host:port`},
 		{[]string{"-clients", "c", "-kafka.brokers", "kafka:ninety"}, [2]string{}, `-kafka.brokers: "kafka:ninety" is not host:port`},
 		{[]string{"-clients", "c", "-kafka.brokers", "kafka:0"}, [2]string{}, `-kafka.brokers: "kafka:0" is not host:port`},
+		{[]string{"-clients", "c", "-events", "e", "-alerts.window", "48h"}, [2]string{}, "-alerts.window has no effect without -redis.addr"},
+		{[]string{"-clients", "c", "-events", "e"}, [2]string{"FLAGD_SNAPSHOT_INTERVAL", "1m"}, "FLAGD_SNAPSHOT_INTERVAL (-snapshot.interval) has no effect without -redis.addr"},
+		{[]string{"-clients", "c", "-events", "e", "-kafka.dead-letter-topic", "dl"}, [2]string{}, "-kafka.dead-letter-topic has no effect without -kafka.brokers"},
+		{[]string{"-clients", "c", "-events", "e", "-platform.reconcile-interval", "1m"}, [2]string{}, "-platform.reconcile-interval has no effect without -platform.url"},
+		{[]string{"-clients", "c", "-events", "e", "-link.ttl", "5m"}, [2]string{}, "-link.ttl has no effect without -link.key-file"},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			if c.env[0] != "" {
