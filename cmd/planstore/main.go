@@ -121,6 +121,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if *synthetic < 0 {
+		return errors.New("-synthetic must be at least 1 (plans to generate)")
+	}
 	if (*events == "") == (*synthetic == 0) {
 		return errors.New("give one of -events FILE.jsonl or -synthetic N")
 	}

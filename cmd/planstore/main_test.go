@@ -68,3 +68,13 @@ func TestPublish(t *testing.T) {
 		t.Errorf("cleanup.policy = %q, want compact", policy)
 	}
 }
+
+// A negative -synthetic is refused as such, not read as "no -synthetic" and
+// then reported as a file that cannot be opened.
+func TestPublishNegativeSynthetic(t *testing.T) {
+	var out, errs bytes.Buffer
+	err := run(context.Background(), []string{"publish", "-brokers", "127.0.0.1:1", "-synthetic", "-5"}, &out, &errs)
+	if err == nil || !strings.Contains(err.Error(), "-synthetic must be at least 1") {
+		t.Errorf("error %v, want one saying -synthetic must be at least 1", err)
+	}
+}
