@@ -108,6 +108,9 @@ func Generate(cfg Config) (*Dataset, error) {
 	if cfg.Plans < 1 || cfg.Queries < 0 {
 		return nil, fmt.Errorf("generate: need at least one plan and no negative query count")
 	}
+	if !(cfg.WithdrawFraction >= 0 && cfg.WithdrawFraction <= 1) {
+		return nil, fmt.Errorf("generate: the withdrawn share must be between 0 and 1")
+	}
 	if cfg.Today.IsZero() {
 		cfg.Today = DefaultConfig().Today
 	}
@@ -125,6 +128,9 @@ func Generate(cfg Config) (*Dataset, error) {
 		}
 	}
 	d.Events = g.events(d.Holders)
+	if cfg.Queries > 0 && len(d.Withdrawn()) == len(d.Holders) {
+		return nil, fmt.Errorf("generate: every plan is withdrawn, so no query can come from a plan holder: withdraw a smaller share")
+	}
 	d.Queries = g.queries(d)
 	return d, nil
 }

@@ -44,6 +44,9 @@ func (d *dataFlags) load(stderr io.Writer) (*bench.Dataset, string, error) {
 		}
 		return ds, name, err
 	}
+	if !(d.cfg.WithdrawFraction >= 0 && d.cfg.WithdrawFraction <= 1) {
+		return nil, "", fmt.Errorf("-withdraw must be between 0 and 1 (the share of plans withdrawn), not %g", d.cfg.WithdrawFraction)
+	}
 	ds, err := bench.Generate(d.cfg)
 	if err != nil {
 		return nil, "", err

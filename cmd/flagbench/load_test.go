@@ -63,3 +63,16 @@ func TestScrapeCounter(t *testing.T) {
 		t.Errorf("a 404: err %v, want one naming the status", err)
 	}
 }
+
+// A -withdraw share outside 0..1 is refused with an error naming it, not a
+// panic (1 and above: no live plan to make a plan holder's query from) or a
+// data set silently without withdrawals (below 0).
+func TestGenWithdrawOutOfRange(t *testing.T) {
+	for _, w := range []string{"2", "1", "-0.5"} {
+		var out, errs strings.Builder
+		err := run([]string{"gen", "-plans", "10", "-queries", "10", "-withdraw", w, "-out", t.TempDir()}, &out, &errs)
+		if err == nil || !strings.Contains(err.Error(), "withdraw") {
+			t.Errorf("-withdraw %s: error %v, want one naming -withdraw", w, err)
+		}
+	}
+}
