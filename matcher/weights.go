@@ -1,10 +1,13 @@
 package matcher
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"sort"
 )
 
 //go:embed data/weights.json
@@ -56,10 +59,34 @@ func DefaultWeights() *Weights {
 	return w
 }
 
-// ParseWeights reads weights JSON and checks every probability.
+// levelsNeeded are, for each field, the levels the embedded weights give:
+// those the comparisons produce. A weights file leaving one out would score
+// it 0 bits without a word.
+var levelsNeeded = func() map[string][]string {
+	var f struct {
+		MU map[string]map[string]json.RawMessage `json:"m_u"`
+	}
+	if err := json.Unmarshal(defaultWeightsJSON, &f); err != nil {
+		panic("matcher: embedded weights: " + err.Error())
+	}
+	out := map[string][]string{}
+	for field, levels := range f.MU {
+		for l := range levels {
+			out[field] = append(out[field], l)
+		}
+		sort.Strings(out[field])
+	}
+	return out
+}()
+
+// ParseWeights reads weights JSON and checks every probability; a key it
+// does not know, a field or level left out, or a negative number of bits is
+// an error.
 func ParseWeights(b []byte) (*Weights, error) {
 	var w Weights
-	if err := json.Unmarshal(b, &w); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	if err := w.prepare(); err != nil {
@@ -69,10 +96,20 @@ func ParseWeights(b []byte) (*Weights, error) {
 }
 
 func (w *Weights) prepare() error {
+	for name := range w.MU {
+		if !slices.Contains(fieldNames[:], name) {
+			return fmt.Errorf("weights: m_u: unknown field %q", name)
+		}
+	}
 	for f := Field(0); f < numFields; f++ {
 		levels, ok := w.MU[f.String()]
 		if !ok {
 			return fmt.Errorf("weights: no m/u for field %s", f)
+		}
+		for _, l := range levelsNeeded[f.String()] {
+			if _, ok := levels[l]; !ok {
+				return fmt.Errorf("weights: field %s: no m/u for level %s", f, l)
+			}
 		}
 		for name, mu := range levels {
 			var l Level
@@ -92,6 +129,12 @@ func (w *Weights) prepare() error {
 	}
 	if !(w.MemberPrior > 0 && w.MemberPrior <= 1) {
 		return fmt.Errorf("weights: member_prior must be in (0, 1]")
+	}
+	if !(w.MaxNameBits > 0) {
+		return fmt.Errorf("weights: max_name_bits must be more than 0 (missing, it would cap every name's weight at 0)")
+	}
+	if !(w.MarginBits >= 0) || !(w.HouseholdBonusBits >= 0) {
+		return fmt.Errorf("weights: margin_bits and household_bonus_bits must not be negative")
 	}
 	return nil
 }
