@@ -52,7 +52,11 @@ func ParseKeys(b []byte) (*Keys, error) {
 		Keys   map[string]string `json:"keys"`
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("link keys: not a keys object: %w", err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, errors.New(`link keys: not a keys object: want {"active": ID, "keys": {ID: base64, …}}`)
+		}
+		return nil, fmt.Errorf("link keys: not a keys object: %w (want {\"active\": ID, \"keys\": {ID: base64, …}})", err)
 	}
 	raw := map[string][]byte{}
 	for id, v := range f.Keys {

@@ -133,3 +133,14 @@ func TestSingleUse(t *testing.T) {
 		}
 	}
 }
+
+// A keys file of the wrong shape says what shape it wants, not Go's name
+// for the type it was decoded into.
+func TestParseKeysWrongShape(t *testing.T) {
+	for _, b := range []string{`[]`, `"k1"`, `{"active":"k1","keys":["x"]}`} {
+		_, err := ParseKeys([]byte(b))
+		if err == nil || strings.Contains(err.Error(), "struct") || !strings.Contains(err.Error(), `{"active": ID, "keys": {ID: base64, …}}`) {
+			t.Errorf("%s: error %v", b, err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -23,7 +24,7 @@ func (m *Main) setupLinksAndAudit() error {
 	case m.Config.LinkKeyFile != "":
 		k, err := careplanclient.LoadKeys(m.Config.LinkKeyFile)
 		if err != nil {
-			return err
+			return fmt.Errorf("-link.key-file %s: %w", m.Config.LinkKeyFile, err)
 		}
 		keys = k
 	case m.Config.Demo:
