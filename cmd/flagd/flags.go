@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,23 @@ func (e *envFlags) Duration(name string, def time.Duration, help string) *time.D
 		}
 	}
 	return e.fs.Duration(name, def, e.usage(name, help))
+}
+
+// unknownEnv returns the FLAGD_… variables set in the environment that
+// name no flag of fs (FLAGD_AUDIT_FILES for FLAGD_AUDIT_FILE), which would
+// otherwise be ignored without a word.
+func (e *envFlags) unknownEnv() []string {
+	known := map[string]bool{}
+	e.fs.VisitAll(func(f *flag.Flag) { known[envName(f.Name)] = true })
+	var names []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "FLAGD_") && !known[name] {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 func (e *envFlags) err() error {

@@ -55,6 +55,10 @@ type Config struct {
 	AlertsWindow time.Duration
 	AlertsTopic  string
 	AuditTopic   string
+
+	// UnknownEnv names the FLAGD_… variables set that name no flag (a
+	// misspelling, or another program's): warned of at start.
+	UnknownEnv []string
 }
 
 // parseConfig reads flags (and the environment) into a Config.
@@ -104,7 +108,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags come before nothing else)", fs.Arg(0))
 	}
-	c = Config{HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
+	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, RedisAddr: *redisAddr,
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
@@ -231,6 +235,9 @@ type Main struct {
 // 200 when it is loaded) and returns; the API serves until Close.
 func (m *Main) Run(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(ctx)
+	for _, name := range m.Config.UnknownEnv {
+		m.Log.Warn("environment variable names no flagd setting; ignored (flagd -h lists them)", "variable", name)
+	}
 	// The rate limiters' clock: nanoseconds since start on the monotonic
 	// clock, so a step of the wall clock (NTP, an operator) neither refuses
 	// nor frees lookups.

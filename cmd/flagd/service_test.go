@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,6 +302,21 @@ func TestServiceReadiness(t *testing.T) {
 		if bytes.Contains(text, []byte(pii)) {
 			t.Errorf("metrics carry %q", pii)
 		}
+	}
+}
+
+// A FLAGD_… variable that names no flag (a misspelling, or another
+// program's: OpenFeature's daemon is also called flagd) does not stop
+// flagd; it is named, for a warning at start.
+func TestConfigUnknownEnv(t *testing.T) {
+	t.Setenv("FLAGD_AUDIT_FILES", "/tmp/a")
+	t.Setenv("FLAGD_AUDIT_FILE", "/tmp/b")
+	c, err := parseConfig([]string{"-demo"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.UnknownEnv, []string{"FLAGD_AUDIT_FILES"}) || c.AuditFile != "/tmp/b" {
+		t.Errorf("unknown %v, audit file %q; want [FLAGD_AUDIT_FILES], /tmp/b", c.UnknownEnv, c.AuditFile)
 	}
 }
 
