@@ -84,14 +84,24 @@ func (p *txProducer) send(msgs ...kafka.Message) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	res, err := p.cl.RawProduce(ctx, &kafka.RawProduceRequest{Topic: p.topic, Partition: p.partition,
-		RequiredAcks: kafka.RequireAll, TransactionalID: p.id,
-		RawRecords: protocol.RawRecordSet{Reader: bytes.NewReader(p.batch(msgs))}})
-	if err != nil {
-		p.t.Fatalf("produce in transaction: %v", err)
-	}
-	if res.Error != nil {
-		p.t.Fatalf("produce in transaction: %v", res.Error)
+	// A topic just created may not have its leader known yet: retried, as
+	// a Kafka producer does (nothing was written).
+	for {
+		res, err := p.cl.RawProduce(ctx, &kafka.RawProduceRequest{Topic: p.topic, Partition: p.partition,
+			RequiredAcks: kafka.RequireAll, TransactionalID: p.id,
+			RawRecords: protocol.RawRecordSet{Reader: bytes.NewReader(p.batch(msgs))}})
+		if err == nil {
+			err = res.Error
+		}
+		if err == nil {
+			break
+		}
+		retriable := errors.Is(err, kafka.NotLeaderForPartition) || errors.Is(err, kafka.LeaderNotAvailable) ||
+			errors.Is(err, kafka.UnknownTopicOrPartition)
+		if !retriable || ctx.Err() != nil {
+			p.t.Fatalf("produce in transaction: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	p.seq += int32(len(msgs))
 }
