@@ -66,7 +66,8 @@ func (p *txProducer) send(msgs ...kafka.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The coordinator refuses while it is still writing the last
-	// transaction's markers; a Kafka producer retries, and so does this.
+	// transaction's markers, or before it knows a topic just created; a
+	// Kafka producer retries, and so does this.
 	for {
 		add, err := p.cl.AddPartitionsToTxn(ctx, &kafka.AddPartitionsToTxnRequest{TransactionalID: p.id,
 			ProducerID: int(p.pid), ProducerEpoch: int(p.epoch),
@@ -79,7 +80,9 @@ func (p *txProducer) send(msgs ...kafka.Message) {
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, kafka.ConcurrentTransactions) || ctx.Err() != nil {
+		retriable := errors.Is(err, kafka.ConcurrentTransactions) || errors.Is(err, kafka.UnknownTopicOrPartition) ||
+			errors.Is(err, kafka.GroupLoadInProgress) || errors.Is(err, kafka.GroupCoordinatorNotAvailable) // codes 14, 15: the coordinator loading
+		if !retriable || ctx.Err() != nil {
 			p.t.Fatalf("add partition to transaction: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
