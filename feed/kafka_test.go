@@ -296,3 +296,29 @@ func TestKafkaHead(t *testing.T) {
 		t.Errorf("head offsets %v, want the applied %v (10 events)", got, want)
 	}
 }
+
+// A plan store may compress its batches: every codec Kafka has is read.
+func TestKafkaCompressed(t *testing.T) {
+	for _, codec := range []kafka.Compression{kafka.Gzip, kafka.Snappy, kafka.Lz4, kafka.Zstd} {
+		t.Run(codec.String(), func(t *testing.T) {
+			e := newTopic(t, 1)
+			e.w.Compression = codec
+			const n = 50
+			var msgs []kafka.Message
+			for i := range n {
+				msgs = append(msgs, msg(i, feedtest.Upsert(i, 1)))
+			}
+			e.publish(msgs...)
+			ix := matcher.NewIndex(nil)
+			c := e.follow(ix, nil, nil)
+			if got := ix.Live(); got != n {
+				t.Fatalf("%d live plans, want %d", got, n)
+			}
+			e.publish(msg(0, feedtest.Withdrawn(0, 2)))
+			e.waitApplied(c)
+			if found(ix, 0) || !found(ix, n-1) {
+				t.Errorf("after a compressed withdrawal: plan 0 found %v (want false), plan %d found %v (want true)", found(ix, 0), n-1, found(ix, n-1))
+			}
+		})
+	}
+}
