@@ -92,6 +92,15 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 		}
 		if errors.Is(err, kafka.OffsetOutOfRange) {
 			if err = r.outOfRange(ctx); err == nil {
+				// The offsets the index records move with the reader, back
+				// to the log's start if need be: a snapshot must not claim
+				// events the index has not read.
+				reset := []item{{hidden: true, m: kafka.Message{Topic: r.c.cfg.Topic, Partition: r.p, Offset: r.offset - 1}}}
+				select {
+				case out <- reset:
+				case <-ctx.Done():
+					return
+				}
 				continue
 			}
 		}

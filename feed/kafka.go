@@ -491,9 +491,9 @@ func (c *Consumer) apply(batch []item, changes []matcher.Change, next Offsets, d
 			events = append(events, m.Value)
 			ats = append(ats, batch[i].at)
 		}
-		if m.Offset+1 > next[m.Partition] {
-			next[m.Partition] = m.Offset + 1
-		}
+		// A partition's items come in offset order, so this moves forward,
+		// except after its reader moved back to the log's start.
+		next[m.Partition] = m.Offset + 1
 		if mt := c.cfg.Metrics; mt != nil {
 			mt.Lag.WithLabelValues(strconv.Itoa(m.Partition)).Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
 		}
