@@ -63,6 +63,15 @@ func msg(i int, value []byte) kafka.Message {
 	return kafka.Message{Key: []byte(feedtest.PlanID(i)), Value: value}
 }
 
+// upserts is version 1 of plans 0 to n-1.
+func upserts(n int) []kafka.Message {
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = msg(i, feedtest.Upsert(i, 1))
+	}
+	return msgs
+}
+
 // follow starts a consumer of the topic into ix and waits until it has
 // caught up.
 func (e *topicEnv) follow(ix feed.Applier, rec feed.Recorder, from feed.Offsets) *feed.Consumer {
@@ -118,11 +127,7 @@ func (e *topicEnv) waitApplied(c *feed.Consumer) {
 func TestKafkaFollow(t *testing.T) {
 	e := newTopic(t, 3)
 	const n = 300
-	var msgs []kafka.Message
-	for i := range n {
-		msgs = append(msgs, msg(i, feedtest.Upsert(i, 1)))
-	}
-	e.publish(msgs...)
+	e.publish(upserts(n)...)
 
 	ix := matcher.NewIndex(nil)
 	c := e.follow(ix, nil, nil)
@@ -304,11 +309,7 @@ func TestKafkaCompressed(t *testing.T) {
 			e := newTopic(t, 1)
 			e.w.Compression = codec
 			const n = 50
-			var msgs []kafka.Message
-			for i := range n {
-				msgs = append(msgs, msg(i, feedtest.Upsert(i, 1)))
-			}
-			e.publish(msgs...)
+			e.publish(upserts(n)...)
 			ix := matcher.NewIndex(nil)
 			c := e.follow(ix, nil, nil)
 			if got := ix.Live(); got != n {

@@ -31,11 +31,7 @@ func newSnapshots(t *testing.T, topic string, now func() time.Time) (*feed.Snaps
 func TestSnapshotWarmStart(t *testing.T) {
 	e := newTopic(t, 3)
 	snaps, _ := newSnapshots(t, e.topic, time.Now)
-	var msgs []kafka.Message
-	for i := range 200 {
-		msgs = append(msgs, msg(i, feedtest.Upsert(i, 1)))
-	}
-	e.publish(msgs...)
+	e.publish(upserts(200)...)
 	e.publish(msg(5, feedtest.Withdrawn(5, 2)), kafka.Message{Key: []byte(feedtest.PlanID(6))}, msg(7, feedtest.Upsert(7, 3)))
 
 	first := matcher.NewIndex(nil)

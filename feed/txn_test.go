@@ -179,13 +179,14 @@ func (e *topicEnv) deadLetters() int64 {
 	if err != nil {
 		e.t.Fatalf("dead-letter offsets: %v", err)
 	}
-	for _, po := range res.Topics[dlt] {
-		if po.Error != nil {
-			e.t.Fatalf("dead-letter offsets: %v", po.Error)
-		}
-		return po.LastOffset
+	pos := res.Topics[dlt]
+	if len(pos) != 1 {
+		e.t.Fatalf("dead-letter topic: offsets of %d partitions, want 1", len(pos))
 	}
-	return 0
+	if pos[0].Error != nil {
+		e.t.Fatalf("dead-letter offsets: %v", pos[0].Error)
+	}
+	return pos[0].LastOffset
 }
 
 // A plan store that writes in transactions: committed events are applied,
