@@ -124,6 +124,9 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		}
 	}
 	kafka := len(c.KafkaBrokers) > 0
+	if c.Demo && c.LinkBaseURL == "" {
+		c.LinkBaseURL = demoLinkBase // -demo's links, made with its own key or -link.key-file's
+	}
 	switch {
 	case c.RedisAddr != "" && !kafka:
 		return c, errors.New("-redis.addr needs -kafka.brokers: a snapshot is only sound with the offsets it reflects")
@@ -181,9 +184,6 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		if how := e.given(n.flag); n.off && how != "" {
 			return c, fmt.Errorf("%s has no effect without %s", how, n.needs)
 		}
-	}
-	if c.Demo && c.LinkBaseURL == "" {
-		c.LinkBaseURL = demoLinkBase
 	}
 	return c, nil
 }

@@ -354,6 +354,14 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
+	// -demo's links point at careplans.invalid unless -link.base-url says
+	// otherwise, whether it signs them with its own key or -link.key-file's.
+	for _, args := range [][]string{{"-demo"}, {"-demo", "-link.key-file", "keys.json"}} {
+		cfg, err := parseConfig(args, io.Discard)
+		if err != nil || cfg.LinkBaseURL != demoLinkBase {
+			t.Errorf("%v: base URL %q, error %v; want %s", args, cfg.LinkBaseURL, err, demoLinkBase)
+		}
+	}
 	t.Setenv("FLAGD_HTTP_ADDR", "127.0.0.1:9999")
 	cfg, err := parseConfig([]string{"-demo"}, io.Discard)
 	if err != nil || cfg.HTTPAddr != "127.0.0.1:9999" {
