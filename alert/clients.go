@@ -90,8 +90,10 @@ func parseClients(b []byte, now func() int64) (*Clients, error) {
 		}
 		return nil, err
 	}
-	if dec.More() {
-		return nil, errors.New("more than one JSON value: want a single list of clients")
+	// Anything after the list (dec.More misses a stray ] or }) is an error,
+	// as it was with json.Unmarshal.
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
+		return nil, errors.New("more after the list of clients: want a single JSON list")
 	}
 	if len(cfg) == 0 {
 		return nil, errors.New("holds no clients: every lookup would be refused 401")

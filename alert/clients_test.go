@@ -46,6 +46,8 @@ func TestLoadClientsRefusesEmptyAndUnknownKeys(t *testing.T) {
 		{`null`, "holds no clients"},
 		{`[{"id":"a","token_sha256":"` + h + `","scopes":["lookup"],"rate_per_sec":5}]`, `unknown field "rate_per_sec"`},
 		{`[{"id":"a",`, "clients.json"},
+		{`[{"id":"a","token_sha256":"` + h + `","scopes":["lookup"]}]]`, "more after the list"},
+		{`[{"id":"a","token_sha256":"` + h + `","scopes":["lookup"]}]}`, "more after the list"},
 	} {
 		path := filepath.Join(t.TempDir(), "clients.json")
 		if err := os.WriteFile(path, []byte(c.body), 0o600); err != nil {

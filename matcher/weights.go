@@ -89,6 +89,11 @@ func ParseWeights(b []byte) (*Weights, error) {
 	if err := dec.Decode(&w); err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
+	// As json.Unmarshal did: anything after the object (a second object
+	// pasted on, a stray brace) is an error, not silently left unread.
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
+		return nil, fmt.Errorf("weights: more after the weights object: want a single JSON object")
+	}
 	if err := w.prepare(); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,9 @@ func TestParseWeightsRefusesIncompleteOrNegative(t *testing.T) {
 		{"unknown field", edit(func(w map[string]any) { mu(w)["given_nmae"] = mu(w)["given_name"] }), `unknown field "given_nmae"`},
 		{"level left out", edit(func(w map[string]any) { delete(mu(w)["given_name"].(map[string]any), "nickname") }), "given_name: no m/u for level nickname"},
 		{"no levels", edit(func(w map[string]any) { mu(w)["gender"] = map[string]any{} }), "gender: no m/u for level"},
+		{"trailing text", append(slices.Clip(defaultWeightsJSON), " x"...), "more after the weights object"},
+		{"stray brace", append(slices.Clip(defaultWeightsJSON), '}'), "more after the weights object"},
+		{"two objects", append(slices.Clip(defaultWeightsJSON), defaultWeightsJSON...), "more after the weights object"},
 	} {
 		if _, err := ParseWeights(c.b); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.want)
