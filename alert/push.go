@@ -174,8 +174,18 @@ func (p *Pusher) Looked(client string, plans []string, at time.Time) {
 // Record implements feed.Recorder. Changes that do not fit the queue are
 // dropped: counted, and logged at most once a second.
 func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
+	// A change from longer ago than the window (and the clocks' slack) is
+	// no news to any client: a lookup it could follow was due its alert
+	// when the change was applied, by whichever replica was running then.
+	// A replica replaying the topic's history skips it here, rather than
+	// read the registry for every event of the store and, where a plan's
+	// registry entry outlives its window, alert on a change of weeks ago.
+	oldest := time.Unix(p.now(), 0).Add(-p.cfg.Window - clockSlack)
 	dropped, first := 0, ""
 	for _, c := range changes {
+		if c.At.Before(oldest) {
+			continue
+		}
 		select {
 		case p.changed <- planChange{c.PlanID, c.Version, c.At, c.Event == nil}:
 		default:

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,7 +204,7 @@ func TestPusherQueueFullLogThrottled(t *testing.T) {
 	batch := func(n int) []feed.Applied {
 		changes := make([]feed.Applied, n)
 		for i := range changes {
-			changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: time.Unix(0, 0)}
+			changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: time.Unix(sec, 0)}
 		}
 		return changes
 	}
@@ -224,5 +225,28 @@ func TestPusherQueueFullLogThrottled(t *testing.T) {
 	check(2, `"changes":2001`)
 	if lost := testutil.ToFloat64(p.lost.WithLabelValues("queue_full")); lost != 2991 {
 		t.Errorf("%v changes counted lost, want 2991", lost)
+	}
+}
+
+// A change older than the window, which a replica replaying the topic's
+// history applies, is not pushed: it was news when it happened. A recent
+// one is queued.
+func TestPusherSkipsChangesOlderThanTheWindow(t *testing.T) {
+	p := NewPusher(PushConfig{Queue: 10, Window: time.Hour}, nil, &Clients{}, nil, nil,
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	sec := int64(1_800_000_000)
+	p.now = func() int64 { return sec }
+	now := time.Unix(sec, 0)
+	p.Record([]feed.Applied{
+		{PlanID: "UCP-OLD", Version: 1, At: now.Add(-3 * time.Hour)},
+		{PlanID: "UCP-EDGE", Version: 1, At: now.Add(-time.Hour - clockSlack + time.Second)},
+		{PlanID: "UCP-NEW", Version: 1, At: now.Add(-time.Minute)},
+	}, nil)
+	var got []string
+	for len(p.changed) > 0 {
+		got = append(got, (<-p.changed).plan)
+	}
+	if !slices.Equal(got, []string{"UCP-EDGE", "UCP-NEW"}) {
+		t.Errorf("queued %v, want [UCP-EDGE UCP-NEW]", got)
 	}
 }
