@@ -24,6 +24,9 @@ func EstimateMU(ix *matcher.Index, queries []LabeledQuery, live []string, random
 	for f := range m {
 		m[f], u[f] = counts{}, counts{}
 	}
+	if randomPerQuery > 0 && len(live) == 0 {
+		return nil, fmt.Errorf("estimate: no live plans to draw non-matching pairs from")
+	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	add := func(c *[8]counts, a *matcher.Agreement) {
 		for f := matcher.Field(0); f < 8; f++ {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/planflag/planflag/bench"
@@ -77,12 +78,11 @@ func runEstimate(args []string, stdout, stderr io.Writer) error {
 	}
 	w := matcher.DefaultWeights()
 	ix, _ := buildIndex(ds, w)
+	// The index's live plans, whatever the data set (FEBRL has no
+	// synthetic plan holders), in a fixed order for the seeded draws.
 	var live []string
-	for _, p := range ds.Holders {
-		if !p.Withdrawn {
-			live = append(live, p.PlanID)
-		}
-	}
+	ix.EachLive(func(planID string, _ uint64) { live = append(live, planID) })
+	slices.Sort(live)
 	mu, err := bench.EstimateMU(ix, ds.Queries, live, *random, d.cfg.Seed+1, w.MU)
 	if err != nil {
 		return err

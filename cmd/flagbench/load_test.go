@@ -3,10 +3,14 @@ package main
 import (
 	"math"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/planflag/planflag/matcher"
 )
 
 func TestMeanCI95(t *testing.T) {
@@ -74,5 +78,23 @@ func TestGenWithdrawOutOfRange(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "withdraw") {
 			t.Errorf("-withdraw %s: error %v, want one naming -withdraw", w, err)
 		}
+	}
+}
+
+// estimate on FEBRL (no synthetic plan holders: the plans come from its
+// records) draws its non-matching pairs from the index's live plans and
+// writes weights that parse; it used to panic on an empty draw.
+func TestEstimateFEBRL(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "w.json")
+	var stdout, stderr strings.Builder
+	if err := run([]string{"estimate", "-febrl", "../../testdata/febrl", "-random", "5", "-out", out}, &stdout, &stderr); err != nil {
+		t.Fatalf("estimate: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := matcher.ParseWeights(b); err != nil {
+		t.Errorf("estimated weights do not parse: %v", err)
 	}
 }
