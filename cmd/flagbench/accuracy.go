@@ -32,6 +32,9 @@ func runAccuracy(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if d.febrl == "" && d.cfg.Queries < 1 {
+		return fmt.Errorf("-queries must be at least 1: there is nothing to measure without callers")
+	}
 	var w *matcher.Weights
 	if *weights != "" {
 		b, err := os.ReadFile(*weights)
@@ -71,6 +74,12 @@ func runEstimate(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "write the weights JSON here (default: standard output)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch {
+	case *random < 1:
+		return fmt.Errorf("-random must be at least 1: u is estimated from random non-matching plans")
+	case d.febrl == "" && d.cfg.Queries < 1:
+		return fmt.Errorf("-queries must be at least 1: m and u are estimated from callers' queries")
 	}
 	ds, name, err := d.load(stderr)
 	if err != nil {

@@ -48,6 +48,22 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// Checked before the index is built: a run that could measure nothing
+	// is refused, not reported as zeros.
+	switch {
+	case *plans < 1:
+		return fmt.Errorf("-plans must be at least 1")
+	case !(*rate > 0):
+		return fmt.Errorf("-rate must be more than 0 requests a second")
+	case *dur <= 0:
+		return fmt.Errorf("-duration must be more than 0")
+	case *workers < 1:
+		return fmt.Errorf("-workers must be at least 1")
+	case *conns < 1:
+		return fmt.Errorf("-conns must be at least 1")
+	case *rounds < 1:
+		return fmt.Errorf("-rounds must be at least 1")
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -93,9 +109,6 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	// (the load generator), for the cost of a request on each side.
 	type cpu struct{ server, client float64 }
 	used := map[string]cpu{}
-	if *rounds < 1 {
-		return fmt.Errorf("-rounds must be at least 1")
-	}
 	runs := []run{{"warm-up", func() (bench.LoadResult, error) { return bench.ClosedLoop(ctx, lookup, *workers, 3*time.Second) }}}
 	slice := *dur / time.Duration(*rounds)
 	for i := range *rounds {

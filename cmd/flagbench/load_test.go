@@ -98,3 +98,25 @@ func TestEstimateFEBRL(t *testing.T) {
 		t.Errorf("estimated weights do not parse: %v", err)
 	}
 }
+
+// A run that could measure nothing is refused with the flag named, before
+// any index is built, rather than reported as zeros.
+func TestMeaninglessRunsRefused(t *testing.T) {
+	for _, c := range []struct{ args, want string }{
+		{"load -workers 0", "-workers"},
+		{"load -conns 0", "-conns"},
+		{"load -rate 0", "-rate"},
+		{"load -duration 0s", "-duration"},
+		{"load -rounds 0", "-rounds"},
+		{"load -plans 0", "-plans"},
+		{"accuracy -queries 0", "-queries"},
+		{"estimate -random 0", "-random"},
+		{"estimate -queries 0", "-queries"},
+	} {
+		var stdout, stderr strings.Builder
+		err := run(strings.Fields(c.args), &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one naming %s", c.args, err, c.want)
+		}
+	}
+}
