@@ -58,7 +58,12 @@ func DecodeRequest(b []byte, wrapped bool) (matcher.Query, *Error) {
 		return q, Errorf(400, "invalid_json", "malformed JSON")
 	}
 	if wrapped {
-		if inner := v.Get("query"); inner != nil && inner.Type() == fastjson.TypeObject {
+		if inner := v.Get("query"); inner != nil {
+			if inner.Type() != fastjson.TypeObject {
+				e := Errorf(400, "invalid_json", "query: want a JSON object of the lookup's fields, got JSON %s", inner.Type())
+				e.Field = "query"
+				return q, e
+			}
 			v = inner
 		}
 	}

@@ -49,6 +49,13 @@ func TestDecodeRequest(t *testing.T) {
 	if err != nil || q.GivenName != "Ann" {
 		t.Errorf("wrapped: %+v %v", q, err)
 	}
+	// A wrapped line whose query is not an object says so, rather than
+	// being read as a request of unknown keys (too little to search on).
+	for _, in := range []string{`{"query": 5}`, `{"query": "Ann Lee"}`, `{"query": null}`} {
+		if _, err := DecodeRequest([]byte(in), true); err == nil || err.Field != "query" || err.Code != "invalid_json" {
+			t.Errorf("wrapped %s: %v, want invalid_json naming query", in, err)
+		}
+	}
 	q, err = DecodeRequest([]byte(`{"given_name":"Ann \u00e9"}`), false)
 	if err != nil || q.GivenName != "Ann é" {
 		t.Errorf("escape: %+v %v", q, err)
