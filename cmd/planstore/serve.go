@@ -92,6 +92,12 @@ func (p *platform) open(w http.ResponseWriter, r *http.Request) {
 	c, err := p.keys.Verify(r.URL.Query().Get("t"), client, now)
 	if err == nil && p.single != nil {
 		err = p.single.Redeem(r.Context(), c, now)
+		if err != nil && !errors.Is(err, careplanclient.ErrReused) {
+			// Redis away: the link is refused (it must not open twice), but
+			// the link is not at fault and the reason is not the caller's.
+			refuse(w, http.StatusServiceUnavailable, "the single-use check is unavailable: try the link again shortly")
+			return
+		}
 	}
 	if err != nil {
 		refuse(w, http.StatusForbidden, err.Error())

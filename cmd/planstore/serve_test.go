@@ -100,3 +100,23 @@ func TestSingleUseLinks(t *testing.T) {
 		t.Errorf("second open: %d %s", code, body)
 	}
 }
+
+// With Redis away a single-use link is refused (it must not open twice),
+// as 503 with a reason for the caller, not 403 and the connection error.
+func TestSingleUseRedisDown(t *testing.T) {
+	keys := careplanclient.RandomKeys("k1")
+	s := &store{plans: map[string]planState{}}
+	s.Apply([]matcher.Change{{PlanID: "UCP-1", Version: 3, Patient: &matcher.Patient{}}})
+	now := time.Now()
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer rdb.Close()
+	p := &platform{store: s, keys: keys, now: func() time.Time { return now },
+		single: &careplanclient.SingleUse{RDB: rdb}}
+	srv := httptest.NewServer(p.routes())
+	defer srv.Close()
+	link := (&careplanclient.Linker{Base: srv.URL + "/open", Keys: keys}).Make("UCP-1", "las-cad", now)
+	code, body := open(t, link.URL, "las-cad")
+	if code != 503 || !strings.Contains(body, "unavailable") || strings.Contains(body, "127.0.0.1") {
+		t.Errorf("Redis down: %d %s, want 503 saying the check is unavailable", code, body)
+	}
+}
