@@ -42,8 +42,8 @@ type partitionReader struct {
 const (
 	fetchMaxBytes   = 1 << 20
 	fetchBackoffMin = 50 * time.Millisecond
-	fetchBackoffMax = time.Second
-	readCommitted   = 1 // the Fetch and ListOffsets isolation level
+	fetchBackoffMax = 250 * time.Millisecond // see NewConsumer
+	readCommitted   = 1                      // the Fetch and ListOffsets isolation level
 )
 
 // read starts partition p's reader at offset from, sending what it reads,

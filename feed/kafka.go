@@ -156,9 +156,14 @@ type Consumer struct {
 // NewConsumer returns a consumer feeding ix; rec may be nil.
 func NewConsumer(cfg KafkaConfig, ix Applier, rec Recorder) *Consumer {
 	cfg.defaults()
-	// Metadata at most a second old: the transport finds a partition's new
-	// leader only when it refreshes, not when a fetch is refused.
-	tr := &kafka.Transport{ClientID: "planflag", MetadataTTL: time.Second}
+	// The transport finds a partition's new leader only when it refreshes
+	// its metadata (every MetadataTTL at most), never when a fetch fails;
+	// a reader retries at most fetchBackoffMax later. Both bound how long
+	// events wait after a leader moves (a broker restart): 250ms each keeps
+	// that well within the second a withdrawal has. Only the two topics are
+	// asked for, not the whole cluster's, so refreshing this often is cheap.
+	tr := &kafka.Transport{ClientID: "planflag", MetadataTTL: 250 * time.Millisecond,
+		MetadataTopics: []string{cfg.Topic, cfg.DeadLetterTopic}}
 	return &Consumer{cfg: cfg, ix: ix, rec: rec, caughtUp: make(chan struct{}), transport: tr,
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr}}
 }
