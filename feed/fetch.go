@@ -44,6 +44,12 @@ const (
 	fetchBackoffMin = 50 * time.Millisecond
 	fetchBackoffMax = 250 * time.Millisecond // see NewConsumer
 	readCommitted   = 1                      // the Fetch and ListOffsets isolation level
+	// fetchSlack is how much longer than MaxWait a fetch may take before it
+	// is abandoned and tried again. A broker answers a fetch by MaxWait,
+	// and a response of at most fetchMaxBytes is quick to carry: a fetch
+	// outlasting this waits on a broker that hangs, and while it waits the
+	// partition is held up, even after its leadership has moved on.
+	fetchSlack = 500 * time.Millisecond
 )
 
 // read starts partition p's reader at offset from, sending what it reads,
@@ -151,7 +157,7 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 // MaxWait for something to arrive.
 func (r *partitionReader) fetch(ctx context.Context) (*fetchAPI.ResponsePartition, map[int64]int64, error) {
 	cfg := &r.c.cfg
-	ctx, cancel := context.WithTimeout(ctx, cfg.MaxWait+10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, cfg.MaxWait+fetchSlack)
 	defer cancel()
 	req := &fetchRequest{clientID: r.c.transport.ClientID, Request: &fetchAPI.Request{
 		ReplicaID:      -1,

@@ -336,3 +336,98 @@ func TestKafkaLeaderMove(t *testing.T) {
 	t.Logf("consumer: %d debug lines (failed reads after the first)", debug)
 	mu.Unlock()
 }
+
+// TestKafkaLeaderHang hangs the broker leading partition 0 (SIGSTOP: its
+// sockets stay open and unanswered, as a host that hangs) while the
+// consumer follows. Once the controller has moved the leadership, a
+// withdrawal and a new plan published on that partition must be applied
+// within a second of their acknowledgement: a fetch waiting on the hung
+// broker must not hold the partition up for long. Run it on a cluster
+// just started (`-run TestKafkaLeaderHang`): right after
+// TestKafkaLeaderMove's restarts the cluster has once taken over 90 s to
+// acknowledge a write with a broker hung.
+func TestKafkaLeaderHang(t *testing.T) {
+	cl := newCluster(t)
+	ctx := context.Background()
+	for n := range cl.brokers {
+		cl.node("start", n+1)
+	}
+	topic := feedtest.Name("hang")
+	if err := feed.CreateTopic(ctx, cl.brokers, topic, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(cl.brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second,
+		MaxAttempts: 1000, WriteBackoffMin: 20 * time.Millisecond, WriteBackoffMax: 200 * time.Millisecond,
+		Transport: &kafka.Transport{MetadataTTL: 200 * time.Millisecond}}
+	defer w.Close()
+	const n = 100
+	if err := w.WriteMessages(ctx, upserts(n)...); err != nil {
+		t.Fatal(err)
+	}
+	ix := matcher.NewIndex(nil)
+	c := feed.NewConsumer(feed.KafkaConfig{Brokers: cl.brokers, Topic: topic, MaxWait: 100 * time.Millisecond}, ix, nil)
+	runCtx, cancel := context.WithCancel(ctx)
+	if err := c.Prepare(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = c.Run(runCtx, nil) }()
+	defer func() { cancel(); wg.Wait() }()
+	select {
+	case <-c.CaughtUp():
+	case <-time.After(60 * time.Second):
+		t.Fatal("not caught up within 60s")
+	}
+	partitionOf := func(i int) int {
+		return (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(feedtest.PlanID(i))}, 0, 1, 2)
+	}
+	wi, ui := -1, -1
+	for i := range n {
+		if partitionOf(i) == 0 {
+			wi = i
+			break
+		}
+	}
+	for i := 1000; ui < 0; i++ {
+		if partitionOf(i) == 0 {
+			ui = i
+		}
+	}
+	b := cl.partitions(topic, nil)[0].Leader.ID
+	down := map[int]bool{b: true}
+	start := time.Now()
+	cl.node("pause", b)
+	t.Cleanup(func() { cl.node("resume", b) })
+	feedtest.Eventually(t, 60*time.Second, "leadership of partition 0 moved off the hung broker", func() bool {
+		return cl.partitions(topic, down)[0].Leader.ID != b
+	})
+	moved := time.Since(start)
+	// Published by a producer that knows only the live brokers, so that
+	// the ack comes as soon as the new leader can give it (a producer
+	// with a request stuck on the hung broker would itself wait seconds).
+	var live []string
+	for i, a := range cl.brokers {
+		if i+1 != b {
+			live = append(live, a)
+		}
+	}
+	w2 := &kafka.Writer{Addr: kafka.TCP(live...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second,
+		MaxAttempts: 1000, WriteBackoffMin: 20 * time.Millisecond, WriteBackoffMax: 200 * time.Millisecond}
+	defer w2.Close()
+	pctx, pcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer pcancel()
+	if err := w2.WriteMessages(pctx, msg(wi, feedtest.Withdrawn(wi, 2)), msg(ui, feedtest.Upsert(ui, 1))); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	acked := time.Now()
+	feedtest.Eventually(t, 60*time.Second, "changes applied", func() bool { return !found(ix, wi) && found(ix, ui) })
+	ready := time.Since(acked)
+	t.Logf("leader %d hung; leadership moved after %v; acked %v after the hang; applied %v after the ack",
+		b, moved.Round(time.Millisecond), acked.Sub(start).Round(time.Millisecond), ready.Round(time.Millisecond))
+	if ready > time.Second {
+		t.Errorf("applied %v after the ack, promised within 1s", ready)
+	}
+}

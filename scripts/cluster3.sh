@@ -9,6 +9,8 @@
 #   scripts/cluster3.sh start N     start node N (same ports, same data) and wait until it serves
 #   scripts/cluster3.sh stop N      SIGTERM node N (a controlled shutdown) and wait until it exits
 #   scripts/cluster3.sh kill N      SIGKILL node N (a crash)
+#   scripts/cluster3.sh pause N     SIGSTOP node N (a hung host: its sockets stay open, unanswered)
+#   scripts/cluster3.sh resume N    SIGCONT node N
 #
 # The exports: PLANFLAG_CLUSTER_BROKERS (host:port of nodes 1-3, in node order)
 # and PLANFLAG_CLUSTER_CTL (this script, for the test to stop and start nodes).
@@ -231,8 +233,8 @@ main() {
   local cmd="${1:-}" n
   case "$cmd" in
     up | down | env | status) ;;
-    start | stop | kill) check_node "${2:-}" ;;
-    *) echo "usage: $0 up|down|env|status|start N|stop N|kill N" >&2; exit 2 ;;
+    start | stop | kill | pause | resume) check_node "${2:-}" ;;
+    *) echo "usage: $0 up|down|env|status|start N|stop N|kill N|pause N|resume N" >&2; exit 2 ;;
   esac
   mkdir -p "$STATE"
   exec 9>"$STATE/.lock"
@@ -261,6 +263,10 @@ main() {
     start) load_ports; launch "$2"; await "$2" ;;
     stop) load_ports; stop_node "$2" TERM ;;
     kill) load_ports; stop_node "$2" KILL ;;
+    pause | resume)
+      pid="$(node_pid "$2")" || die "node $2 is not running"
+      if [ "$cmd" = pause ]; then kill -STOP "$pid"; else kill -CONT "$pid"; fi
+      log "node $2 (pid $pid) ${cmd}d" ;;
   esac
 }
 
