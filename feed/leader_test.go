@@ -70,6 +70,35 @@ func (cl *cluster) partitions(topic string, down map[int]bool) []kafka.Partition
 	return nil
 }
 
+// patientWriter publishes to topic through brokers with acks from every
+// in-sync replica, finding a new leader fast and retrying for long enough
+// to outlast a crashed broker's session timeout.
+func patientWriter(brokers []string, topic string) *kafka.Writer {
+	return &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second,
+		MaxAttempts: 1000, WriteBackoffMin: 20 * time.Millisecond, WriteBackoffMax: 200 * time.Millisecond,
+		Transport: &kafka.Transport{MetadataTTL: 200 * time.Millisecond}}
+}
+
+// followCluster runs c until the test ends and waits until it has caught up.
+func followCluster(t *testing.T, c *feed.Consumer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := c.Prepare(ctx); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = c.Run(ctx, nil) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	select {
+	case <-c.CaughtUp():
+	case <-time.After(60 * time.Second):
+		t.Fatal("not caught up within 60s")
+	}
+}
+
 // TestKafkaLeaderMove moves partition leadership while the consumer follows
 // a replicated topic (a broker killed, a broker shut down cleanly as in a
 // rolling restart, a preferred-leader election) and publishes, right after
@@ -92,12 +121,7 @@ func TestKafkaLeaderMove(t *testing.T) {
 	if err := feed.CreateTopic(ctx, cl.brokers, topic, 3, true); err != nil {
 		t.Fatal(err)
 	}
-	// The producer finds a new leader fast and retries for long enough to
-	// outlast a crashed broker's session timeout.
-	w := &kafka.Writer{Addr: kafka.TCP(cl.brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second,
-		MaxAttempts: 1000, WriteBackoffMin: 20 * time.Millisecond, WriteBackoffMax: 200 * time.Millisecond,
-		Transport: &kafka.Transport{MetadataTTL: 200 * time.Millisecond}}
+	w := patientWriter(cl.brokers, topic)
 	defer w.Close()
 	publish := func(msgs ...kafka.Message) error {
 		ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
@@ -132,19 +156,7 @@ func TestKafkaLeaderMove(t *testing.T) {
 	rec := &pairs{applied: map[pair]int{}}
 	c := feed.NewConsumer(feed.KafkaConfig{Brokers: cl.brokers, Topic: topic, MaxWait: 100 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))}, ix, rec)
-	runCtx, cancel := context.WithCancel(ctx)
-	if err := c.Prepare(runCtx); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = c.Run(runCtx, nil) }()
-	defer func() { cancel(); wg.Wait() }()
-	select {
-	case <-c.CaughtUp():
-	case <-time.After(60 * time.Second):
-		t.Fatal("not caught up within 60s")
-	}
+	followCluster(t, c)
 	if got := ix.Live(); got != n {
 		t.Fatalf("caught up with %d plans, want %d", got, n)
 	}
@@ -356,30 +368,14 @@ func TestKafkaLeaderHang(t *testing.T) {
 	if err := feed.CreateTopic(ctx, cl.brokers, topic, 3, true); err != nil {
 		t.Fatal(err)
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(cl.brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second,
-		MaxAttempts: 1000, WriteBackoffMin: 20 * time.Millisecond, WriteBackoffMax: 200 * time.Millisecond,
-		Transport: &kafka.Transport{MetadataTTL: 200 * time.Millisecond}}
+	w := patientWriter(cl.brokers, topic)
 	defer w.Close()
 	const n = 100
 	if err := w.WriteMessages(ctx, upserts(n)...); err != nil {
 		t.Fatal(err)
 	}
 	ix := matcher.NewIndex(nil)
-	c := feed.NewConsumer(feed.KafkaConfig{Brokers: cl.brokers, Topic: topic, MaxWait: 100 * time.Millisecond}, ix, nil)
-	runCtx, cancel := context.WithCancel(ctx)
-	if err := c.Prepare(runCtx); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = c.Run(runCtx, nil) }()
-	defer func() { cancel(); wg.Wait() }()
-	select {
-	case <-c.CaughtUp():
-	case <-time.After(60 * time.Second):
-		t.Fatal("not caught up within 60s")
-	}
+	followCluster(t, feed.NewConsumer(feed.KafkaConfig{Brokers: cl.brokers, Topic: topic, MaxWait: 100 * time.Millisecond}, ix, nil))
 	partitionOf := func(i int) int {
 		return (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte(feedtest.PlanID(i))}, 0, 1, 2)
 	}
@@ -413,9 +409,7 @@ func TestKafkaLeaderHang(t *testing.T) {
 			live = append(live, a)
 		}
 	}
-	w2 := &kafka.Writer{Addr: kafka.TCP(live...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second,
-		MaxAttempts: 1000, WriteBackoffMin: 20 * time.Millisecond, WriteBackoffMax: 200 * time.Millisecond}
+	w2 := patientWriter(live, topic)
 	defer w2.Close()
 	pctx, pcancel := context.WithTimeout(ctx, 90*time.Second)
 	defer pcancel()
