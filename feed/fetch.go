@@ -89,9 +89,15 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 	backoff := fetchBackoffMin
 	failing := false
 	for {
+		if !r.c.waitThrottle(ctx) {
+			return
+		}
 		res, ends, err := r.fetch(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errThrottled) {
+			continue // nothing read; the next fetch waits as the broker asked
 		}
 		if err == nil && res.ErrorCode != 0 {
 			err = kafka.Error(res.ErrorCode)
@@ -179,6 +185,7 @@ func (r *partitionReader) fetch(ctx context.Context) (*fetchAPI.ResponsePartitio
 	if !ok {
 		return nil, nil, fmt.Errorf("fetch: unexpected response %T", m)
 	}
+	r.c.throttled(time.Duration(res.ThrottleTimeMs) * time.Millisecond)
 	if res.ErrorCode != 0 {
 		return nil, nil, kafka.Error(res.ErrorCode)
 	}
@@ -189,7 +196,56 @@ func (r *partitionReader) fetch(ctx context.Context) (*fetchAPI.ResponsePartitio
 			}
 		}
 	}
+	if res.ThrottleTimeMs > 0 {
+		return nil, nil, errThrottled
+	}
 	return nil, nil, errors.New("fetch: the response does not hold the partition")
+}
+
+// errThrottled is a fetch the broker answered with nothing but a time to
+// wait: what it does when the client is over its quota.
+var errThrottled = errors.New("fetch throttled by the broker")
+
+// throttled notes a broker's request (in a response) that the client send
+// nothing more for d. Over a quota a broker answers a fetch with no records
+// and that time, then stops reading the connection for as long: a fetch
+// sent before the time is up, on that connection or another of the
+// transport's, would wait in the broker's queue, outlast its timeout and be
+// sent again on a new connection, over and over. So every partition's
+// reader waits (the broker counts the quota for the client ID, across all
+// its partitions; a consumer of several brokers waits for the one that asked,
+// which only happens while it reads fast enough to exceed a quota).
+func (c *Consumer) throttled(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.throttledUntil.Load()
+		if cur >= until || c.throttledUntil.CompareAndSwap(cur, until) {
+			break
+		}
+	}
+	if mt := c.cfg.Metrics; mt != nil {
+		mt.FetchThrottled.Add(d.Seconds())
+	}
+}
+
+// waitThrottle waits until the broker's last requested wait is over; false
+// if ctx ended first.
+func (c *Consumer) waitThrottle(ctx context.Context) bool {
+	d := time.Until(time.Unix(0, c.throttledUntil.Load()))
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // outOfRange moves a reader whose offset the log no longer holds (lost to

@@ -51,8 +51,12 @@ type KafkaConfig struct {
 	// topic is read from its start, and the time the index last reached
 	// the head is passed to a HeadRecorder.
 	Refresh time.Duration
-	Log     *slog.Logger
-	Metrics *Metrics // may be nil
+	// ClientID names the consumer to the brokers (default "planflag"). A
+	// broker's quotas are set per client ID, and are shared by every
+	// connection that gives the same one.
+	ClientID string
+	Log      *slog.Logger
+	Metrics  *Metrics // may be nil
 }
 
 func (c *KafkaConfig) defaults() {
@@ -70,6 +74,9 @@ func (c *KafkaConfig) defaults() {
 	}
 	if c.Refresh <= 0 {
 		c.Refresh = 10 * time.Second
+	}
+	if c.ClientID == "" {
+		c.ClientID = "planflag"
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -151,6 +158,9 @@ type Consumer struct {
 	applied      atomic.Pointer[Offsets] // next offsets, after the last applied batch
 	started      atomic.Pointer[Offsets] // the offsets Run began from
 	events       atomic.Int64            // events applied or refused since Run began
+	// throttledUntil (Unix nanoseconds) is when the broker allows the next
+	// fetch, after a response asked the client to wait (a quota).
+	throttledUntil atomic.Int64
 }
 
 // NewConsumer returns a consumer feeding ix; rec may be nil.
@@ -162,7 +172,7 @@ func NewConsumer(cfg KafkaConfig, ix Applier, rec Recorder) *Consumer {
 	// events wait after a leader moves (a broker restart): 250ms each keeps
 	// that well within the second a withdrawal has. Only the two topics are
 	// asked for, not the whole cluster's, so refreshing this often is cheap.
-	tr := &kafka.Transport{ClientID: "planflag", MetadataTTL: 250 * time.Millisecond,
+	tr := &kafka.Transport{ClientID: cfg.ClientID, MetadataTTL: 250 * time.Millisecond,
 		MetadataTopics: []string{cfg.Topic, cfg.DeadLetterTopic}}
 	return &Consumer{cfg: cfg, ix: ix, rec: rec, caughtUp: make(chan struct{}), transport: tr,
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr}}

@@ -8,6 +8,7 @@ type Metrics struct {
 	Events                *prometheus.CounterVec // consumed events by outcome
 	Lag                   *prometheus.GaugeVec   // events behind the last stable offset, by partition
 	DeadLetterWriteErrors prometheus.Counter
+	FetchThrottled        prometheus.Counter // seconds brokers asked fetches to wait (quotas)
 
 	SnapshotWrites   *prometheus.CounterVec // by result: ok, error
 	SnapshotPending  prometheus.Gauge       // plans changed since the last written snapshot
@@ -26,6 +27,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Events between the last applied one and the partition's last stable offset (its high-water mark unless a transaction is open)."}, []string{"partition"}),
 		DeadLetterWriteErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "planflag_feed_dead_letter_write_errors_total",
 			Help: "Refused events that could not be copied to the dead-letter topic."}),
+		FetchThrottled: prometheus.NewCounter(prometheus.CounterOpts{Name: "planflag_feed_fetch_throttled_seconds_total",
+			Help: "Time brokers asked the feed's fetches to wait, summed over responses: the client ID is over a broker quota (each partition's reader may be asked separately)."}),
 		SnapshotWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_snapshot_writes_total",
 			Help: "Snapshot writes to Redis, by result."}, []string{"result"}),
 		SnapshotPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_snapshot_pending_plans",
@@ -39,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SnapshotDiscards: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_snapshot_discarded_total",
 			Help: "Snapshots not used at start, by reason."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.Events, m.Lag, m.DeadLetterWriteErrors, m.SnapshotWrites, m.SnapshotPending,
+	reg.MustRegister(m.Events, m.Lag, m.DeadLetterWriteErrors, m.FetchThrottled, m.SnapshotWrites, m.SnapshotPending,
 		m.SnapshotLastOK, m.RedisUp, m.SnapshotLoaded, m.SnapshotDiscards)
 	return m
 }

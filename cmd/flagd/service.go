@@ -40,6 +40,7 @@ type Config struct {
 	KafkaBrokers     []string
 	KafkaTopic       string
 	KafkaDeadLetters string
+	KafkaClientID    string
 	RedisAddr        string
 	SnapshotInterval time.Duration
 	SnapshotMaxAge   time.Duration
@@ -79,6 +80,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	brokers := e.String("kafka.brokers", "", "Kafka bootstrap brokers, comma-separated: follow the plan-store topic (every partition)")
 	topic := e.String("kafka.topic", feed.DefaultTopic, "plan-store topic")
 	dlq := e.String("kafka.dead-letter-topic", "", "topic for refused events (default <kafka.topic>.dead-letters)")
+	clientID := e.String("kafka.client-id", "planflag", "client ID the plan-store topic is read with (brokers set quotas per client ID)")
 	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot (needs -kafka.brokers)")
 	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")
 	linkBase := e.String("link.base-url", "", "where plan links point: the care-plan platform's open endpoint (needed with -link.key-file)")
@@ -110,7 +112,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	}
 	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
-		KafkaTopic: *topic, KafkaDeadLetters: *dlq, RedisAddr: *redisAddr,
+		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, RedisAddr: *redisAddr,
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
 		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit,
 		PlatformURL: strings.TrimRight(*platform, "/"), ReconcileInterval: *reconcile,
@@ -173,6 +175,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	}{
 		{"kafka.topic", "-kafka.brokers", !kafka},
 		{"kafka.dead-letter-topic", "-kafka.brokers", !kafka},
+		{"kafka.client-id", "-kafka.brokers", !kafka},
 		{"snapshot.interval", "-redis.addr", c.RedisAddr == ""},
 		{"snapshot.max-age", "-redis.addr", c.RedisAddr == ""},
 		{"alerts.window", "-redis.addr", c.RedisAddr == ""},

@@ -341,6 +341,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-clients", "c", "-events", "e", "-alerts.window", "48h"}, [2]string{}, "-alerts.window has no effect without -redis.addr"},
 		{[]string{"-clients", "c", "-events", "e"}, [2]string{"FLAGD_SNAPSHOT_INTERVAL", "1m"}, "FLAGD_SNAPSHOT_INTERVAL (-snapshot.interval) has no effect without -redis.addr"},
 		{[]string{"-clients", "c", "-events", "e", "-kafka.dead-letter-topic", "dl"}, [2]string{}, "-kafka.dead-letter-topic has no effect without -kafka.brokers"},
+		{[]string{"-clients", "c", "-events", "e", "-kafka.client-id", "replica-2"}, [2]string{}, "-kafka.client-id has no effect without -kafka.brokers"},
 		{[]string{"-clients", "c", "-events", "e", "-platform.reconcile-interval", "1m"}, [2]string{}, "-platform.reconcile-interval has no effect without -platform.url"},
 		{[]string{"-clients", "c", "-events", "e", "-link.ttl", "5m"}, [2]string{}, "-link.ttl has no effect without -link.key-file"},
 	} {
