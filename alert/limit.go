@@ -11,17 +11,45 @@ import (
 // gives it a monotonic reading (time since start), and a clock that goes
 // backwards all the same adds no tokens and takes none away.
 type limiter struct {
-	mu     sync.Mutex // guards tokens and last
+	mu     sync.Mutex // guards the fields below
 	tokens float64
 	last   int64
-	rate   float64
+	rate   float64 // tokens a second: the client's rate, or this replica's share of it
 	burst  float64
 	now    func() int64
+	taken  int64 // lookups served since the last takeCount (RateShare)
 }
 
 func newLimiter(rate float64, now func() int64) *limiter {
 	burst := max(rate, 10)
 	return &limiter{tokens: burst, last: now(), rate: rate, burst: burst, now: now}
+}
+
+// setRate changes the refill rate and the burst with it (a second's worth,
+// at least 10), keeping the tokens already earned at the old rate.
+func (l *limiter) setRate(rate float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.refill()
+	l.rate, l.burst = rate, max(rate, 10)
+	l.tokens = min(l.tokens, l.burst)
+}
+
+// takeCount returns the lookups served since it was last called.
+func (l *limiter) takeCount() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.taken
+	l.taken = 0
+	return n
+}
+
+// refill adds the tokens earned since last; l.mu is held.
+func (l *limiter) refill() {
+	now := l.now()
+	elapsed := max(0, now-l.last) // a clock stepped back must not drain the bucket
+	l.tokens = min(l.burst, l.tokens+float64(elapsed)/1e9*l.rate)
+	l.last = now
 }
 
 // allow takes a token if there is one; otherwise it returns how many
@@ -30,12 +58,10 @@ func newLimiter(rate float64, now func() int64) *limiter {
 func (l *limiter) allow() (bool, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	elapsed := max(0, now-l.last) // a clock stepped back must not drain the bucket
-	l.tokens = min(l.burst, l.tokens+float64(elapsed)/1e9*l.rate)
-	l.last = now
+	l.refill()
 	if l.tokens >= 1 {
 		l.tokens--
+		l.taken++
 		return true, 0
 	}
 	wait := (1 - l.tokens) / l.rate
@@ -47,4 +73,5 @@ func (l *limiter) refund() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.tokens = min(l.burst, l.tokens+1)
+	l.taken--
 }

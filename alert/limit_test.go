@@ -54,3 +54,32 @@ func TestLimiterRetryAfterRoundsUp(t *testing.T) {
 		t.Errorf("refused again after waiting the Retry-After (now %d s)", retry)
 	}
 }
+
+// A replica's share of a client's rate (RateShare) changes the refill and
+// the burst; lookups served are counted, less those refunded.
+func TestLimiterShare(t *testing.T) {
+	var now int64
+	l := newLimiter(100, func() int64 { return now })
+	for range 30 {
+		l.allow()
+	}
+	l.refund()
+	if n := l.takeCount(); n != 29 {
+		t.Errorf("counted %d lookups, want 29 (30 served, one refunded)", n)
+	}
+	if n := l.takeCount(); n != 0 {
+		t.Errorf("counted %d lookups again, want 0", n)
+	}
+	l.setRate(20) // 71 tokens left: cut to the new burst, 20
+	n := 0
+	for ok, _ := l.allow(); ok; ok, _ = l.allow() {
+		n++
+	}
+	if n != 20 {
+		t.Errorf("%d lookups allowed at once at a share of 20/s, want 20", n)
+	}
+	now += int64(time.Second / 2)
+	if _, retry := l.allow(); retry != 0 {
+		t.Errorf("refused half a second later at 20/s (10 tokens earned)")
+	}
+}

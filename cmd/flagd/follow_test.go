@@ -318,6 +318,7 @@ func TestFlagdRedisAway(t *testing.T) {
 	p := startFlagd(t, "-clients", fastClients(t, t.TempDir()), "-kafka.brokers", strings.Join(k.brokers, ","),
 		"-kafka.topic", k.topic, "-redis.addr", redisAddr, "-snapshot.interval", "1s")
 	p.waitReady(t, 60*time.Second)
+	feedtest.Eventually(t, 5*time.Second, "rate_share_up 1", func() bool { return p.metric(t, "planflag_rate_share_up") == "1" })
 
 	ctx := context.Background()
 	feedtest.Services(t, ctx, "stop-redis")
@@ -329,6 +330,8 @@ func TestFlagdRedisAway(t *testing.T) {
 	}()
 	k.publish(t, upsertMsg(3, 1), withdrawMsg(1, 2))
 	feedtest.Eventually(t, 5*time.Second, "redis_up 0", func() bool { return p.metric(t, "planflag_redis_up") == "0" })
+	// Client rates fall back to each replica's own: lookups are served.
+	feedtest.Eventually(t, 5*time.Second, "rate_share_up 0", func() bool { return p.metric(t, "planflag_rate_share_up") == "0" })
 	if ids := p.flags(t, 3); len(ids) == 0 {
 		t.Error("plan published while Redis is down not flagged")
 	}
@@ -338,6 +341,7 @@ func TestFlagdRedisAway(t *testing.T) {
 	feedtest.Services(t, ctx, "start-redis")
 	restarted = true
 	feedtest.Eventually(t, 10*time.Second, "redis_up 1", func() bool { return p.metric(t, "planflag_redis_up") == "1" })
+	feedtest.Eventually(t, 5*time.Second, "rate_share_up 1", func() bool { return p.metric(t, "planflag_rate_share_up") == "1" })
 }
 
 // TestFlagdPushAlert: a client is given a plan; when the plan store then

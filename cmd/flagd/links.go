@@ -114,12 +114,15 @@ func (m *Main) reconcile(ctx context.Context) {
 	}
 }
 
-// setupPush turns on push alerts: the recent-lookups registry in Redis,
-// webhooks to the clients that configure one, and alert events on Kafka.
-func (m *Main) setupPush(clients *alert.Clients) {
+// setupShared turns on what replicas share through Redis: each client's
+// rate, counted across replicas until ctx ends, and push alerts (the
+// recent-lookups registry, webhooks to the clients that configure one, and
+// alert events on Kafka).
+func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
 	rdb := redis.NewClient(&redis.Options{Addr: m.Config.RedisAddr, DialTimeout: 2 * time.Second,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 	m.closers = append(m.closers, rdb.Close)
+	go alert.NewRateShare(alert.RateShareConfig{}, rdb, clients, m.Log, m.metrics.Registry).Run(ctx)
 	var events, dead *kafka.Writer
 	if m.Config.AlertsTopic != "" {
 		// Keyed by plan ID: one plan's alerts share a partition, in order.

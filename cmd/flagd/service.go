@@ -81,7 +81,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	topic := e.String("kafka.topic", feed.DefaultTopic, "plan-store topic")
 	dlq := e.String("kafka.dead-letter-topic", "", "topic for refused events (default <kafka.topic>.dead-letters)")
 	clientID := e.String("kafka.client-id", "planflag", "client ID the plan-store topic is read with (brokers set quotas per client ID)")
-	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot (needs -kafka.brokers)")
+	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot, client rates shared across replicas and push alerts (needs -kafka.brokers)")
 	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")
 	linkBase := e.String("link.base-url", "", "where plan links point: the care-plan platform's open endpoint (needed with -link.key-file)")
 	linkKeys := e.String("link.key-file", "", "link-signing keys: {\"active\": ID, \"keys\": {ID: base64}}; without it answers carry no links")
@@ -275,7 +275,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if m.snaps != nil {
-		m.setupPush(clients) // the recent-lookups registry needs Redis
+		m.setupShared(ctx, clients) // shared rates and push alerts need Redis
 	}
 	m.ix = matcher.NewIndex(nil)
 	m.api.SetMatcher(m.ix)
