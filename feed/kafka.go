@@ -55,8 +55,11 @@ type KafkaConfig struct {
 	// broker's quotas are set per client ID, and are shared by every
 	// connection that gives the same one.
 	ClientID string
-	Log      *slog.Logger
-	Metrics  *Metrics // may be nil
+	// Auth is how the brokers are reached: TLS, SASL (the zero value:
+	// plaintext, unauthenticated).
+	Auth    KafkaAuth
+	Log     *slog.Logger
+	Metrics *Metrics // may be nil
 }
 
 func (c *KafkaConfig) defaults() {
@@ -172,15 +175,16 @@ func NewConsumer(cfg KafkaConfig, ix Applier, rec Recorder) *Consumer {
 	// events wait after a leader moves (a broker restart): 250ms each keeps
 	// that well within the second a withdrawal has. Only the two topics are
 	// asked for, not the whole cluster's, so refreshing this often is cheap.
-	tr := &kafka.Transport{ClientID: cfg.ClientID, MetadataTTL: 250 * time.Millisecond,
-		MetadataTopics: []string{cfg.Topic, cfg.DeadLetterTopic}}
+	tr := cfg.Auth.Transport(cfg.ClientID)
+	tr.MetadataTTL, tr.MetadataTopics = 250*time.Millisecond, []string{cfg.Topic, cfg.DeadLetterTopic}
 	return &Consumer{cfg: cfg, ix: ix, rec: rec, caughtUp: make(chan struct{}), transport: tr,
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr}}
 }
 
 // Prepare finds the topic's partitions and their offsets, and makes sure the
 // dead-letter topic exists. It retries until the broker answers or ctx ends,
-// logging each failure.
+// logging each failure, except for a failure of authentication or
+// authorisation (ErrKafkaAuth), which it returns at once.
 func (c *Consumer) Prepare(ctx context.Context) error {
 	backoff := 250 * time.Millisecond
 	for {
@@ -190,6 +194,9 @@ func (c *Consumer) Prepare(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if isAuthError(err) {
+			return fmt.Errorf("%w: %w", ErrKafkaAuth, err)
 		}
 		c.cfg.Log.Warn("kafka not ready; retrying", "topic", c.cfg.Topic, "err", err.Error(), "retry_in", backoff.String())
 		select {
@@ -224,7 +231,7 @@ func (c *Consumer) prepare(ctx context.Context) error {
 		return fmt.Errorf("topic %s has no partitions (does it exist?)", c.cfg.Topic)
 	}
 	if !dlq {
-		if err := CreateTopic(ctx, c.cfg.Brokers, c.cfg.DeadLetterTopic, 1, false); err != nil {
+		if err := CreateTopic(ctx, c.cfg.Brokers, c.cfg.Auth, c.cfg.DeadLetterTopic, 1, false); err != nil {
 			return fmt.Errorf("create dead-letter topic: %w", err)
 		}
 	}
@@ -587,7 +594,7 @@ const deadLetterQueue = 64
 
 func (c *Consumer) startDeadLetters() *deadLetters {
 	d := &deadLetters{c: c, queue: make(chan []kafka.Message, deadLetterQueue), done: make(chan struct{}),
-		w: &kafka.Writer{Addr: kafka.TCP(c.cfg.Brokers...), Topic: c.cfg.DeadLetterTopic,
+		w: &kafka.Writer{Addr: kafka.TCP(c.cfg.Brokers...), Topic: c.cfg.DeadLetterTopic, Transport: c.cfg.Auth.Transport(c.cfg.ClientID),
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 5 * time.Second}}
 	go d.run()
 	return d
@@ -674,8 +681,8 @@ func (c *Consumer) checkCaughtUp(next Offsets) {
 // CreateTopic creates a topic (compacted if compact) with the given
 // partitions on a single-broker or larger cluster; an existing topic is not
 // an error.
-func CreateTopic(ctx context.Context, brokers []string, topic string, partitions int, compact bool) error {
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 15 * time.Second}
+func CreateTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic string, partitions int, compact bool) error {
+	cl := auth.Client(brokers, 15*time.Second)
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
@@ -693,5 +700,24 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 	if err := res.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return err
 	}
-	return nil
+	// The controller has the topic; the brokers learn of it a moment later,
+	// and a writer that asks before then is told it does not exist. Wait
+	// until the metadata shows every partition with a leader.
+	for {
+		md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0 {
+			led := true
+			for _, p := range md.Topics[0].Partitions {
+				led = led && p.Error == nil && p.Leader.ID >= 0 && p.Leader.Host != ""
+			}
+			if led {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s created, but its partitions have no leader yet: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -41,7 +41,7 @@ func newTopic(t *testing.T, partitions int) *topicEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	topic := feedtest.Name("plans")
-	if err := feed.CreateTopic(ctx, brokers, topic, partitions, true); err != nil {
+	if err := feed.CreateTopic(ctx, brokers, feed.KafkaAuth{}, topic, partitions, true); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},

@@ -118,7 +118,7 @@ func TestKafkaLeaderMove(t *testing.T) {
 		}
 	})
 	topic := feedtest.Name("leader")
-	if err := feed.CreateTopic(ctx, cl.brokers, topic, 3, true); err != nil {
+	if err := feed.CreateTopic(ctx, cl.brokers, feed.KafkaAuth{}, topic, 3, true); err != nil {
 		t.Fatal(err)
 	}
 	w := patientWriter(cl.brokers, topic)
@@ -365,7 +365,7 @@ func TestKafkaLeaderHang(t *testing.T) {
 		cl.node("start", n+1)
 	}
 	topic := feedtest.Name("hang")
-	if err := feed.CreateTopic(ctx, cl.brokers, topic, 3, true); err != nil {
+	if err := feed.CreateTopic(ctx, cl.brokers, feed.KafkaAuth{}, topic, 3, true); err != nil {
 		t.Fatal(err)
 	}
 	w := patientWriter(cl.brokers, topic)

@@ -15,6 +15,14 @@
 #   exports="$(scripts/services.sh up)" && eval "$exports"   # KAFKA_BROKERS, REDIS_ADDR
 # Only the `export ...` lines go to stdout; all progress goes to stderr.
 #
+# Besides its plaintext listener the broker has two secured ones, so that the
+# clients' TLS and SASL settings are tested against a real broker:
+# KAFKA_SASL_SSL_BROKERS (TLS, then SASL PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+# as user planflag) and KAFKA_SSL_BROKERS (TLS with a client certificate). The
+# test CA, the client's certificate and key and the SASL user and password are
+# files in KAFKA_SECURE_DIR (ca.pem, client.pem, client.key, sasl-user,
+# sasl-password), made with openssl at the first start.
+#
 # Environment:
 #   PLANFLAG_SERVICES_DIR  running state (default: <repo>/.services, git-ignored)
 #   PLANFLAG_CACHE_DIR     download cache (default: ~/.cache/planflag); a warm cache
@@ -45,9 +53,10 @@ STATE="${PLANFLAG_SERVICES_DIR:-$REPO/.services}"
 CACHE="${PLANFLAG_CACHE_DIR:-${HOME:-/root}/.cache/planflag}"
 TIMEOUT="${PLANFLAG_SERVICES_TIMEOUT:-120}"
 
-KDIR="$STATE/kafka"          # server.properties, data/, kafka.log, kafka.pid
+KDIR="$STATE/kafka"          # server.properties, data/, kafka.log, kafka.pid, tls/
 RDIR="$STATE/redis"          # redis.pid, redis.log (and its empty working dir)
-PORTS="$STATE/ports"         # KAFKA_PORT / CONTROLLER_PORT / REDIS_PORT
+PORTS="$STATE/ports"         # KAFKA_PORT / KAFKA_SASL_SSL_PORT / KAFKA_SSL_PORT / CONTROLLER_PORT / REDIS_PORT
+TLS="$KDIR/tls"              # the test CA, the broker's and a client's certificates, the SASL secret
 KLIB="$CACHE/kafka-$KAFKA_VERSION/lib"
 
 log() { echo "services: $*" >&2; }
@@ -139,19 +148,21 @@ free_port() {
 # Load the ports of this state dir, picking new ones for what is missing (or,
 # when nothing runs, for a saved port that something else has taken meanwhile).
 load_ports() {
-  KAFKA_PORT='' CONTROLLER_PORT='' REDIS_PORT=''
+  KAFKA_PORT='' KAFKA_SASL_SSL_PORT='' KAFKA_SSL_PORT='' CONTROLLER_PORT='' REDIS_PORT=''
   # shellcheck disable=SC1090
   [ -f "$PORTS" ] && . "$PORTS"
   if ! alive "$KDIR/kafka.pid" kafka.Kafka; then
     { [ -n "$KAFKA_PORT" ] && ! port_used "$KAFKA_PORT"; } || KAFKA_PORT="$(free_port)"
+    { [ -n "$KAFKA_SASL_SSL_PORT" ] && ! port_used "$KAFKA_SASL_SSL_PORT"; } || KAFKA_SASL_SSL_PORT="$(free_port)"
+    { [ -n "$KAFKA_SSL_PORT" ] && ! port_used "$KAFKA_SSL_PORT"; } || KAFKA_SSL_PORT="$(free_port)"
     { [ -n "$CONTROLLER_PORT" ] && ! port_used "$CONTROLLER_PORT"; } || CONTROLLER_PORT="$(free_port)"
   fi
   if ! alive "$RDIR/redis.pid" redis-server; then
     { [ -n "$REDIS_PORT" ] && ! port_used "$REDIS_PORT"; } || REDIS_PORT="$(free_port)"
   fi
-  PICKED=" $KAFKA_PORT $CONTROLLER_PORT $REDIS_PORT "
-  printf 'KAFKA_PORT=%s\nCONTROLLER_PORT=%s\nREDIS_PORT=%s\n' \
-    "$KAFKA_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" >"$PORTS"
+  PICKED=" $KAFKA_PORT $KAFKA_SASL_SSL_PORT $KAFKA_SSL_PORT $CONTROLLER_PORT $REDIS_PORT "
+  printf 'KAFKA_PORT=%s\nKAFKA_SASL_SSL_PORT=%s\nKAFKA_SSL_PORT=%s\nCONTROLLER_PORT=%s\nREDIS_PORT=%s\n' \
+    "$KAFKA_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_SSL_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" >"$PORTS"
 }
 
 # Ports saved by `up`; fails if there are none.
@@ -240,18 +251,63 @@ EOF
 }
 
 # Broker config and logging config (rewritten on every start, from the ports).
+# make_tls: a throwaway CA, a certificate for the broker (127.0.0.1) and one for
+# a client, and the SASL user's password; made once per state dir, so the
+# broker restarts with the same ones.
+make_tls() {
+  [ -f "$TLS/client.pem" ] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  mkdir -p "$TLS"
+  local ext
+  ext="$TLS/ext.cnf"
+  (
+    cd "$TLS"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=planflag test CA" \
+      -keyout ca.key -out ca.pem
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$ext"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout broker.key -out broker.csr
+    openssl x509 -req -days 365 -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+      -extfile "$ext" -out broker.crt
+    # Kafka's PEM key store: the (PKCS#8) key, then the certificate chain.
+    cat broker.key broker.crt >broker.pem
+    printf 'extendedKeyUsage=clientAuth\n' >"$ext"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=planflag" -keyout client.key -out client.csr
+    openssl x509 -req -days 365 -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+      -extfile "$ext" -out client.pem
+    printf planflag >sasl-user
+    head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >sasl-password
+    rm -f ./*.csr "$ext"
+  ) >>"$KDIR/kafka.log" 2>&1 || die "making the test certificates failed (log: $KDIR/kafka.log)"
+  chmod 600 "$TLS"/*.key "$TLS/sasl-password"
+}
+
 write_kafka_config() {
   mkdir -p "$KDIR/data"
+  make_tls
+  local pw
+  pw="$(cat "$TLS/sasl-password")"
   cat >"$KDIR/server.properties" <<EOF
 # Generated by scripts/services.sh: single-node KRaft broker+controller for tests.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,SSL://127.0.0.1:$KAFKA_SSL_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,SSL://127.0.0.1:$KAFKA_SSL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+# The secured listeners: TLS with the test CA's certificate; SASL (PLAIN or
+# SCRAM, user planflag; the SCRAM credentials are added when the storage is
+# formatted) on one, a client certificate on the other.
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS/ca.pem
+listener.name.ssl.ssl.client.auth=required
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_planflag="$pw";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$KDIR/data
 num.partitions=1
 default.replication.factor=1
@@ -314,7 +370,11 @@ format_kafka() {
     cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
   done
   log "formatting Kafka storage (cluster id $cid)"
+  local pw
+  pw="$(cat "$TLS/sasl-password")"
   java "${KAFKA_JVM[@]}" kafka.tools.StorageTool format -t "$cid" -c "$KDIR/server.properties" \
+    --add-scram "SCRAM-SHA-256=[name=planflag,password=$pw]" \
+    --add-scram "SCRAM-SHA-512=[name=planflag,password=$pw]" \
     </dev/null >>"$KDIR/kafka.log" 2>&1 9>&- || { tail -n 30 "$KDIR/kafka.log" >&2; die "kafka storage format failed"; }
 }
 
@@ -374,8 +434,15 @@ stop_kafka() { stop_pid "$KDIR/kafka.pid" kafka.Kafka 30; }
 # --- commands -----------------------------------------------------------------
 
 print_env() {
-  echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
+  kafka_env
   echo "export REDIS_ADDR=127.0.0.1:$REDIS_PORT"
+}
+
+kafka_env() {
+  echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
+  echo "export KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_SSL_PORT"
+  echo "export KAFKA_SSL_BROKERS=127.0.0.1:$KAFKA_SSL_PORT"
+  echo "export KAFKA_SECURE_DIR=$TLS"
 }
 
 cmd_up() {
@@ -400,7 +467,7 @@ cmd_env() {
   local n=0
   saved_ports
   if alive "$KDIR/kafka.pid" kafka.Kafka; then
-    echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"; n=$((n + 1))
+    kafka_env; n=$((n + 1))
   else
     log "kafka is not running"
   fi

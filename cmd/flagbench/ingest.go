@@ -74,7 +74,7 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	topic := "ingest-" + hex.EncodeToString(b[:])
-	if err := feed.CreateTopic(ctx, bs, topic, *partitions, true); err != nil {
+	if err := feed.CreateTopic(ctx, bs, feed.KafkaAuth{}, topic, *partitions, true); err != nil {
 		return err
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(bs...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},

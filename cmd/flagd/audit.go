@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/planflag/planflag/alert"
+	"github.com/planflag/planflag/feed"
 )
 
 // runAudit answers "who looked up plan X, and when" from the audit trail,
@@ -26,6 +27,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	brokers := fs.String("brokers", "", "or: Kafka brokers, to read the audit topic")
 	topic := fs.String("topic", "lookup-audit", "audit topic")
 	plan := fs.String("plan", "", "plan ID to find")
+	authFlags := kafkaAuthFlags(&envFlags{fs: fs}) // as flagd's, FLAGD_KAFKA_… variables too
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,7 +46,11 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		events, err = searchTopic(ctx, strings.Split(*brokers, ","), *topic, *plan)
+		auth, aerr := authFlags().Build()
+		if aerr != nil {
+			return aerr
+		}
+		events, err = searchTopic(ctx, strings.Split(*brokers, ","), auth, *topic, *plan)
 	}
 	enc := json.NewEncoder(stdout)
 	for i := range events {
@@ -56,8 +62,8 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 }
 
 // searchTopic reads every partition of the audit topic up to its end now.
-func searchTopic(ctx context.Context, brokers []string, topic, plan string) ([]alert.AuditEvent, error) {
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
+func searchTopic(ctx context.Context, brokers []string, auth feed.KafkaAuth, topic, plan string) ([]alert.AuditEvent, error) {
+	cl := auth.Client(brokers, 0)
 	var md *kafka.MetadataResponse
 	var err error
 	for attempt := 0; ; attempt++ {
@@ -87,7 +93,7 @@ func searchTopic(ctx context.Context, brokers []string, topic, plan string) ([]a
 			continue
 		}
 		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: po.Partition,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond})
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 200 * time.Millisecond, Dialer: auth.Dialer()})
 		if err := r.SetOffset(po.FirstOffset); err != nil {
 			r.Close()
 			return out, err

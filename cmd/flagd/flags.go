@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/planflag/planflag/feed"
 )
 
 // envName is a flag's environment fallback: -http.addr → FLAGD_HTTP_ADDR.
@@ -119,4 +121,20 @@ func (e *envFlags) err() error {
 		return nil
 	}
 	return fmt.Errorf("environment: %s", strings.Join(e.errs, "; "))
+}
+
+// kafkaAuthFlags defines the flags of TLS and SASL to the Kafka brokers;
+// the function it returns reads them after parsing.
+func kafkaAuthFlags(e *envFlags) func() feed.KafkaAuthConfig {
+	useTLS := e.Bool("kafka.tls", false, "reach the Kafka brokers over TLS, checking their certificates against the system's CAs (or -kafka.tls-ca)")
+	ca := e.String("kafka.tls-ca", "", "PEM file of the CA certificates that sign the brokers' certificates (turns TLS on)")
+	cert := e.String("kafka.tls-cert", "", "PEM client certificate, for brokers that ask for one (with -kafka.tls-key; turns TLS on)")
+	key := e.String("kafka.tls-key", "", "PEM key of -kafka.tls-cert")
+	mech := e.String("kafka.sasl", "", "SASL mechanism: plain (only with TLS), scram-sha-256 or scram-sha-512")
+	user := e.String("kafka.sasl-user", "", "SASL user name")
+	pw := e.String("kafka.sasl-password-file", "", "file holding the SASL password (one line)")
+	return func() feed.KafkaAuthConfig {
+		return feed.KafkaAuthConfig{TLS: *useTLS, CAFile: *ca, CertFile: *cert, KeyFile: *key,
+			SASL: *mech, User: *user, PasswordFile: *pw}
+	}
 }

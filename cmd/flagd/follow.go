@@ -28,7 +28,7 @@ func (m *Main) follow(ctx context.Context) error {
 			rec = recs
 		}
 		return feed.NewConsumer(feed.KafkaConfig{Brokers: m.Config.KafkaBrokers, Topic: m.Config.KafkaTopic,
-			DeadLetterTopic: m.Config.KafkaDeadLetters, ClientID: m.Config.KafkaClientID, Log: m.Log, Metrics: m.feedM}, m.ix, rec)
+			DeadLetterTopic: m.Config.KafkaDeadLetters, ClientID: m.Config.KafkaClientID, Auth: m.kafkaAuth, Log: m.Log, Metrics: m.feedM}, m.ix, rec)
 	}
 	cons := newConsumer()
 	if err := cons.Prepare(ctx); err != nil {

@@ -202,7 +202,7 @@ func newKafkaEnv(t *testing.T) *kafkaEnv {
 	topic := feedtest.Name("flagd")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := feed.CreateTopic(ctx, brokers, topic, 4, true); err != nil {
+	if err := feed.CreateTopic(ctx, brokers, feed.KafkaAuth{}, topic, 4, true); err != nil {
 		t.Fatal(err)
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Murmur2Balancer{},

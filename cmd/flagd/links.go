@@ -52,10 +52,10 @@ func (m *Main) setupLinksAndAudit() error {
 	} else if len(m.Config.KafkaBrokers) > 0 && m.Config.AuditTopic != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := feed.CreateTopic(ctx, m.Config.KafkaBrokers, m.Config.AuditTopic, 3, false); err != nil {
+		if err := feed.CreateTopic(ctx, m.Config.KafkaBrokers, m.kafkaAuth, m.Config.AuditTopic, 3, false); err != nil {
 			m.Log.Warn("audit topic not created; audit events may be lost", "topic", m.Config.AuditTopic, "err", err.Error())
 		}
-		w := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Topic: m.Config.AuditTopic, Balancer: &kafka.Hash{},
+		w := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AuditTopic, Balancer: &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, BatchSize: 1000, WriteTimeout: 10 * time.Second}
 		m.auditor = alert.NewAuditor(alert.KafkaSink{W: w}, 65536, m.Log, m.metrics.Registry)
 		m.api.SetAuditor(m.auditor)
@@ -126,16 +126,16 @@ func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
 	var events, dead *kafka.Writer
 	if m.Config.AlertsTopic != "" {
 		// Keyed by plan ID: one plan's alerts share a partition, in order.
-		events = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Topic: m.Config.AlertsTopic,
+		events = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic,
 			Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: false, BatchTimeout: 5 * time.Millisecond,
 			WriteTimeout: 10 * time.Second}
-		dead = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Topic: m.Config.AlertsTopic + ".dead-letters",
+		dead = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic + ".dead-letters",
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second}
 		m.closers = append(m.closers, events.Close, dead.Close)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for _, t := range []string{m.Config.AlertsTopic, m.Config.AlertsTopic + ".dead-letters"} {
-			if err := feed.CreateTopic(ctx, m.Config.KafkaBrokers, t, 3, false); err != nil {
+			if err := feed.CreateTopic(ctx, m.Config.KafkaBrokers, m.kafkaAuth, t, 3, false); err != nil {
 				m.Log.Warn("alerts topic not created; alert events may fail", "topic", t, "err", err.Error())
 			}
 		}

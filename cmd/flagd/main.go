@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return m.Close()
 	case err := <-m.Failed():
 		stop()
-		log.Info("plan file not loaded; shutting down")
+		log.Info("plan source cannot load; shutting down")
 		return errors.Join(err, m.Close())
 	}
 }

@@ -41,6 +41,7 @@ type Config struct {
 	KafkaTopic       string
 	KafkaDeadLetters string
 	KafkaClientID    string
+	KafkaAuth        feed.KafkaAuthConfig // TLS and SASL to the brokers
 	RedisAddr        string
 	SnapshotInterval time.Duration
 	SnapshotMaxAge   time.Duration
@@ -81,6 +82,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	topic := e.String("kafka.topic", feed.DefaultTopic, "plan-store topic")
 	dlq := e.String("kafka.dead-letter-topic", "", "topic for refused events (default <kafka.topic>.dead-letters)")
 	clientID := e.String("kafka.client-id", "planflag", "client ID the plan-store topic is read with (brokers set quotas per client ID)")
+	kafkaAuth := kafkaAuthFlags(e)
 	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot, client rates shared across replicas and push alerts (needs -kafka.brokers)")
 	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")
 	linkBase := e.String("link.base-url", "", "where plan links point: the care-plan platform's open endpoint (needed with -link.key-file)")
@@ -112,7 +114,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	}
 	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
-		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, RedisAddr: *redisAddr,
+		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, KafkaAuth: kafkaAuth(), RedisAddr: *redisAddr,
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
 		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit,
 		PlatformURL: strings.TrimRight(*platform, "/"), ReconcileInterval: *reconcile,
@@ -176,6 +178,13 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		{"kafka.topic", "-kafka.brokers", !kafka},
 		{"kafka.dead-letter-topic", "-kafka.brokers", !kafka},
 		{"kafka.client-id", "-kafka.brokers", !kafka},
+		{"kafka.tls", "-kafka.brokers", !kafka},
+		{"kafka.tls-ca", "-kafka.brokers", !kafka},
+		{"kafka.tls-cert", "-kafka.brokers", !kafka},
+		{"kafka.tls-key", "-kafka.brokers", !kafka},
+		{"kafka.sasl", "-kafka.brokers", !kafka},
+		{"kafka.sasl-user", "-kafka.brokers", !kafka},
+		{"kafka.sasl-password-file", "-kafka.brokers", !kafka},
 		{"snapshot.interval", "-redis.addr", c.RedisAddr == ""},
 		{"snapshot.max-age", "-redis.addr", c.RedisAddr == ""},
 		{"alerts.window", "-redis.addr", c.RedisAddr == ""},
@@ -225,10 +234,13 @@ type Main struct {
 	pusher  *alert.Pusher
 	closers []func() error
 	feedM   *feed.Metrics
-	served  chan error
-	failed  chan error // the plan file could not be loaded: flagd exits
-	loading sync.WaitGroup
-	cancel  context.CancelFunc
+	// kafkaAuth is how every Kafka client reaches the brokers (from
+	// Config.KafkaAuth).
+	kafkaAuth feed.KafkaAuth
+	served    chan error
+	failed    chan error // the plan source cannot load (a bad file, credentials refused): flagd exits
+	loading   sync.WaitGroup
+	cancel    context.CancelFunc
 
 	readyMu sync.Mutex // guards closing, and readiness turned on against it
 	closing bool       // Close has begun: never ready again
@@ -263,6 +275,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.failed = make(chan error, 1)
 	m.metrics = alert.NewMetrics()
 	if len(m.Config.KafkaBrokers) > 0 {
+		if m.kafkaAuth, err = m.Config.KafkaAuth.Build(); err != nil {
+			return fmt.Errorf("-kafka.tls…/-kafka.sasl… settings: %w", err)
+		}
 		m.feedM = feed.NewMetrics(m.metrics.Registry)
 		if m.Config.RedisAddr != "" {
 			m.snaps = feed.NewSnapshots(feed.SnapshotConfig{Addr: m.Config.RedisAddr, Topic: m.Config.KafkaTopic,
@@ -297,8 +312,10 @@ func (m *Main) Run(ctx context.Context) error {
 				m.Log.Info("plan source load stopped: shutting down")
 				return
 			}
-			if len(m.Config.KafkaBrokers) == 0 {
-				m.failed <- err // a file is read once: it will not get better
+			if len(m.Config.KafkaBrokers) == 0 || errors.Is(err, feed.ErrKafkaAuth) {
+				// A file is read once, and credentials the brokers refuse
+				// stay refused: neither will get better.
+				m.failed <- err
 				return
 			}
 			m.Log.Error("plan source not loaded; staying not ready", "err", err.Error())

@@ -342,6 +342,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-clients", "c", "-events", "e"}, [2]string{"FLAGD_SNAPSHOT_INTERVAL", "1m"}, "FLAGD_SNAPSHOT_INTERVAL (-snapshot.interval) has no effect without -redis.addr"},
 		{[]string{"-clients", "c", "-events", "e", "-kafka.dead-letter-topic", "dl"}, [2]string{}, "-kafka.dead-letter-topic has no effect without -kafka.brokers"},
 		{[]string{"-clients", "c", "-events", "e", "-kafka.client-id", "replica-2"}, [2]string{}, "-kafka.client-id has no effect without -kafka.brokers"},
+		{[]string{"-clients", "c", "-events", "e", "-kafka.sasl", "scram-sha-256"}, [2]string{}, "-kafka.sasl has no effect without -kafka.brokers"},
+		{[]string{"-clients", "c", "-events", "e"}, [2]string{"FLAGD_KAFKA_TLS_CA", "ca.pem"}, "FLAGD_KAFKA_TLS_CA (-kafka.tls-ca) has no effect without -kafka.brokers"},
 		{[]string{"-clients", "c", "-events", "e", "-platform.reconcile-interval", "1m"}, [2]string{}, "-platform.reconcile-interval has no effect without -platform.url"},
 		{[]string{"-clients", "c", "-events", "e", "-link.ttl", "5m"}, [2]string{}, "-link.ttl has no effect without -link.key-file"},
 	} {
@@ -467,5 +469,37 @@ func TestServiceUnusableEventsFile(t *testing.T) {
 			t.Errorf("%q: readyz %d, want 503", c.body, r.StatusCode)
 		}
 		m.Close()
+	}
+}
+
+// Kafka security settings that cannot work stop flagd at start, naming
+// them, before it listens or dials a broker.
+func TestServiceKafkaAuthRefused(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-kafka.sasl", "plain", "-kafka.sasl-user", "u", "-kafka.sasl-password-file", pw}, "in clear"},
+		{[]string{"-kafka.tls-ca", filepath.Join(dir, "none.pem")}, "CA file"},
+		{[]string{"-kafka.sasl", "scram-sha-1", "-kafka.sasl-user", "u", "-kafka.sasl-password-file", pw}, "mechanism"},
+	} {
+		cfg, err := parseConfig(append([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir),
+			"-kafka.brokers", "127.0.0.1:1"}, c.args...), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stdout: io.Discard}
+		err = m.Run(context.Background())
+		if err == nil {
+			m.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "-kafka.") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%v: Run error %v, want one naming the -kafka settings and %q", c.args, err, c.want)
+		}
 	}
 }

@@ -96,7 +96,7 @@ func (c *common) writer(ctx context.Context) (*kafka.Writer, error) {
 	if c.partitions < 1 {
 		return nil, errors.New("-partitions must be at least 1")
 	}
-	if err := feed.CreateTopic(ctx, brokers, c.topic, c.partitions, true); err != nil {
+	if err := feed.CreateTopic(ctx, brokers, feed.KafkaAuth{}, c.topic, c.partitions, true); err != nil {
 		return nil, fmt.Errorf("create topic %s: %w", c.topic, err)
 	}
 	// Murmur2 partitions keys as the Java client does, so every producer of

@@ -41,6 +41,33 @@ func Redis(t testing.TB) string {
 	return need(t, "REDIS_ADDR")
 }
 
+// Secure is the broker's secured listeners and what a client needs to use
+// them (scripts/services.sh makes the certificates and the SASL user).
+type Secure struct {
+	SASLBrokers  []string // TLS, then SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
+	TLSBrokers   []string // TLS with a client certificate
+	CAFile       string   // the test CA, which signs the broker's certificate
+	CertFile     string   // the client's certificate and key
+	KeyFile      string
+	User         string // the SASL user, and a file holding its password
+	PasswordFile string
+}
+
+// SecureKafka returns the broker's secured listeners, or skips (fails under
+// CI) the test.
+func SecureKafka(t testing.TB) Secure {
+	t.Helper()
+	sasl, tls := need(t, "KAFKA_SASL_SSL_BROKERS"), need(t, "KAFKA_SSL_BROKERS")
+	dir := os.Getenv("KAFKA_SECURE_DIR")
+	user, err := os.ReadFile(filepath.Join(dir, "sasl-user"))
+	if err != nil {
+		missing(t, "KAFKA_SECURE_DIR holds no sasl-user: "+err.Error())
+	}
+	return Secure{SASLBrokers: strings.Split(sasl, ","), TLSBrokers: strings.Split(tls, ","),
+		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"), KeyFile: filepath.Join(dir, "client.key"),
+		User: string(user), PasswordFile: filepath.Join(dir, "sasl-password")}
+}
+
 func need(t testing.TB, name string) string {
 	t.Helper()
 	v := os.Getenv(name)

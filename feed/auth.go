@@ -1,0 +1,168 @@
+package feed
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+// KafkaAuth is how planflag's Kafka clients reach the brokers: over TLS,
+// authenticated with SASL, both, or (the zero value) neither. Every client
+// flagd makes (the plan-topic reader, the dead-letter, audit and alert
+// writers, topic creation) takes the same.
+type KafkaAuth struct {
+	TLS  *tls.Config    // nil: plaintext
+	SASL sasl.Mechanism // nil: no SASL
+}
+
+// KafkaAuthConfig is a KafkaAuth as an operator gives it: files and names.
+type KafkaAuthConfig struct {
+	TLS      bool   // TLS, verifying the brokers against the system's roots or CAFile
+	CAFile   string // PEM certificates of the CAs that sign the brokers' certificates (implies TLS)
+	CertFile string // PEM client certificate (with KeyFile) for brokers that ask for one (implies TLS)
+	KeyFile  string
+
+	SASL         string // plain, scram-sha-256 or scram-sha-512; empty: none
+	User         string
+	PasswordFile string // the password is read from a file, never given on a command line
+}
+
+// SASL mechanisms by the names flags take.
+const (
+	SASLPlain       = "plain"
+	SASLScramSHA256 = "scram-sha-256"
+	SASLScramSHA512 = "scram-sha-512"
+)
+
+// Build reads the files and checks that the settings go together. Errors
+// name the setting (as the KafkaAuthConfig field's flag would) and never
+// quote a secret.
+func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
+	var a KafkaAuth
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return a, errors.New("kafka TLS: give the client certificate and its key together")
+	}
+	if c.TLS || c.CAFile != "" || c.CertFile != "" {
+		a.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.CAFile != "" {
+			pem, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return a, fmt.Errorf("kafka TLS CA file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return a, fmt.Errorf("kafka TLS CA file %s: no PEM certificate in it", c.CAFile)
+			}
+			a.TLS.RootCAs = pool
+		}
+		if c.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+			if err != nil {
+				return a, fmt.Errorf("kafka TLS client certificate: %w", err)
+			}
+			a.TLS.Certificates = []tls.Certificate{cert}
+		}
+	}
+	if c.SASL == "" {
+		if c.User != "" || c.PasswordFile != "" {
+			return a, errors.New("kafka SASL user and password file given without a SASL mechanism")
+		}
+		return a, nil
+	}
+	if c.User == "" || c.PasswordFile == "" {
+		return a, fmt.Errorf("kafka SASL %s needs a user and a password file", c.SASL)
+	}
+	b, err := os.ReadFile(c.PasswordFile)
+	if err != nil {
+		return a, fmt.Errorf("kafka SASL password file: %w", err)
+	}
+	// One line: a trailing newline (an editor's, echo's) is not part of it.
+	password := strings.TrimRight(string(b), "\r\n")
+	if password == "" || strings.ContainsAny(password, "\r\n") {
+		return a, fmt.Errorf("kafka SASL password file %s: want the password alone on one line", c.PasswordFile)
+	}
+	switch strings.ToLower(c.SASL) {
+	case SASLPlain:
+		if a.TLS == nil {
+			// PLAIN sends the password as it is: only inside TLS.
+			return a, errors.New("kafka SASL plain without TLS would send the password in clear; turn TLS on")
+		}
+		a.SASL = plain.Mechanism{Username: c.User, Password: password}
+	case SASLScramSHA256, SASLScramSHA512:
+		algo := scram.SHA256
+		if strings.EqualFold(c.SASL, SASLScramSHA512) {
+			algo = scram.SHA512
+		}
+		if a.SASL, err = scram.Mechanism(algo, c.User, password); err != nil {
+			return a, fmt.Errorf("kafka SASL %s: %w", c.SASL, err)
+		}
+	default:
+		return a, fmt.Errorf("kafka SASL mechanism %q: want %s, %s or %s", c.SASL, SASLPlain, SASLScramSHA256, SASLScramSHA512)
+	}
+	return a, nil
+}
+
+// Transport returns a transport that reaches the brokers as a says, naming
+// the client clientID.
+func (a KafkaAuth) Transport(clientID string) *kafka.Transport {
+	return &kafka.Transport{ClientID: clientID, TLS: a.TLS, SASL: a.SASL}
+}
+
+// Dialer returns a dialer (for a kafka.Reader) that reaches the brokers as a
+// says.
+func (a KafkaAuth) Dialer() *kafka.Dialer {
+	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: a.TLS, SASLMechanism: a.SASL}
+}
+
+// Client returns a client of brokers that reaches them as a says. Without
+// TLS or SASL it shares kafka-go's default transport, as writers made
+// without a transport of their own do: a topic created through it is then
+// in their cached metadata at once (a writer whose cache predates the topic
+// is told it does not exist).
+func (a KafkaAuth) Client(brokers []string, timeout time.Duration) *kafka.Client {
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout}
+	if a.TLS != nil || a.SASL != nil {
+		c.Transport = a.Transport("planflag")
+	}
+	return c
+}
+
+// ErrKafkaAuth marks a failure that retrying will not mend: the brokers
+// refused planflag's credentials, certificate or permissions, or planflag
+// refused the brokers' certificate. Prepare returns it at once rather than
+// retry for ever; flagd stops with it.
+var ErrKafkaAuth = errors.New("kafka refused the credentials, certificate or permissions given, or its certificate was refused")
+
+// isAuthError reports whether err is an authentication or authorisation
+// failure between planflag and a broker.
+func isAuthError(err error) bool {
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		switch ke {
+		case kafka.SASLAuthenticationFailed, kafka.UnsupportedSASLMechanism, kafka.IllegalSASLState,
+			kafka.TopicAuthorizationFailed, kafka.ClusterAuthorizationFailed:
+			return true
+		}
+	}
+	var verify *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	if errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &invalid) || errors.As(err, &host) {
+		return true
+	}
+	// A TLS alert from the broker (no or a bad client certificate, no
+	// protocol or cipher in common) comes as a "remote error".
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
+}
