@@ -3,21 +3,29 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
 
+	"github.com/segmentio/kafka-go"
+
+	"github.com/planflag/planflag/alert"
 	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/feed/feedtest"
 )
 
 // The design's rule: "responses do not echo identifiers; logs and metrics
@@ -529,4 +537,277 @@ func TestLookupBatchNoPersonalData(t *testing.T) {
 	}
 	checkNoPII(t, "flagd lookup error", "flagd: "+err.Error())
 	checkNoPII(t, "flagd lookup log", errOut.String())
+}
+
+// readTopic returns the records of every partition of topic once there are
+// at least want of them, or fails the test after within.
+func readTopic(t *testing.T, brokers []string, topic string, want int, within time.Duration) []kafka.Message {
+	t.Helper()
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	deadline := time.Now().Add(within)
+	for {
+		var out []kafka.Message
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil {
+			var reqs []kafka.OffsetRequest
+			for _, p := range md.Topics[0].Partitions {
+				reqs = append(reqs, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+			}
+			offs, lerr := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+			err = lerr
+			for _, po := range offs.Topics[topic] {
+				if err != nil || po.FirstOffset >= po.LastOffset {
+					continue
+				}
+				r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: po.Partition,
+					MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+				_ = r.SetOffset(po.FirstOffset)
+				for {
+					msg, rerr := r.ReadMessage(ctx)
+					if rerr != nil {
+						err = rerr
+						break
+					}
+					out = append(out, msg)
+					if msg.Offset+1 >= po.LastOffset {
+						break
+					}
+				}
+				r.Close()
+			}
+		}
+		cancel()
+		if err == nil && len(out) >= want {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s: %d records (err %v), want %d", topic, len(out), err, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// headersText is a record's headers as text, one a line.
+func headersText(m kafka.Message) string {
+	var b strings.Builder
+	for _, h := range m.Headers {
+		fmt.Fprintf(&b, "%s: %s\n", h.Key, h.Value)
+	}
+	return b.String()
+}
+
+// TestFollowNoPersonalData follows a Kafka topic of sentinel events (good,
+// wrong-typed, invalid, malformed, keyed wrong) with a Redis snapshot and
+// push alerts to a webhook that always fails; then starts a second flagd
+// warm from the snapshot. Neither's log, answers or /metrics, nor the
+// dead-letter records' headers (their values are the original events, the
+// recovery path), nor the alerts, nor the alert dead letters carry a
+// sentinel.
+func TestFollowNoPersonalData(t *testing.T) {
+	k := newKafkaEnv(t)
+	redisAddr := feedtest.Redis(t)
+	var hookMu sync.Mutex
+	var hookSaw strings.Builder
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hookMu.Lock()
+		fmt.Fprintf(&hookSaw, "%s %s\n", r.URL, body)
+		hookMu.Unlock()
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	b, _ := json.Marshal([]alert.ClientConfig{{ID: "las-cad", TokenSHA256: alert.TokenHash(tokenCAD),
+		Scopes: []string{"lookup"}, RatePerS: 1e6, WebhookURL: hook.URL + "/hook", WebhookSecret: "push-secret-0123456789"}})
+	clients := filepath.Join(dir, "clients.json")
+	if err := os.WriteFile(clients, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every sentinel event keyed by its plan ID (a refused one by a key of
+	// its own), and the good one under another plan's key (the compacted
+	// topic takes no record without a key).
+	var msgs []kafka.Message
+	dead := 0
+	trace := []kafka.Header{{Key: "trace-id", Value: []byte("t-0001")}}
+	for i, l := range piiEvents() {
+		if len(l) > 512<<10 {
+			continue // over the broker's message limit
+		}
+		var env struct {
+			PlanID any `json:"plan_id"`
+		}
+		_ = json.Unmarshal([]byte(l), &env)
+		key, ok := env.PlanID.(string)
+		if !ok {
+			key = fmt.Sprintf("UCP-PII-K%03d", i)
+		}
+		if _, err := feed.Decode([]byte(l)); err != nil {
+			dead++
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(key), Value: []byte(l), Headers: trace})
+	}
+	good := piiEvents()[0]
+	msgs = append(msgs, kafka.Message{Key: []byte("UCP-PII-OTHER"), Value: []byte(good), Headers: trace})
+	dead++
+	k.publish(t, msgs...)
+
+	boot := func(log io.Writer) *Main {
+		cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clients, "-kafka.brokers", strings.Join(k.brokers, ","),
+			"-kafka.topic", k.topic, "-redis.addr", redisAddr, "-alerts.topic", k.topic + "-alerts", "-audit.topic", k.topic + "-audit",
+			"-snapshot.interval", "1s", "-shutdown.timeout", "10s"}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})), Stdout: io.Discard}
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	var log1, log2 logBuf
+	m := boot(&log1)
+	closed := false
+	defer func() {
+		if !closed {
+			m.Close()
+		}
+	}()
+	for i := 0; ; i++ {
+		if r, err := http.Get("http://" + m.Addr + "/readyz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				break
+			}
+		}
+		if i == 600 {
+			t.Fatal("never ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var answers strings.Builder
+	lookup := func(m *Main, body string) []string {
+		req, _ := http.NewRequest("POST", "http://"+m.Addr+"/v1/lookup", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tokenCAD)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := httpAnswer(resp)
+		answers.WriteString(text + "\n")
+		var a struct {
+			Candidates []struct {
+				PlanID string `json:"plan_id"`
+			} `json:"candidates"`
+		}
+		_ = json.Unmarshal([]byte(text[strings.Index(text, "{"):]), &a)
+		var ids []string
+		for _, c := range a.Candidates {
+			ids = append(ids, c.PlanID)
+		}
+		return ids
+	}
+	plans := lookup(m, piiLookups()[0])
+	if len(plans) == 0 {
+		t.Fatalf("the sentinel plans are not found: %s", answers.String())
+	}
+	for _, body := range piiLookups()[1:] {
+		lookup(m, body)
+	}
+
+	// A change to a plan the client was given: its alert fails at the
+	// webhook every time and is dead-lettered.
+	time.Sleep(300 * time.Millisecond) // the recent-lookups registry is written in the background
+	var ev map[string]any
+	_ = json.Unmarshal([]byte(good), &ev)
+	// A version new to this run: alert claims in Redis outlive a run.
+	ev["plan_id"], ev["version"], ev["occurred_at"] = plans[0], time.Now().UnixMilli(), time.Now().UTC().Format(time.RFC3339Nano)
+	changed, _ := json.Marshal(ev)
+	k.publish(t, kafka.Message{Key: []byte(plans[0]), Value: changed})
+	t.Cleanup(func() {
+		if t.Failed() {
+			hookMu.Lock()
+			defer hookMu.Unlock()
+			t.Logf("webhook calls:\n%s\nlog:\n%s", hookSaw.String(), log1.String())
+		}
+	})
+	feedtest.Eventually(t, 60*time.Second, "the alert dead-lettered", func() bool {
+		return strings.Contains(log1.String(), "push alert dead-lettered after retries")
+	})
+
+	dlq := readTopic(t, k.brokers, k.topic+".dead-letters", dead, 30*time.Second)
+	alertDead := readTopic(t, k.brokers, k.topic+"-alerts.dead-letters", 1, 30*time.Second)
+	alerts := readTopic(t, k.brokers, k.topic+"-alerts", 1, 30*time.Second)
+	audit := readTopic(t, k.brokers, k.topic+"-audit", 1, 30*time.Second)
+	resp, err := http.Get("http://" + m.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := httpAnswer(resp)
+	if err := m.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	closed = true
+
+	// A second replica, warm from the snapshot the first wrote.
+	m2 := boot(&log2)
+	feedtest.Eventually(t, 60*time.Second, "the second replica ready", func() bool {
+		r, err := http.Get("http://" + m2.Addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	})
+	if !strings.Contains(log2.String(), "warm start from snapshot") {
+		t.Errorf("the second replica did not start warm:\n%.3000s", log2.String())
+	}
+	if len(lookup(m2, piiLookups()[0])) == 0 {
+		t.Error("the second replica does not find the sentinel plans")
+	}
+	if resp, err = http.Get("http://" + m2.Addr + "/metrics"); err == nil {
+		metrics += httpAnswer(resp)
+	}
+	if err := m2.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+
+	var dlqHeaders, recovered int
+	var headers strings.Builder
+	for _, d := range dlq {
+		headers.WriteString(headersText(d))
+		if len(d.Headers) > 0 {
+			dlqHeaders++
+		}
+		if len(piiLeaks(string(d.Value))) > 0 {
+			recovered++ // the original event, kept for recovery
+		}
+	}
+	if len(dlq) != dead || dlqHeaders != dead || recovered == 0 {
+		t.Errorf("%d dead letters (%d with headers, %d holding their event), want %d", len(dlq), dlqHeaders, recovered, dead)
+	}
+	var alertText strings.Builder
+	for _, a := range append(alerts, alertDead...) {
+		fmt.Fprintf(&alertText, "%s %s\n%s", a.Key, a.Value, headersText(a))
+	}
+	var auditText strings.Builder
+	for _, a := range audit {
+		fmt.Fprintf(&auditText, "%s %s\n%s", a.Key, a.Value, headersText(a))
+	}
+	hookMu.Lock()
+	webhook := hookSaw.String()
+	hookMu.Unlock()
+	if webhook == "" {
+		t.Error("the webhook was never called")
+	}
+	checkNoPII(t, "first replica's log", log1.String())
+	checkNoPII(t, "second replica's log", log2.String())
+	checkNoPII(t, "HTTP answers", answers.String())
+	checkNoPII(t, "/metrics", metrics)
+	checkNoPII(t, "dead-letter headers", headers.String())
+	checkNoPII(t, "plan alerts and their dead letters", alertText.String())
+	checkNoPII(t, "webhook calls", webhook)
+	checkNoPII(t, "audit topic", auditText.String())
 }
