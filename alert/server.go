@@ -123,8 +123,11 @@ func (s *Server) SetReady(ready bool) {
 //
 // fasthttp's error for a request it cannot parse quotes the bytes it read
 // (the bearer token, a patient's details in the body), and it hands that
-// error to log. SecureErrorLogMessage keeps the quotes out of the errors;
-// flagd's logger (Server.ConnLogger) logs no error text at all besides.
+// error to log. SecureErrorLogMessage keeps some of the quotes out, not
+// all: with it on, errors of requests carrying a patient's details were
+// still seen to quote them (cmd/flagd/pii_test.go). What keeps them out of
+// flagd's log and answers is that neither ErrorHandler nor flagd's logger
+// (Server.ConnLogger) passes on any of the error's text: keep it so.
 func HTTPServer(h fasthttp.RequestHandler, errs func(*fasthttp.RequestCtx, error), maxBody int, log fasthttp.Logger) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:               h,
