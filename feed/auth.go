@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
@@ -49,29 +50,9 @@ const (
 // quote a secret.
 func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	var a KafkaAuth
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return a, errors.New("kafka TLS: give the client certificate and its key together")
-	}
-	if c.TLS || c.CAFile != "" || c.CertFile != "" {
-		a.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.CAFile != "" {
-			pem, err := os.ReadFile(c.CAFile)
-			if err != nil {
-				return a, fmt.Errorf("kafka TLS CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return a, fmt.Errorf("kafka TLS CA file %s: no PEM certificate in it", c.CAFile)
-			}
-			a.TLS.RootCAs = pool
-		}
-		if c.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-			if err != nil {
-				return a, fmt.Errorf("kafka TLS client certificate: %w", err)
-			}
-			a.TLS.Certificates = []tls.Certificate{cert}
-		}
+	var err error
+	if a.TLS, err = tlsConfig("kafka", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
+		return a, err
 	}
 	if c.SASL == "" {
 		if c.User != "" || c.PasswordFile != "" {
@@ -82,14 +63,9 @@ func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	if c.User == "" || c.PasswordFile == "" {
 		return a, fmt.Errorf("kafka SASL %s needs a user and a password file", c.SASL)
 	}
-	b, err := os.ReadFile(c.PasswordFile)
+	password, err := readPassword("kafka SASL", c.PasswordFile)
 	if err != nil {
-		return a, fmt.Errorf("kafka SASL password file: %w", err)
-	}
-	// One line: a trailing newline (an editor's, echo's) is not part of it.
-	password := strings.TrimRight(string(b), "\r\n")
-	if password == "" || strings.ContainsAny(password, "\r\n") {
-		return a, fmt.Errorf("kafka SASL password file %s: want the password alone on one line", c.PasswordFile)
+		return a, err
 	}
 	switch strings.ToLower(c.SASL) {
 	case SASLPlain:
@@ -110,6 +86,52 @@ func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 		return a, fmt.Errorf("kafka SASL mechanism %q: want %s, %s or %s", c.SASL, SASLPlain, SASLScramSHA256, SASLScramSHA512)
 	}
 	return a, nil
+}
+
+// tlsConfig builds the TLS settings of a client of what: nil if TLS is off
+// (on false and no file given).
+func tlsConfig(what string, on bool, caFile, certFile, keyFile string) (*tls.Config, error) {
+	if (certFile == "") != (keyFile == "") {
+		return nil, fmt.Errorf("%s TLS: give the client certificate and its key together", what)
+	}
+	if !on && caFile == "" && certFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s TLS CA file: %w", what, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s TLS CA file %s: no PEM certificate in it", what, caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s TLS client certificate: %w", what, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// readPassword reads a password from a file of one line (a trailing
+// newline, an editor's or echo's, is not part of it). Errors never quote
+// the file's content.
+func readPassword(what, file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s password file: %w", what, err)
+	}
+	password := strings.TrimRight(string(b), "\r\n")
+	if password == "" || strings.ContainsAny(password, "\r\n") {
+		return "", fmt.Errorf("%s password file %s: want the password alone on one line", what, file)
+	}
+	return password, nil
 }
 
 // Transport returns a transport that reaches the brokers as a says, naming
@@ -165,4 +187,56 @@ func isAuthError(err error) bool {
 	// protocol or cipher in common) comes as a "remote error".
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "remote error"
+}
+
+// RedisAuthConfig is how flagd reaches Redis, as an operator gives it.
+type RedisAuthConfig struct {
+	TLS      bool   // TLS, verifying the server against the system's roots or CAFile
+	CAFile   string // PEM CA certificates (implies TLS)
+	CertFile string // PEM client certificate and key, for a server that asks (implies TLS)
+	KeyFile  string
+	// User is an ACL user; PasswordFile holds its password (or, without a
+	// user, the password of Redis's default user: requirepass).
+	User         string
+	PasswordFile string
+}
+
+// RedisAuth is how flagd's Redis clients reach the server.
+type RedisAuth struct {
+	TLS            *tls.Config // nil: plaintext
+	User, Password string
+}
+
+// Build reads the files and checks that the settings go together.
+func (c RedisAuthConfig) Build() (RedisAuth, error) {
+	var a RedisAuth
+	var err error
+	if a.TLS, err = tlsConfig("redis", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
+		return a, err
+	}
+	if c.User != "" && c.PasswordFile == "" {
+		return a, errors.New("redis user given without a password file")
+	}
+	if c.PasswordFile != "" {
+		if a.Password, err = readPassword("redis", c.PasswordFile); err != nil {
+			return a, err
+		}
+		a.User = c.User
+	}
+	return a, nil
+}
+
+// Options returns the options of a client of the Redis at addr, reached as
+// a says, with timeouts that keep a Redis gone away from holding anything
+// up for long.
+func (a RedisAuth) Options(addr string) *redis.Options {
+	o := &redis.Options{Addr: addr, Username: a.User, Password: a.Password, DialTimeout: 2 * time.Second,
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, DisableIdentity: true}
+	if a.TLS != nil {
+		o.TLSConfig = a.TLS.Clone()
+		if host, _, err := net.SplitHostPort(addr); err == nil && o.TLSConfig.ServerName == "" {
+			o.TLSConfig.ServerName = host
+		}
+	}
+	return o
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/planflag/planflag/feed"
@@ -163,6 +164,22 @@ func TestKafkaAuthConfigErrors(t *testing.T) {
 			t.Errorf("error quotes the password: %v", err)
 		}
 	}
+	for _, c := range []struct {
+		cfg  feed.RedisAuthConfig
+		want string
+	}{
+		{feed.RedisAuthConfig{User: "planflag"}, "without a password file"},
+		{feed.RedisAuthConfig{KeyFile: "k.pem"}, "client certificate and its key together"},
+		{feed.RedisAuthConfig{CAFile: filepath.Join(dir, "missing.pem")}, "redis TLS CA file"},
+		{feed.RedisAuthConfig{PasswordFile: file("r2", "a\nb")}, "alone on one line"},
+	} {
+		if _, err := c.cfg.Build(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want %q", c.cfg, err, c.want)
+		}
+	}
+	if a, err := (feed.RedisAuthConfig{PasswordFile: pw}).Build(); err != nil || a.Password != "s3cret-Pa55" || a.User != "" {
+		t.Errorf("requirepass alone: %+v, %v", a, err)
+	}
 	// What works: nothing (plaintext), TLS alone, SCRAM without TLS, PLAIN
 	// with TLS, the mechanism's name in any case; the password's newline
 	// is not part of it.
@@ -175,6 +192,53 @@ func TestKafkaAuthConfigErrors(t *testing.T) {
 		}
 		if (a.TLS != nil) != (cfg.TLS) || (a.SASL != nil) != (cfg.SASL != "") {
 			t.Errorf("%+v built %+v", cfg, a)
+		}
+	}
+}
+
+// The snapshot is written to and read from a Redis reached over TLS as an
+// ACL user; wrong credentials and an unknown CA are refused.
+func TestRedisSecure(t *testing.T) {
+	s := feedtest.RedisTLS(t)
+	user, pwFile := feedtest.RedisUser(t)
+	auth, err := feed.RedisAuthConfig{CAFile: s.CAFile, User: user, PasswordFile: pwFile}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTopic(t, 1)
+	e.publish(upserts(3)...)
+	cfg := feed.SnapshotConfig{Addr: s.TLSAddr, Redis: auth, Topic: e.topic, Interval: time.Hour, MaxAge: time.Hour}
+	snaps := feed.NewSnapshots(cfg)
+	e.follow(matcher.NewIndex(nil), snaps, nil)
+	ctx := context.Background()
+	if err := snaps.Flush(ctx); err != nil {
+		t.Fatalf("snapshot over TLS as an ACL user: %v", err)
+	}
+	ix := matcher.NewIndex(nil)
+	if _, st, err := feed.NewSnapshots(cfg).Load(ctx, ix, nil); err != nil || st.Entries != 3 || ix.Live() != 3 {
+		t.Fatalf("load over TLS: %+v, %v (%d live)", st, err, ix.Live())
+	}
+
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrong, []byte("nope"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		cfg  feed.RedisAuthConfig
+		want string
+	}{
+		{feed.RedisAuthConfig{CAFile: s.CAFile, User: user, PasswordFile: wrong}, "WRONGPASS"},
+		{feed.RedisAuthConfig{TLS: true, User: user, PasswordFile: pwFile}, "certificate"},
+	} {
+		a, err := c.cfg.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb := redis.NewClient(a.Options(s.TLSAddr))
+		err = rdb.Ping(ctx).Err()
+		rdb.Close()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: ping %v, want an error naming %q", c.cfg, err, c.want)
 		}
 	}
 }

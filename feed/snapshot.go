@@ -123,6 +123,7 @@ return {'claimed', cur or ''}
 // SnapshotConfig configures Snapshots.
 type SnapshotConfig struct {
 	Addr     string        // Redis address, host:port
+	Redis    RedisAuth     // TLS and credentials (the zero value: plaintext, no AUTH)
 	Topic    string        // the plan-store topic the snapshot reflects
 	Interval time.Duration // between writes (default 30s)
 	// MaxAge: a snapshot whose offsets were last at the log's head longer
@@ -180,10 +181,10 @@ func NewSnapshots(cfg SnapshotConfig) *Snapshots {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Snapshots{cfg: cfg, pending: make(map[string]entry),
-		rdb: redis.NewClient(&redis.Options{Addr: cfg.Addr, DialTimeout: 2 * time.Second,
-			ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxRetries: 1,
-			DisableIdentity: true})}
+	opts := cfg.Redis.Options(cfg.Addr)
+	// A snapshot is written in large pipelines: more time for each.
+	opts.ReadTimeout, opts.WriteTimeout, opts.MaxRetries = 10*time.Second, 10*time.Second, 1
+	s := &Snapshots{cfg: cfg, pending: make(map[string]entry), rdb: redis.NewClient(opts)}
 	s.metaKey = s.tag() + ":meta"
 	s.cold("")
 	return s

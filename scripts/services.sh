@@ -18,10 +18,11 @@
 # Besides its plaintext listener the broker has two secured ones, so that the
 # clients' TLS and SASL settings are tested against a real broker:
 # KAFKA_SASL_SSL_BROKERS (TLS, then SASL PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
-# as user planflag) and KAFKA_SSL_BROKERS (TLS with a client certificate). The
-# test CA, the client's certificate and key and the SASL user and password are
-# files in KAFKA_SECURE_DIR (ca.pem, client.pem, client.key, sasl-user,
-# sasl-password), made with openssl at the first start.
+# as user planflag) and KAFKA_SSL_BROKERS (TLS with a client certificate); and
+# Redis answers over TLS too, on REDIS_TLS_ADDR. The test CA, the client's
+# certificate and key and the SASL user and password are files in
+# SERVICES_TLS_DIR (ca.pem, client.pem, client.key, sasl-user, sasl-password),
+# made with openssl at the first start.
 #
 # Environment:
 #   PLANFLAG_SERVICES_DIR  running state (default: <repo>/.services, git-ignored)
@@ -53,10 +54,10 @@ STATE="${PLANFLAG_SERVICES_DIR:-$REPO/.services}"
 CACHE="${PLANFLAG_CACHE_DIR:-${HOME:-/root}/.cache/planflag}"
 TIMEOUT="${PLANFLAG_SERVICES_TIMEOUT:-120}"
 
-KDIR="$STATE/kafka"          # server.properties, data/, kafka.log, kafka.pid, tls/
+KDIR="$STATE/kafka"          # server.properties, data/, kafka.log, kafka.pid
 RDIR="$STATE/redis"          # redis.pid, redis.log (and its empty working dir)
-PORTS="$STATE/ports"         # KAFKA_PORT / KAFKA_SASL_SSL_PORT / KAFKA_SSL_PORT / CONTROLLER_PORT / REDIS_PORT
-TLS="$KDIR/tls"              # the test CA, the broker's and a client's certificates, the SASL secret
+PORTS="$STATE/ports"         # KAFKA_PORT / KAFKA_SASL_SSL_PORT / KAFKA_SSL_PORT / CONTROLLER_PORT / REDIS_PORT / REDIS_TLS_PORT
+TLS="$STATE/tls"             # the test CA, the servers' and a client's certificates, the SASL secret
 KLIB="$CACHE/kafka-$KAFKA_VERSION/lib"
 
 log() { echo "services: $*" >&2; }
@@ -148,7 +149,7 @@ free_port() {
 # Load the ports of this state dir, picking new ones for what is missing (or,
 # when nothing runs, for a saved port that something else has taken meanwhile).
 load_ports() {
-  KAFKA_PORT='' KAFKA_SASL_SSL_PORT='' KAFKA_SSL_PORT='' CONTROLLER_PORT='' REDIS_PORT=''
+  KAFKA_PORT='' KAFKA_SASL_SSL_PORT='' KAFKA_SSL_PORT='' CONTROLLER_PORT='' REDIS_PORT='' REDIS_TLS_PORT=''
   # shellcheck disable=SC1090
   [ -f "$PORTS" ] && . "$PORTS"
   if ! alive "$KDIR/kafka.pid" kafka.Kafka; then
@@ -159,10 +160,11 @@ load_ports() {
   fi
   if ! alive "$RDIR/redis.pid" redis-server; then
     { [ -n "$REDIS_PORT" ] && ! port_used "$REDIS_PORT"; } || REDIS_PORT="$(free_port)"
+    { [ -n "$REDIS_TLS_PORT" ] && ! port_used "$REDIS_TLS_PORT"; } || REDIS_TLS_PORT="$(free_port)"
   fi
-  PICKED=" $KAFKA_PORT $KAFKA_SASL_SSL_PORT $KAFKA_SSL_PORT $CONTROLLER_PORT $REDIS_PORT "
-  printf 'KAFKA_PORT=%s\nKAFKA_SASL_SSL_PORT=%s\nKAFKA_SSL_PORT=%s\nCONTROLLER_PORT=%s\nREDIS_PORT=%s\n' \
-    "$KAFKA_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_SSL_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" >"$PORTS"
+  PICKED=" $KAFKA_PORT $KAFKA_SASL_SSL_PORT $KAFKA_SSL_PORT $CONTROLLER_PORT $REDIS_PORT $REDIS_TLS_PORT "
+  printf 'KAFKA_PORT=%s\nKAFKA_SASL_SSL_PORT=%s\nKAFKA_SSL_PORT=%s\nCONTROLLER_PORT=%s\nREDIS_PORT=%s\nREDIS_TLS_PORT=%s\n' \
+    "$KAFKA_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_SSL_PORT" "$CONTROLLER_PORT" "$REDIS_PORT" "$REDIS_TLS_PORT" >"$PORTS"
 }
 
 # Ports saved by `up`; fails if there are none.
@@ -184,9 +186,12 @@ start_redis() {
   if alive "$RDIR/redis.pid" redis-server; then return 0; fi
   ensure_redis
   mkdir -p "$RDIR"
-  log "starting redis on 127.0.0.1:$REDIS_PORT"
-  # Daemonised; no persistence (tests want a clean, fast cache).
+  log "starting redis on 127.0.0.1:$REDIS_PORT (TLS on $REDIS_TLS_PORT)"
+  # Daemonised; no persistence (tests want a clean, fast cache). The TLS port
+  # takes the test CA's server certificate; a client certificate is optional.
   redis-server --daemonize yes --port "$REDIS_PORT" --bind 127.0.0.1 \
+    --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$TLS/broker.crt" --tls-key-file "$TLS/broker.key" \
+    --tls-ca-cert-file "$TLS/ca.pem" --tls-auth-clients optional \
     --save '' --appendonly no --dir "$RDIR" \
     --pidfile "$RDIR/redis.pid" --logfile "$RDIR/redis.log" </dev/null >/dev/null 2>&1 9>&-
   local i
@@ -277,13 +282,12 @@ make_tls() {
     printf planflag >sasl-user
     head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >sasl-password
     rm -f ./*.csr "$ext"
-  ) >>"$KDIR/kafka.log" 2>&1 || die "making the test certificates failed (log: $KDIR/kafka.log)"
+  ) >"$TLS/openssl.log" 2>&1 || die "making the test certificates failed (log: $TLS/openssl.log)"
   chmod 600 "$TLS"/*.key "$TLS/sasl-password"
 }
 
 write_kafka_config() {
   mkdir -p "$KDIR/data"
-  make_tls
   local pw
   pw="$(cat "$TLS/sasl-password")"
   cat >"$KDIR/server.properties" <<EOF
@@ -435,19 +439,25 @@ stop_kafka() { stop_pid "$KDIR/kafka.pid" kafka.Kafka 30; }
 
 print_env() {
   kafka_env
+  redis_env
+  echo "export SERVICES_TLS_DIR=$TLS"
+}
+
+redis_env() {
   echo "export REDIS_ADDR=127.0.0.1:$REDIS_PORT"
+  echo "export REDIS_TLS_ADDR=127.0.0.1:$REDIS_TLS_PORT"
 }
 
 kafka_env() {
   echo "export KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
   echo "export KAFKA_SASL_SSL_BROKERS=127.0.0.1:$KAFKA_SASL_SSL_PORT"
   echo "export KAFKA_SSL_BROKERS=127.0.0.1:$KAFKA_SSL_PORT"
-  echo "export KAFKA_SECURE_DIR=$TLS"
 }
 
 cmd_up() {
   mkdir -p "$STATE"
   load_ports
+  make_tls
   start_redis
   start_kafka
   print_env
@@ -457,7 +467,7 @@ cmd_down() {
   stop_kafka
   stop_redis
   # Remove only what this script creates (never the whole dir: it may be user-set).
-  rm -rf "$KDIR" "$RDIR" "$PORTS"
+  rm -rf "$KDIR" "$RDIR" "$PORTS" "$TLS"
   log "services are down"
 }
 
@@ -472,11 +482,12 @@ cmd_env() {
     log "kafka is not running"
   fi
   if alive "$RDIR/redis.pid" redis-server; then
-    echo "export REDIS_ADDR=127.0.0.1:$REDIS_PORT"; n=$((n + 1))
+    redis_env; n=$((n + 1))
   else
     log "redis is not running"
   fi
   [ "$n" -gt 0 ] || die "no service is running (run: $0 up)"
+  echo "export SERVICES_TLS_DIR=$TLS"
 }
 
 cmd_status() {

@@ -138,3 +138,17 @@ func kafkaAuthFlags(e *envFlags) func() feed.KafkaAuthConfig {
 			SASL: *mech, User: *user, PasswordFile: *pw}
 	}
 }
+
+// redisAuthFlags defines the flags of TLS and credentials to Redis; the
+// function it returns reads them after parsing.
+func redisAuthFlags(e *envFlags) func() feed.RedisAuthConfig {
+	useTLS := e.Bool("redis.tls", false, "reach Redis over TLS, checking its certificate against the system's CAs (or -redis.tls-ca)")
+	ca := e.String("redis.tls-ca", "", "PEM file of the CA certificates that sign Redis's certificate (turns TLS on)")
+	cert := e.String("redis.tls-cert", "", "PEM client certificate, for a Redis that asks for one (with -redis.tls-key; turns TLS on)")
+	key := e.String("redis.tls-key", "", "PEM key of -redis.tls-cert")
+	user := e.String("redis.user", "", "Redis ACL user (needs -redis.password-file)")
+	pw := e.String("redis.password-file", "", "file holding the Redis password (one line): the user's, or without -redis.user the default user's")
+	return func() feed.RedisAuthConfig {
+		return feed.RedisAuthConfig{TLS: *useTLS, CAFile: *ca, CertFile: *cert, KeyFile: *key, User: *user, PasswordFile: *pw}
+	}
+}

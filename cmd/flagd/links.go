@@ -119,8 +119,7 @@ func (m *Main) reconcile(ctx context.Context) {
 // recent-lookups registry, webhooks to the clients that configure one, and
 // alert events on Kafka).
 func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
-	rdb := redis.NewClient(&redis.Options{Addr: m.Config.RedisAddr, DialTimeout: 2 * time.Second,
-		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	rdb := redis.NewClient(m.redisAuth.Options(m.Config.RedisAddr))
 	m.closers = append(m.closers, rdb.Close)
 	go alert.NewRateShare(alert.RateShareConfig{}, rdb, clients, m.Log, m.metrics.Registry).Run(ctx)
 	var events, dead *kafka.Writer

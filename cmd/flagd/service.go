@@ -43,6 +43,7 @@ type Config struct {
 	KafkaClientID    string
 	KafkaAuth        feed.KafkaAuthConfig // TLS and SASL to the brokers
 	RedisAddr        string
+	RedisAuth        feed.RedisAuthConfig // TLS and credentials to Redis
 	SnapshotInterval time.Duration
 	SnapshotMaxAge   time.Duration
 
@@ -84,6 +85,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	clientID := e.String("kafka.client-id", "planflag", "client ID the plan-store topic is read with (brokers set quotas per client ID)")
 	kafkaAuth := kafkaAuthFlags(e)
 	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot, client rates shared across replicas and push alerts (needs -kafka.brokers)")
+	redisAuth := redisAuthFlags(e)
 	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")
 	linkBase := e.String("link.base-url", "", "where plan links point: the care-plan platform's open endpoint (needed with -link.key-file)")
 	linkKeys := e.String("link.key-file", "", "link-signing keys: {\"active\": ID, \"keys\": {ID: base64}}; without it answers carry no links")
@@ -114,7 +116,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	}
 	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
-		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, KafkaAuth: kafkaAuth(), RedisAddr: *redisAddr,
+		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, KafkaAuth: kafkaAuth(), RedisAddr: *redisAddr, RedisAuth: redisAuth(),
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
 		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit,
 		PlatformURL: strings.TrimRight(*platform, "/"), ReconcileInterval: *reconcile,
@@ -186,6 +188,12 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		{"kafka.sasl-user", "-kafka.brokers", !kafka},
 		{"kafka.sasl-password-file", "-kafka.brokers", !kafka},
 		{"snapshot.interval", "-redis.addr", c.RedisAddr == ""},
+		{"redis.tls", "-redis.addr", c.RedisAddr == ""},
+		{"redis.tls-ca", "-redis.addr", c.RedisAddr == ""},
+		{"redis.tls-cert", "-redis.addr", c.RedisAddr == ""},
+		{"redis.tls-key", "-redis.addr", c.RedisAddr == ""},
+		{"redis.user", "-redis.addr", c.RedisAddr == ""},
+		{"redis.password-file", "-redis.addr", c.RedisAddr == ""},
 		{"snapshot.max-age", "-redis.addr", c.RedisAddr == ""},
 		{"alerts.window", "-redis.addr", c.RedisAddr == ""},
 		{"alerts.topic", "-redis.addr", c.RedisAddr == ""},
@@ -237,6 +245,7 @@ type Main struct {
 	// kafkaAuth is how every Kafka client reaches the brokers (from
 	// Config.KafkaAuth).
 	kafkaAuth feed.KafkaAuth
+	redisAuth feed.RedisAuth // how every Redis client reaches Redis
 	served    chan error
 	failed    chan error // the plan source cannot load (a bad file, credentials refused): flagd exits
 	loading   sync.WaitGroup
@@ -280,7 +289,10 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.feedM = feed.NewMetrics(m.metrics.Registry)
 		if m.Config.RedisAddr != "" {
-			m.snaps = feed.NewSnapshots(feed.SnapshotConfig{Addr: m.Config.RedisAddr, Topic: m.Config.KafkaTopic,
+			if m.redisAuth, err = m.Config.RedisAuth.Build(); err != nil {
+				return fmt.Errorf("-redis.tls…/-redis.user/-redis.password-file settings: %w", err)
+			}
+			m.snaps = feed.NewSnapshots(feed.SnapshotConfig{Addr: m.Config.RedisAddr, Redis: m.redisAuth, Topic: m.Config.KafkaTopic,
 				Interval: m.Config.SnapshotInterval, MaxAge: m.Config.SnapshotMaxAge, Log: m.Log, Metrics: m.feedM})
 		}
 	}

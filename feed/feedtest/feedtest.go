@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/planflag/planflag/feed"
 	"github.com/planflag/planflag/matcher"
 )
@@ -58,14 +60,56 @@ type Secure struct {
 func SecureKafka(t testing.TB) Secure {
 	t.Helper()
 	sasl, tls := need(t, "KAFKA_SASL_SSL_BROKERS"), need(t, "KAFKA_SSL_BROKERS")
-	dir := os.Getenv("KAFKA_SECURE_DIR")
+	dir := os.Getenv("SERVICES_TLS_DIR")
 	user, err := os.ReadFile(filepath.Join(dir, "sasl-user"))
 	if err != nil {
-		missing(t, "KAFKA_SECURE_DIR holds no sasl-user: "+err.Error())
+		missing(t, "SERVICES_TLS_DIR holds no sasl-user: "+err.Error())
 	}
 	return Secure{SASLBrokers: strings.Split(sasl, ","), TLSBrokers: strings.Split(tls, ","),
 		CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"), KeyFile: filepath.Join(dir, "client.key"),
 		User: string(user), PasswordFile: filepath.Join(dir, "sasl-password")}
+}
+
+// SecureRedis is Redis's TLS port and the test CA and client certificate
+// (scripts/services.sh makes them).
+type SecureRedis struct {
+	TLSAddr                   string
+	CAFile, CertFile, KeyFile string
+}
+
+// RedisTLS returns Redis's TLS port, or skips (fails under CI) the test.
+func RedisTLS(t testing.TB) SecureRedis {
+	t.Helper()
+	addr := need(t, "REDIS_TLS_ADDR")
+	dir := os.Getenv("SERVICES_TLS_DIR")
+	if _, err := os.Stat(filepath.Join(dir, "ca.pem")); err != nil {
+		missing(t, "SERVICES_TLS_DIR holds no ca.pem: "+err.Error())
+	}
+	return SecureRedis{TLSAddr: addr, CAFile: filepath.Join(dir, "ca.pem"), CertFile: filepath.Join(dir, "client.pem"),
+		KeyFile: filepath.Join(dir, "client.key")}
+}
+
+// RedisUser adds a Redis ACL user with a fresh password for the test (and
+// removes it after), returning its name and a file holding the password.
+func RedisUser(t testing.TB) (user, passwordFile string) {
+	t.Helper()
+	addr := Redis(t)
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	defer admin.Close()
+	user, pw := Name("planflag"), Name("pw")
+	if err := admin.Do(context.Background(), "ACL", "SETUSER", user, "on", ">"+pw, "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatalf("acl setuser: %v", err)
+	}
+	t.Cleanup(func() {
+		admin := redis.NewClient(&redis.Options{Addr: addr})
+		defer admin.Close()
+		admin.Do(context.Background(), "ACL", "DELUSER", user)
+	})
+	passwordFile = filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(passwordFile, []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return user, passwordFile
 }
 
 func need(t testing.TB, name string) string {
