@@ -31,6 +31,9 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("audit: unexpected argument %q (one plan at a time: -plan PLAN_ID)", fs.Arg(0))
+	}
 	if *plan == "" || (*file == "") == (*brokers == "") {
 		return errors.New("give -plan PLAN_ID and one of -file AUDIT.jsonl or -brokers B")
 	}

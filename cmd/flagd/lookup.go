@@ -35,6 +35,9 @@ func runLookup(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := e.err(); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("lookup: unexpected argument %q: requests are read from standard input (flagd lookup -events F < requests.jsonl)", fs.Arg(0))
+	}
 	if *events == "" {
 		fs.Usage()
 		return errors.New("lookup: -events is required")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,5 +95,25 @@ func TestLookupBatch(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), `"dead_letters":1`) {
 		t.Errorf("load summary missing the dead letter: %s", errOut.String())
+	}
+}
+
+// A requests file named after the flags (flagd lookup -events E requests.jsonl)
+// is not read: the batch reads standard input. Refused, rather than answer
+// nothing while the file named goes unread; so is one after flagd audit's
+// flags.
+func TestSubcommandsRefuseArguments(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(path, []byte(events), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := runLookup([]string{"-events", path, "requests.jsonl"}, strings.NewReader(""), &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unexpected argument "requests.jsonl"`) || !strings.Contains(err.Error(), "standard input") {
+		t.Errorf("lookup with a requests file named: error %v; want it refused, naming standard input", err)
+	}
+	err = runAudit([]string{"-file", path, "-plan", "UCP-123", "UCP-200"}, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unexpected argument "UCP-200"`) {
+		t.Errorf("audit with a second plan ID: error %v; want it refused", err)
 	}
 }
