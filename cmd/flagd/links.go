@@ -45,7 +45,7 @@ func (m *Main) setupLinksAndAudit() error {
 	if m.Config.AuditFile != "" {
 		f, err := os.OpenFile(m.Config.AuditFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
-			return err
+			return fmt.Errorf("-audit.file: %w", err)
 		}
 		m.auditor = alert.NewAuditor(alert.NewFileSink(f), 65536, m.Log, m.metrics.Registry)
 		m.api.SetAuditor(m.auditor)

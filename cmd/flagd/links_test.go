@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -170,5 +172,24 @@ func TestServiceWarnsWithoutAudit(t *testing.T) {
 		if got := strings.Contains(logs.String(), warning); got != c.warns {
 			t.Errorf("flags %q: warned %v, want %v:\n%s", c.extra, got, c.warns, logs.String())
 		}
+	}
+}
+
+// An audit file flagd cannot open stops it at start with an error that
+// names the flag, not only the path.
+func TestServiceAuditFileNotOpened(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", eventsFile(t),
+		"-audit.file", filepath.Join(dir, "no-such-dir", "audit.jsonl")}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stdout: io.Discard}
+	err = m.Run(context.Background())
+	if err == nil {
+		m.Close()
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "-audit.file: ") {
+		t.Errorf("audit file in a missing folder: error %v; want one beginning -audit.file:", err)
 	}
 }
