@@ -205,6 +205,16 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 			return c, fmt.Errorf("%s has no effect without %s", how, n.needs)
 		}
 	}
+	// The audit topic is written only following Kafka without -audit.file.
+	// Given empty it says "no audit topic", true whatever the source.
+	if how := e.given("audit.topic"); how != "" && c.AuditTopic != "" {
+		switch {
+		case !kafka:
+			return c, fmt.Errorf("%s has no effect without -kafka.brokers (audit to a file: -audit.file)", how)
+		case c.AuditFile != "":
+			return c, fmt.Errorf("%s has no effect with -audit.file: audit events go to the file", how)
+		}
+	}
 	return c, nil
 }
 

@@ -346,6 +346,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-clients", "c", "-events", "e"}, [2]string{"FLAGD_KAFKA_TLS_CA", "ca.pem"}, "FLAGD_KAFKA_TLS_CA (-kafka.tls-ca) has no effect without -kafka.brokers"},
 		{[]string{"-clients", "c", "-events", "e", "-platform.reconcile-interval", "1m"}, [2]string{}, "-platform.reconcile-interval has no effect without -platform.url"},
 		{[]string{"-clients", "c", "-events", "e", "-link.ttl", "5m"}, [2]string{}, "-link.ttl has no effect without -link.key-file"},
+		{[]string{"-clients", "c", "-events", "e", "-audit.topic", "audit"}, [2]string{}, "-audit.topic has no effect without -kafka.brokers"},
+		{[]string{"-demo"}, [2]string{"FLAGD_AUDIT_TOPIC", "audit"}, "FLAGD_AUDIT_TOPIC (-audit.topic) has no effect without -kafka.brokers"},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.file", "a", "-audit.topic", "audit"}, [2]string{}, "-audit.topic has no effect with -audit.file"},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			if c.env[0] != "" {
