@@ -203,7 +203,9 @@ func (k *Keys) Verify(token, client string, now time.Time) (Claims, error) {
 		return c, ErrMalformed
 	}
 	c.KeyID = parts[1]
-	mac, err := b64.DecodeString(parts[6])
+	// Strict: the last character's spare bits must be zero, so one MAC has
+	// one spelling and a changed link is refused, not opened.
+	mac, err := b64.Strict().DecodeString(parts[6])
 	if err != nil {
 		return c, ErrMalformed
 	}

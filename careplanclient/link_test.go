@@ -68,7 +68,18 @@ func TestLinkTampering(t *testing.T) {
 			t.Errorf("Verify(%.20q…) = %v", bad, err)
 		}
 	}
+	// The signature's last character carries two bits that are not the
+	// signature's: a link with them changed is a changed link, and the
+	// integration guide says a changed link is refused.
+	last := tok[len(tok)-1]
+	i := strings.IndexByte(b64URLAlphabet, last)
+	changed := tok[:len(tok)-1] + string(b64URLAlphabet[i^1])
+	if _, err := keys.Verify(changed, "", t0); err == nil {
+		t.Errorf("signature's last character changed (%c to %c): accepted", last, b64URLAlphabet[i^1])
+	}
 }
+
+const b64URLAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // TestKeyRotation: links signed with the old key stay valid once a new key
 // signs; a link under a removed key is refused.
