@@ -2,10 +2,13 @@ package feed
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/planflag/planflag/matcher"
 )
@@ -92,6 +95,22 @@ func TestDecodeWithdrawalDespiteOtherFields(t *testing.T) {
 	}
 	if ev, err := Decode([]byte(`{"type":"plan.withdrawn","plan_id":"UCP-1","version":8}`)); err != nil || ev.Ignored != "" {
 		t.Errorf("a well-formed withdrawal: %+v, %v", ev, err)
+	}
+}
+
+// A read that fails mid-line (shutdown closing the file, an I/O error)
+// stops the load: the part of a line read before it is not an event, and
+// not counted as a dead letter the log would then report.
+func TestLoadJSONLStoppedMidLine(t *testing.T) {
+	full := `{"type":"plan.upserted","plan_id":"A","version":1,"patient":{"given_names":["John"],"family_name":"Smith","birth_date":"1950-01-01"}}`
+	in := io.MultiReader(strings.NewReader(full+"\n"+full[:40]), iotest.ErrReader(context.Canceled))
+	ix := matcher.NewIndex(nil)
+	st, err := LoadJSONL(in, ix, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want the read's", err)
+	}
+	if st.Events != 1 || st.Upserted != 1 || st.DeadLetters != 0 || len(st.FirstDeadLetters) != 0 {
+		t.Errorf("stats %+v; want the one whole line applied and no dead letter", st)
 	}
 }
 

@@ -86,6 +86,12 @@ func LoadJSONL(r io.Reader, ix Applier, progress func(LoadStats)) (LoadStats, er
 	}
 	for line := 1; ; line++ {
 		b, err := ReadLine(br, maxLine)
+		if err != nil && err != io.EOF {
+			// b is what was read of the line before the read failed: not
+			// an event, nor a dead letter.
+			flush()
+			return st, fmt.Errorf("read events at line %d: %w", line, err)
+		}
 		if len(b) > 0 && !isBlank(b) {
 			st.Events++
 			if len(b) > maxLine {
@@ -104,10 +110,6 @@ func LoadJSONL(r io.Reader, ix Applier, progress func(LoadStats)) (LoadStats, er
 		}
 		if err == io.EOF {
 			break
-		}
-		if err != nil {
-			flush()
-			return st, fmt.Errorf("read events at line %d: %w", line, err)
 		}
 	}
 	flush()
