@@ -88,7 +88,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	redisAuth := redisAuthFlags(e)
 	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")
 	linkBase := e.String("link.base-url", "", "where plan links point: the care-plan platform's open endpoint (needed with -link.key-file)")
-	linkKeys := e.String("link.key-file", "", "link-signing keys: {\"active\": ID, \"keys\": {ID: base64}}; without it answers carry no links")
+	linkKeys := e.String("link.key-file", "", "link-signing keys: {\"active\": ID, \"keys\": {ID: base64}}; without it answers carry no links (-demo: a key of its own)")
 	linkTTL := e.Duration("link.ttl", 15*time.Minute, "how long a plan link stays valid")
 	platform := e.String("platform.url", "", "care-plan platform API base URL: reconcile live plans and versions against the index")
 	reconcile := e.Duration("platform.reconcile-interval", 5*time.Minute, "how often to reconcile with the platform")
