@@ -11,7 +11,8 @@ import (
 )
 
 // flagd follows the plan store through a broker listener that wants TLS
-// and SASL, and writes and reads its audit topic the same way.
+// and SASL, writes and reads its audit topic the same way, and keeps its
+// snapshot in a Redis reached over TLS as an ACL user.
 func TestFlagdSecureKafka(t *testing.T) {
 	k := newKafkaEnv(t) // the topic, and a plaintext writer to publish with
 	s := feedtest.SecureKafka(t)
@@ -19,13 +20,21 @@ func TestFlagdSecureKafka(t *testing.T) {
 		return []string{"-kafka.brokers", strings.Join(s.SASLBrokers, ","), "-kafka.tls-ca", s.CAFile,
 			"-kafka.sasl", "scram-sha-256", "-kafka.sasl-user", s.User, "-kafka.sasl-password-file", pwFile}
 	}
+	r := feedtest.RedisTLS(t)
+	redisUser, redisPassword := feedtest.RedisUser(t)
 	k.publish(t, upsertMsg(1, 1))
 	p := startFlagd(t, append([]string{"-clients", fastClients(t, t.TempDir()), "-kafka.topic", k.topic,
-		"-audit.topic", k.topic + "-audit"}, secure(s.PasswordFile)...)...)
+		"-audit.topic", k.topic + "-audit", "-redis.addr", r.TLSAddr, "-redis.tls-ca", r.CAFile,
+		"-redis.user", redisUser, "-redis.password-file", redisPassword, "-snapshot.interval", "1s"}, secure(s.PasswordFile)...)...)
 	p.waitReady(t, 60*time.Second)
 	if len(p.flags(t, 1)) == 0 {
 		t.Fatal("plan read over SASL_SSL not flagged")
 	}
+	// Redis over TLS, as an ACL user: the snapshot is written and client
+	// rates are shared.
+	feedtest.Eventually(t, 10*time.Second, "snapshot written and rates shared over TLS", func() bool {
+		return p.metric(t, `planflag_snapshot_writes_total{result="ok"}`) != "" && p.metric(t, "planflag_rate_share_up") == "1"
+	})
 	// The lookup's audit event reached the topic, and flagd audit reads it
 	// back with the same settings.
 	feedtest.Eventually(t, 10*time.Second, "audit event on the topic", func() bool {
