@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,8 @@ import (
 // Config is flagd's configuration, from flags with FLAGD_… fallbacks.
 type Config struct {
 	HTTPAddr        string
+	HTTPTLSCert     string // PEM certificate chain and key: serve HTTPS
+	HTTPTLSKey      string
 	Clients         string
 	Events          string
 	Demo            bool
@@ -72,6 +75,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	var c Config
 	def := alert.DefaultConfig()
 	addr := e.String("http.addr", "127.0.0.1:8080", "address to serve the lookup API on")
+	tlsCert := e.String("http.tls-cert", "", "PEM certificate (chain) to serve HTTPS with (with -http.tls-key); without it the API is plain HTTP, for a TLS-terminating proxy in front")
+	tlsKey := e.String("http.tls-key", "", "PEM key of -http.tls-cert")
 	clients := e.String("clients", "", "clients file: [{\"id\", \"token_sha256\", \"scopes\", \"rate_per_s\"}]")
 	events := e.String("events", "", "plan events to load at start, one JSON object per line")
 	demo := e.Bool("demo", false, "generate a synthetic plan store and a demo client in process, print the token and example lookups")
@@ -114,7 +119,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags come before nothing else)", fs.Arg(0))
 	}
-	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
+	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, HTTPTLSCert: *tlsCert, HTTPTLSKey: *tlsKey, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, KafkaAuth: kafkaAuth(), RedisAddr: *redisAddr, RedisAuth: redisAuth(),
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
@@ -132,6 +137,9 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	kafka := len(c.KafkaBrokers) > 0
 	if c.Demo && c.LinkBaseURL == "" {
 		c.LinkBaseURL = demoLinkBase // -demo's links, made with its own key or -link.key-file's
+	}
+	if (c.HTTPTLSCert == "") != (c.HTTPTLSKey == "") {
+		return c, errors.New("give -http.tls-cert and -http.tls-key together")
 	}
 	switch {
 	case c.RedisAddr != "" && !kafka:
@@ -317,14 +325,25 @@ func (m *Main) Run(ctx context.Context) error {
 	m.ix = matcher.NewIndex(nil)
 	m.api.SetMatcher(m.ix)
 	m.http = alert.HTTPServer(m.api.Handler, m.api.ErrorHandler, m.Config.MaxBody, m.api.ConnLogger())
+	var serverTLS *tls.Config
+	if m.Config.HTTPTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(m.Config.HTTPTLSCert, m.Config.HTTPTLSKey)
+		if err != nil {
+			return fmt.Errorf("-http.tls-cert/-http.tls-key: %w", err)
+		}
+		serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	m.ln, err = net.Listen("tcp", m.Config.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.HTTPAddr, err)
 	}
 	m.Addr = m.ln.Addr().String()
+	if serverTLS != nil {
+		m.ln = tls.NewListener(m.ln, serverTLS)
+	}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.http.Serve(m.ln) }()
-	m.Log.Info("listening", "addr", m.Addr)
+	m.Log.Info("listening", "addr", m.Addr, "tls", serverTLS != nil)
 
 	m.loading.Add(1)
 	go func() {
@@ -344,6 +363,14 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// URL is where the API serves: http://Addr, or https:// with -http.tls-cert.
+func (m *Main) URL() string {
+	if m.Config.HTTPTLSCert != "" {
+		return "https://" + m.Addr
+	}
+	return "http://" + m.Addr
 }
 
 // Failed delivers the error that stopped the plan file loading, after
@@ -425,7 +452,7 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	}
 	m.Log.Info("ready", "live", st.Live, "sparse", st.Sparse, "seconds", time.Since(start).Seconds())
 	if m.Config.Demo {
-		printDemo(m.Stdout, m.Addr, demoToken, st.Live, examples, m.Config.AuditFile)
+		printDemo(m.Stdout, m.URL(), demoToken, st.Live, examples, m.Config.AuditFile)
 	}
 	return nil
 }
@@ -548,13 +575,13 @@ func demoClients(now func() int64) (string, *alert.Clients, error) {
 	return token, cs, err
 }
 
-func printDemo(w io.Writer, addr, token string, live int, examples []demoQuery, auditFile string) {
+func printDemo(w io.Writer, base, token string, live int, examples []demoQuery, auditFile string) {
 	fmt.Fprintf(w, "\nplanflag demo: %d live synthetic plans (every record is generated; no real person's data)\n", live)
-	fmt.Fprintf(w, "Serving on http://%s — demo client token: %s\n\n", addr, token)
+	fmt.Fprintf(w, "Serving on %s — demo client token: %s\n\n", base, token)
 	for _, ex := range examples {
 		body, _ := json.Marshal(ex.q)
-		fmt.Fprintf(w, "# %s\ncurl -s -H 'Authorization: Bearer %s' -d '%s' http://%s/v1/lookup\n\n",
-			ex.what, token, strings.ReplaceAll(string(body), "'", `'\''`), addr)
+		fmt.Fprintf(w, "# %s\ncurl -s -H 'Authorization: Bearer %s' -d '%s' %s/v1/lookup\n\n",
+			ex.what, token, strings.ReplaceAll(string(body), "'", `'\''`), base)
 	}
 	fmt.Fprintln(w, "Every lookup is audited (field names, tier, plan and link IDs; never values) to", auditFile)
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
