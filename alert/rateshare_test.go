@@ -29,6 +29,25 @@ func shareReplica(t *testing.T, rdb *redis.Client, prefix string, rate int) (*Cl
 	return clients.list[0], rs, rs.up
 }
 
+// sharingReplicas starts n replicas' RateShares for one client (rate_per_s
+// rate) on the test Redis, until the test ends, and waits until each has
+// exchanged its counts.
+func sharingReplicas(t *testing.T, n, rate int) []*Client {
+	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
+	t.Cleanup(func() { rdb.Close() })
+	prefix := feedtest.Name("rate") + ":"
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var replicas []*Client
+	for range n {
+		c, rs, up := shareReplica(t, rdb, prefix, rate)
+		go rs.Run(ctx)
+		feedtest.Eventually(t, 5*time.Second, "rates shared", func() bool { return testutil.ToFloat64(up) == 1 })
+		replicas = append(replicas, c)
+	}
+	return replicas
+}
+
 // drive asks each replica's limiter for a lookup every 1/perReplica s for
 // d, and returns how many lookups were allowed after warm (all replicas).
 func drive(replicas []*Client, perReplica float64, d, warm time.Duration) (allowed, refused int) {
@@ -67,17 +86,7 @@ func drive(replicas []*Client, perReplica float64, d, warm time.Duration) (allow
 // Two replicas, each asked for 1.5 times the client's rate: together they
 // serve about the rate, where each on its own would serve all of it.
 func TestRateShareHoldsTheClientToItsRate(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
-	t.Cleanup(func() { rdb.Close() })
-	prefix := feedtest.Name("rate") + ":"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var replicas []*Client
-	for range 2 {
-		c, rs, _ := shareReplica(t, rdb, prefix, 100)
-		go rs.Run(ctx)
-		replicas = append(replicas, c)
-	}
+	replicas := sharingReplicas(t, 2, 100)
 	// Over 3 s a lone replica serves its burst (a second's worth) and 3 s
 	// at the rate: 400 lookups; two replicas each on their own, 800.
 	allowed, _ := drive(replicas, 150, 3*time.Second, 0)
@@ -89,18 +98,7 @@ func TestRateShareHoldsTheClientToItsRate(t *testing.T) {
 
 // Under its rate a client is never refused, however its lookups are spread.
 func TestRateShareRefusesNothingUnderTheRate(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
-	t.Cleanup(func() { rdb.Close() })
-	prefix := feedtest.Name("rate") + ":"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var replicas []*Client
-	for range 2 {
-		c, rs, up := shareReplica(t, rdb, prefix, 100)
-		go rs.Run(ctx)
-		feedtest.Eventually(t, 5*time.Second, "rates shared", func() bool { return testutil.ToFloat64(up) == 1 })
-		replicas = append(replicas, c)
-	}
+	replicas := sharingReplicas(t, 2, 100)
 	// 80 % of the rate, in two even halves, then all of it on one replica
 	// (the other gone) at once.
 	if allowed, refused := drive(replicas, 40, 3*time.Second, 0); refused > 0 {

@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -103,16 +102,8 @@ func TestServiceHTTPSBadCert(t *testing.T) {
 	if _, err := parseConfig([]string{"-demo", "-http.tls-cert", cert}, io.Discard); err == nil || !strings.Contains(err.Error(), "-http.tls-key") {
 		t.Errorf("cert without key: %v", err)
 	}
-	cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, t.TempDir()), "-events", eventsFile(t),
-		"-http.tls-cert", cert, "-http.tls-key", cert}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler), Stdout: io.Discard}
-	if err := m.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "-http.tls-cert") {
-		if err == nil {
-			m.Close()
-		}
+	if err := runErr(t, "-clients", clientsFile(t, t.TempDir()), "-events", eventsFile(t),
+		"-http.tls-cert", cert, "-http.tls-key", cert); err == nil || !strings.Contains(err.Error(), "-http.tls-cert") {
 		t.Errorf("key file holding a certificate: Run error %v, want one naming -http.tls-cert", err)
 	}
 }

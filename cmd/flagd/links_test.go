@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -179,16 +177,8 @@ func TestServiceWarnsWithoutAudit(t *testing.T) {
 // names the flag, not only the path.
 func TestServiceAuditFileNotOpened(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", eventsFile(t),
-		"-audit.file", filepath.Join(dir, "no-such-dir", "audit.jsonl")}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stdout: io.Discard}
-	err = m.Run(context.Background())
-	if err == nil {
-		m.Close()
-	}
+	err := runErr(t, "-clients", clientsFile(t, dir), "-events", eventsFile(t),
+		"-audit.file", filepath.Join(dir, "no-such-dir", "audit.jsonl"))
 	if err == nil || !strings.HasPrefix(err.Error(), "-audit.file: ") {
 		t.Errorf("audit file in a missing folder: error %v; want one beginning -audit.file:", err)
 	}

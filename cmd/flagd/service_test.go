@@ -491,18 +491,25 @@ func TestServiceKafkaAuthRefused(t *testing.T) {
 		{[]string{"-kafka.tls-ca", filepath.Join(dir, "none.pem")}, "CA file"},
 		{[]string{"-kafka.sasl", "scram-sha-1", "-kafka.sasl-user", "u", "-kafka.sasl-password-file", pw}, "mechanism"},
 	} {
-		cfg, err := parseConfig(append([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir),
-			"-kafka.brokers", "127.0.0.1:1"}, c.args...), io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stdout: io.Discard}
-		err = m.Run(context.Background())
-		if err == nil {
-			m.Close()
-		}
+		err := runErr(t, append([]string{"-clients", clientsFile(t, dir), "-kafka.brokers", "127.0.0.1:1"}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "-kafka.") || strings.Contains(err.Error(), "secret") {
 			t.Errorf("%v: Run error %v, want one naming the -kafka settings and %q", c.args, err, c.want)
 		}
 	}
+}
+
+// runErr starts the service on 127.0.0.1:0 with args (which must parse) and
+// returns Run's error, closing the service if it started.
+func runErr(t *testing.T, args ...string) error {
+	t.Helper()
+	cfg, err := parseConfig(append([]string{"-http.addr", "127.0.0.1:0"}, args...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler), Stdout: io.Discard}
+	err = m.Run(context.Background())
+	if err == nil {
+		m.Close()
+	}
+	return err
 }
