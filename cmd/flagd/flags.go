@@ -123,13 +123,20 @@ func (e *envFlags) err() error {
 	return fmt.Errorf("environment: %s", strings.Join(e.errs, "; "))
 }
 
+// tlsFlags defines the flags of TLS to a server (-PREFIX.tls, -PREFIX.tls-ca,
+// -PREFIX.tls-cert, -PREFIX.tls-key); server names it in their help.
+func tlsFlags(e *envFlags, prefix, server string) (on *bool, ca, cert, key *string) {
+	on = e.Bool(prefix+".tls", false, "reach "+server+" over TLS, checking certificates against the system's CAs (or -"+prefix+".tls-ca)")
+	ca = e.String(prefix+".tls-ca", "", "PEM file of the CA certificates that sign "+server+"'s certificates (turns TLS on)")
+	cert = e.String(prefix+".tls-cert", "", "PEM client certificate, for when "+server+" asks for one (with -"+prefix+".tls-key; turns TLS on)")
+	key = e.String(prefix+".tls-key", "", "PEM key of -"+prefix+".tls-cert")
+	return on, ca, cert, key
+}
+
 // kafkaAuthFlags defines the flags of TLS and SASL to the Kafka brokers;
 // the function it returns reads them after parsing.
 func kafkaAuthFlags(e *envFlags) func() feed.KafkaAuthConfig {
-	useTLS := e.Bool("kafka.tls", false, "reach the Kafka brokers over TLS, checking their certificates against the system's CAs (or -kafka.tls-ca)")
-	ca := e.String("kafka.tls-ca", "", "PEM file of the CA certificates that sign the brokers' certificates (turns TLS on)")
-	cert := e.String("kafka.tls-cert", "", "PEM client certificate, for brokers that ask for one (with -kafka.tls-key; turns TLS on)")
-	key := e.String("kafka.tls-key", "", "PEM key of -kafka.tls-cert")
+	useTLS, ca, cert, key := tlsFlags(e, "kafka", "the Kafka brokers")
 	mech := e.String("kafka.sasl", "", "SASL mechanism: plain (only with TLS), scram-sha-256 or scram-sha-512")
 	user := e.String("kafka.sasl-user", "", "SASL user name")
 	pw := e.String("kafka.sasl-password-file", "", "file holding the SASL password (one line)")
@@ -142,10 +149,7 @@ func kafkaAuthFlags(e *envFlags) func() feed.KafkaAuthConfig {
 // redisAuthFlags defines the flags of TLS and credentials to Redis; the
 // function it returns reads them after parsing.
 func redisAuthFlags(e *envFlags) func() feed.RedisAuthConfig {
-	useTLS := e.Bool("redis.tls", false, "reach Redis over TLS, checking its certificate against the system's CAs (or -redis.tls-ca)")
-	ca := e.String("redis.tls-ca", "", "PEM file of the CA certificates that sign Redis's certificate (turns TLS on)")
-	cert := e.String("redis.tls-cert", "", "PEM client certificate, for a Redis that asks for one (with -redis.tls-key; turns TLS on)")
-	key := e.String("redis.tls-key", "", "PEM key of -redis.tls-cert")
+	useTLS, ca, cert, key := tlsFlags(e, "redis", "Redis")
 	user := e.String("redis.user", "", "Redis ACL user (needs -redis.password-file)")
 	pw := e.String("redis.password-file", "", "file holding the Redis password (one line): the user's, or without -redis.user the default user's")
 	return func() feed.RedisAuthConfig {
