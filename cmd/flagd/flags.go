@@ -136,7 +136,7 @@ func tlsFlags(e *envFlags, prefix, server string) (on *bool, ca, cert, key *stri
 // kafkaAuthFlags defines the flags of TLS and SASL to the Kafka brokers;
 // the function it returns reads them after parsing.
 func kafkaAuthFlags(e *envFlags) func() feed.KafkaAuthConfig {
-	useTLS, ca, cert, key := tlsFlags(e, "kafka", "the Kafka brokers")
+	useTLS, ca, cert, key := tlsFlags(e, "kafka", "Kafka")
 	mech := e.String("kafka.sasl", "", "SASL mechanism: plain (only with TLS), scram-sha-256 or scram-sha-512")
 	user := e.String("kafka.sasl-user", "", "SASL user name")
 	pw := e.String("kafka.sasl-password-file", "", "file holding the SASL password (one line)")
