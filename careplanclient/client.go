@@ -25,6 +25,9 @@ type Client struct {
 	Retries int           // extra attempts after the first (default 2)
 	HTTP    *http.Client  // default: one with no overall timeout (attempts have their own)
 	Breaker *Breaker      // default: 5 failures open it for 10s
+	// Token, if set, is sent as a bearer token: the platform's credential
+	// for this service.
+	Token string
 
 	defaultOnce sync.Once
 	defaultBr   *Breaker // the default breaker, made at the first call
@@ -122,6 +125,9 @@ func (c *Client) attempt(ctx context.Context, hc *http.Client, timeout time.Dura
 		return false, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return true, err // timeouts, refused and dropped connections

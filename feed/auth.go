@@ -51,7 +51,7 @@ const (
 func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	var a KafkaAuth
 	var err error
-	if a.TLS, err = tlsConfig("kafka", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
+	if a.TLS, err = ClientTLS("kafka", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
 		return a, err
 	}
 	if c.SASL == "" {
@@ -63,7 +63,7 @@ func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	if c.User == "" || c.PasswordFile == "" {
 		return a, fmt.Errorf("kafka SASL %s needs a user and a password file", c.SASL)
 	}
-	password, err := readPassword("kafka SASL", c.PasswordFile)
+	password, err := ReadSecret("kafka SASL password", c.PasswordFile)
 	if err != nil {
 		return a, err
 	}
@@ -88,9 +88,12 @@ func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	return a, nil
 }
 
-// tlsConfig builds the TLS settings of a client of what: nil if TLS is off
-// (on false and no file given).
-func tlsConfig(what string, on bool, caFile, certFile, keyFile string) (*tls.Config, error) {
+// ClientTLS builds the TLS settings of a client of what (a name for errors)
+// from PEM files: the CAs that sign the server's certificate (none: the
+// system's), and a client certificate and key for a server that asks for
+// one. It is nil if TLS is off (on false and no file given). flagd uses it
+// for every server it reaches: Kafka, Redis and the care-plan platform.
+func ClientTLS(what string, on bool, caFile, certFile, keyFile string) (*tls.Config, error) {
 	if (certFile == "") != (keyFile == "") {
 		return nil, fmt.Errorf("%s TLS: give the client certificate and its key together", what)
 	}
@@ -119,17 +122,17 @@ func tlsConfig(what string, on bool, caFile, certFile, keyFile string) (*tls.Con
 	return cfg, nil
 }
 
-// readPassword reads a password from a file of one line (a trailing
+// ReadSecret reads a password or token from a file of one line (a trailing
 // newline, an editor's or echo's, is not part of it). Errors never quote
 // the file's content.
-func readPassword(what, file string) (string, error) {
+func ReadSecret(what, file string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("%s password file: %w", what, err)
+		return "", fmt.Errorf("%s file: %w", what, err)
 	}
 	password := strings.TrimRight(string(b), "\r\n")
 	if password == "" || strings.ContainsAny(password, "\r\n") {
-		return "", fmt.Errorf("%s password file %s: want the password alone on one line", what, file)
+		return "", fmt.Errorf("%s file %s: want the secret alone on one line", what, file)
 	}
 	return password, nil
 }
@@ -211,14 +214,14 @@ type RedisAuth struct {
 func (c RedisAuthConfig) Build() (RedisAuth, error) {
 	var a RedisAuth
 	var err error
-	if a.TLS, err = tlsConfig("redis", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
+	if a.TLS, err = ClientTLS("redis", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
 		return a, err
 	}
 	if c.User != "" && c.PasswordFile == "" {
 		return a, errors.New("redis user given without a password file")
 	}
 	if c.PasswordFile != "" {
-		if a.Password, err = readPassword("redis", c.PasswordFile); err != nil {
+		if a.Password, err = ReadSecret("redis password", c.PasswordFile); err != nil {
 			return a, err
 		}
 		a.User = c.User

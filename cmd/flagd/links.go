@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,7 +81,7 @@ func (m *Main) reconcile(ctx context.Context) {
 	breaker := prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_platform_breaker_open",
 		Help: "1 while the circuit breaker to the care-plan platform is open."})
 	m.metrics.Registry.MustRegister(drift, runs, breaker)
-	c := &careplanclient.Client{Base: m.Config.PlatformURL, Timeout: 30 * time.Second}
+	c := m.platform
 	t := time.NewTicker(m.Config.ReconcileInterval)
 	defer t.Stop()
 	for {
@@ -141,4 +144,37 @@ func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
 	}
 	m.pusher = alert.NewPusher(alert.PushConfig{Window: m.Config.AlertsWindow}, rdb, clients, events, dead, m.Log, m.metrics.Registry)
 	m.api.SetPusher(m.pusher)
+}
+
+// platformAuth is how flagd authenticates to the care-plan platform's API:
+// a bearer token, and TLS files (an https:// URL only).
+type platformAuth struct {
+	TokenFile                 string
+	CAFile, CertFile, KeyFile string
+}
+
+// client returns the platform API's client at base, reading the files.
+func (a platformAuth) client(base string) (*careplanclient.Client, error) {
+	c := &careplanclient.Client{Base: base, Timeout: 30 * time.Second}
+	if a.TokenFile != "" {
+		token, err := feed.ReadSecret("-platform.token-file", a.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		c.Token = token
+	}
+	if a.CAFile == "" && a.CertFile == "" && a.KeyFile == "" {
+		return c, nil
+	}
+	if !strings.HasPrefix(base, "https://") {
+		return nil, errors.New("-platform.tls-… files need an https:// -platform.url")
+	}
+	cfg, err := feed.ClientTLS("-platform.tls-…", true, a.CAFile, a.CertFile, a.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	c.HTTP = &http.Client{Transport: tr}
+	return c, nil
 }

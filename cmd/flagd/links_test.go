@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -82,9 +83,15 @@ func TestServiceLinksAndAudit(t *testing.T) {
 }
 
 // TestServiceReconcile: flagd compares its index with the platform's live
-// plans and reports the drift in /metrics.
+// plans and reports the drift in /metrics. The platform's API is reached
+// over TLS (its CA given) with a bearer token.
 func TestServiceReconcile(t *testing.T) {
-	plat := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	const token = "platform-token-1"
+	plat := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "unauthorised", http.StatusUnauthorized)
+			return
+		}
 		if r.URL.Path != "/api/plans" || r.URL.Query().Get("live") != "true" {
 			http.NotFound(w, r)
 			return
@@ -93,7 +100,20 @@ func TestServiceReconcile(t *testing.T) {
 		w.Write([]byte(`[{"plan_id":"UCP-123","live":true,"version":7},{"plan_id":"UCP-777","live":true,"version":1}]`))
 	}))
 	defer plat.Close()
-	m := boot(t, eventsFile(t), "-platform.url", plat.URL, "-platform.reconcile-interval", "1s")
+	dir := t.TempDir()
+	ca, tokenFile := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "token")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: plat.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runErr(t, "-clients", clientsFile(t, dir), "-events", eventsFile(t), "-platform.url", "http://platform.invalid",
+		"-platform.tls-ca", ca); err == nil || !strings.Contains(err.Error(), "need an https:// -platform.url") {
+		t.Errorf("TLS files with an http:// platform: %v", err)
+	}
+	m := boot(t, eventsFile(t), "-platform.url", plat.URL, "-platform.reconcile-interval", "1s",
+		"-platform.tls-ca", ca, "-platform.token-file", tokenFile)
 	defer m.Close()
 	waitReady(t, m)
 	waitMetrics(t, m, "reconcile", `planflag_reconcile_drift_plans{kind="missing"} 1`,

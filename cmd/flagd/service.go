@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/planflag/planflag/alert"
+	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/feed"
 	"github.com/planflag/planflag/matcher"
 )
@@ -56,6 +57,7 @@ type Config struct {
 	AuditFile   string
 
 	PlatformURL       string
+	PlatformAuth      platformAuth // the platform API's token and TLS files
 	ReconcileInterval time.Duration
 
 	AlertsWindow time.Duration
@@ -97,6 +99,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	linkTTL := e.Duration("link.ttl", 15*time.Minute, "how long a plan link stays valid")
 	platform := e.String("platform.url", "", "care-plan platform API base URL: reconcile live plans and versions against the index")
 	reconcile := e.Duration("platform.reconcile-interval", 5*time.Minute, "how often to reconcile with the platform")
+	platformAuthf := platformFlags(e)
 	alertsWindow := e.Duration("alerts.window", 24*time.Hour, "push alerts: a client given a plan is told of its changes for this long (needs -redis.addr)")
 	alertsTopic := e.String("alerts.topic", "plan-alerts", "push alerts: Kafka topic for alert events (empty: webhooks only)")
 	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines); without it, with Kafka, to -audit.topic")
@@ -124,7 +127,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, KafkaAuth: kafkaAuth(), RedisAddr: *redisAddr, RedisAuth: redisAuth(),
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
 		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit,
-		PlatformURL: strings.TrimRight(*platform, "/"), ReconcileInterval: *reconcile,
+		PlatformURL: strings.TrimRight(*platform, "/"), PlatformAuth: platformAuthf(), ReconcileInterval: *reconcile,
 		AlertsWindow: *alertsWindow, AlertsTopic: *alertsTopic, AuditTopic: *auditTopic}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
@@ -206,6 +209,10 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		{"alerts.window", "-redis.addr", c.RedisAddr == ""},
 		{"alerts.topic", "-redis.addr", c.RedisAddr == ""},
 		{"platform.reconcile-interval", "-platform.url", c.PlatformURL == ""},
+		{"platform.token-file", "-platform.url", c.PlatformURL == ""},
+		{"platform.tls-ca", "-platform.url", c.PlatformURL == ""},
+		{"platform.tls-cert", "-platform.url", c.PlatformURL == ""},
+		{"platform.tls-key", "-platform.url", c.PlatformURL == ""},
 		{"link.base-url", "-link.key-file", c.LinkKeyFile == "" && !c.Demo},
 		{"link.ttl", "-link.key-file", c.LinkKeyFile == "" && !c.Demo},
 	} {
@@ -263,7 +270,8 @@ type Main struct {
 	// kafkaAuth is how every Kafka client reaches the brokers (from
 	// Config.KafkaAuth).
 	kafkaAuth feed.KafkaAuth
-	redisAuth feed.RedisAuth // how every Redis client reaches Redis
+	redisAuth feed.RedisAuth         // how every Redis client reaches Redis
+	platform  *careplanclient.Client // the care-plan platform's API (-platform.url)
 	served    chan error
 	failed    chan error // the plan source cannot load (a bad file, credentials refused): flagd exits
 	loading   sync.WaitGroup
@@ -318,6 +326,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.api = alert.NewServer(cfg, clients, m.metrics, m.Log, time.Now)
 	if err := m.setupLinksAndAudit(); err != nil {
 		return err
+	}
+	if m.Config.PlatformURL != "" {
+		if m.platform, err = m.Config.PlatformAuth.client(m.Config.PlatformURL); err != nil {
+			return err
+		}
 	}
 	if m.snaps != nil {
 		m.setupShared(ctx, clients) // shared rates and push alerts need Redis
