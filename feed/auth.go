@@ -63,7 +63,7 @@ func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	if c.User == "" || c.PasswordFile == "" {
 		return a, fmt.Errorf("kafka SASL %s needs a user and a password file", c.SASL)
 	}
-	password, err := ReadSecret("kafka SASL password", c.PasswordFile)
+	password, err := ReadSecret("kafka SASL password file", c.PasswordFile)
 	if err != nil {
 		return a, err
 	}
@@ -123,16 +123,16 @@ func ClientTLS(what string, on bool, caFile, certFile, keyFile string) (*tls.Con
 }
 
 // ReadSecret reads a password or token from a file of one line (a trailing
-// newline, an editor's or echo's, is not part of it). Errors never quote
-// the file's content.
+// newline, an editor's or echo's, is not part of it); what names the file
+// in errors, which never quote its content.
 func ReadSecret(what, file string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", fmt.Errorf("%s file: %w", what, err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	password := strings.TrimRight(string(b), "\r\n")
 	if password == "" || strings.ContainsAny(password, "\r\n") {
-		return "", fmt.Errorf("%s file %s: want the secret alone on one line", what, file)
+		return "", fmt.Errorf("%s %s: want the secret alone on one line", what, file)
 	}
 	return password, nil
 }
@@ -221,7 +221,7 @@ func (c RedisAuthConfig) Build() (RedisAuth, error) {
 		return a, errors.New("redis user given without a password file")
 	}
 	if c.PasswordFile != "" {
-		if a.Password, err = ReadSecret("redis password", c.PasswordFile); err != nil {
+		if a.Password, err = ReadSecret("redis password file", c.PasswordFile); err != nil {
 			return a, err
 		}
 		a.User = c.User
