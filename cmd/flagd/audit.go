@@ -27,8 +27,12 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	brokers := fs.String("brokers", "", "or: Kafka brokers, to read the audit topic")
 	topic := fs.String("topic", "lookup-audit", "audit topic")
 	plan := fs.String("plan", "", "plan ID to find")
-	authFlags := kafkaAuthFlags(&envFlags{fs: fs}) // as flagd's, FLAGD_KAFKA_… variables too
+	env := &envFlags{fs: fs}
+	authFlags := kafkaAuthFlags(env) // as flagd's, FLAGD_KAFKA_… variables too
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := env.err(); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -203,3 +203,24 @@ func TestServiceAuditFileNotOpened(t *testing.T) {
 		t.Errorf("audit file in a missing folder: error %v; want one beginning -audit.file:", err)
 	}
 }
+
+// flagd audit takes the Kafka security settings as flagd does, from flags
+// or FLAGD_… variables, and refuses a variable it cannot read rather than
+// connect without it.
+func TestAuditCommandSettings(t *testing.T) {
+	t.Setenv("FLAGD_KAFKA_TLS", "maybe")
+	var out, errs strings.Builder
+	err := run([]string{"audit", "-plan", "UCP-1", "-brokers", "127.0.0.1:1"}, &out, &errs)
+	if err == nil || !strings.Contains(err.Error(), "FLAGD_KAFKA_TLS") {
+		t.Errorf("FLAGD_KAFKA_TLS=maybe: %v", err)
+	}
+}
+
+func TestAuditCommandSASL(t *testing.T) {
+	var out, errs strings.Builder
+	err := run([]string{"audit", "-plan", "UCP-1", "-brokers", "127.0.0.1:1", "-kafka.sasl", "plain",
+		"-kafka.sasl-user", "u", "-kafka.sasl-password-file", "/nonexistent"}, &out, &errs)
+	if err == nil || !strings.Contains(err.Error(), "password file") {
+		t.Errorf("SASL with a missing password file: %v", err)
+	}
+}
