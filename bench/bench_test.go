@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/planflag/planflag/feed"
 	"github.com/planflag/planflag/matcher"
@@ -223,5 +224,99 @@ func BenchmarkGenerate(b *testing.B) {
 		if _, err := Generate(small()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The churn keeps the store steady and follows its versions: updates and
+// withdrawals are newer than what the store published for the plan, new
+// plans come only from the reserve held back, and no plan changes after it
+// was withdrawn or taken by a probe.
+func TestChurn(t *testing.T) {
+	ds, err := Generate(small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	ch, initial, err := NewChurn(ds.Events, 500, DefaultChurnMix, 1, func() time.Time { return at })
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := map[string]uint64{}
+	gone := map[string]bool{} // withdrawn in the initial store, by the churn, or taken
+	for _, m := range initial {
+		ev, err := feed.Decode(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Version > version[ev.PlanID] {
+			version[ev.PlanID] = ev.Version
+			gone[ev.PlanID] = ev.Type == feed.TypeWithdrawn
+		}
+	}
+	live0, reserve0 := ch.Live()
+	if reserve0 != 500 || live0+500+len(ds.Withdrawn()) != len(ds.Holders) {
+		t.Fatalf("live %d, reserve %d of %d plans (%d withdrawn)", live0, reserve0, len(ds.Holders), len(ds.Withdrawn()))
+	}
+	probe, ok := ch.Take()
+	if !ok || gone[probe.PlanID] {
+		t.Fatalf("Take gave %v, %v", probe, ok)
+	}
+	gone[probe.PlanID] = true
+	kinds := map[string]int{}
+	for range 2000 {
+		m := ch.Next()
+		if gone[m.Key] {
+			t.Fatalf("a change to %s after it was withdrawn or taken", m.Key)
+		}
+		if m.Value == nil {
+			kinds["tombstone"]++
+			gone[m.Key] = true
+			continue
+		}
+		ev, err := feed.Decode(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, seen := version[ev.PlanID]
+		switch {
+		case !seen:
+			kinds["new"]++
+		case ev.Version <= v:
+			t.Fatalf("%s: version %d after %d", ev.PlanID, ev.Version, v)
+		case ev.Type == feed.TypeWithdrawn:
+			kinds["withdraw"]++
+			gone[ev.PlanID] = true
+		default:
+			kinds["update"]++
+		}
+		version[ev.PlanID] = ev.Version
+	}
+	got := ch.Counts()
+	for i, k := range ChurnKinds {
+		if got[i] != kinds[k] {
+			t.Errorf("Counts: %d %s, seen %d", got[i], k, kinds[k])
+		}
+	}
+	if kinds["update"] < 1200 || kinds["new"] < 200 || kinds["withdraw"] < 120 || kinds["tombstone"] < 50 {
+		t.Errorf("kinds %v, want about 70/15/10/5 %% of 2000", kinds)
+	}
+	if live, _ := ch.Live(); live < live0-100 || live > live0+100 {
+		t.Errorf("live plans went from %d to %d: the churn should keep them steady", live0, live)
+	}
+	if _, _, err := NewChurn(ds.Events, 10, ChurnMix{}, 1, time.Now); err == nil {
+		t.Error("a mix of no events was accepted")
+	}
+}
+
+func TestTrend(t *testing.T) {
+	xs := []float64{0, 1, 2, 3, 4}
+	if got := Trend(xs, []float64{1, 3, 5, 7, 9}); got != 2 {
+		t.Errorf("slope %v of y = 1 + 2x, want 2", got)
+	}
+	if got := Trend(xs, []float64{5, 5, 5, 5, 5}); got != 0 {
+		t.Errorf("slope %v of a flat line", got)
+	}
+	if got := Trend([]float64{1, 1}, []float64{1, 2}); got != 0 {
+		t.Errorf("slope %v with one distinct x, want 0", got)
 	}
 }

@@ -112,6 +112,17 @@ func TestMeaninglessRunsRefused(t *testing.T) {
 		{"accuracy -queries 0", "-queries"},
 		{"estimate -random 0", "-random"},
 		{"estimate -queries 0", "-queries"},
+		{"soak -plans 10", "-plans"},
+		{"soak -duration 50s -sample 30s", "-duration"},
+		{"soak -sample 0s", "-sample"},
+		{"soak -churn 0", "-churn"},
+		{"soak -lookups 0", "-lookups"},
+		{"soak -probes 0", "-probes"},
+		{"soak -probes 7", "-probes"},
+		{"soak -snapshot.interval 0s", "-snapshot.interval"},
+		{"soak -brokers= -redis=127.0.0.1:1", "-brokers"},
+		{"soak -brokers=127.0.0.1:1 -redis=", "-redis"},
+		{"soak now", "unexpected argument"},
 	} {
 		var stdout, stderr strings.Builder
 		err := run(strings.Fields(c.args), &stdout, &stderr)

@@ -23,6 +23,7 @@ var commands = map[string]struct {
 	"estimate": {runEstimate, "re-estimate the matcher's m and u probabilities from the synthetic error model"},
 	"ingest":   {runIngest, "measure the Kafka feed and Redis snapshot: ingest rate, publish-to-visible latency, warm start"},
 	"load":     {runLoad, "measure the lookup API under load (closed and open loop) beside a bare fasthttp server"},
+	"soak":     {runSoak, "run flagd for long under steady churn and lookups; sample memory, goroutines, files, Redis and withdrawal latency for trends"},
 }
 
 func main() {
