@@ -432,6 +432,7 @@ type soakSample struct {
 	at                    time.Duration
 	rssMiB                int
 	heapInuse             float64 // bytes
+	heapGoal              float64 // bytes: the live heap at the last collection × (1 + GOGC/100)
 	goroutines, fds       int
 	live                  float64
 	snapEntries           int64 // plan entries in the current snapshot generation
@@ -444,7 +445,7 @@ type soakSample struct {
 	errs                  int // what could not be read
 }
 
-const soakHeader = "    t |  RSS MiB | heap MiB | heap B/live | gor |  fd |    live | snap entries | redis keys (no TTL) | redis MiB | audit MiB | withdrawal p50 / max (n)"
+const soakHeader = "    t |  RSS MiB | heap MiB | goal MiB | goal B/live | gor |  fd |    live | snap entries | redis keys (no TTL) | redis MiB | audit MiB | withdrawal p50 / max (n)"
 
 func (s soakSample) row() string {
 	w := "-"
@@ -453,10 +454,10 @@ func (s soakSample) row() string {
 	}
 	perLive := 0.0
 	if s.live > 0 {
-		perLive = s.heapInuse / s.live
+		perLive = s.heapGoal / s.live
 	}
-	return fmt.Sprintf("%5.0fs | %8d | %8.1f | %11.0f | %3d | %3d | %7.0f | %12d | %10d (%6d) | %9.1f | %9.1f | %s",
-		s.at.Seconds(), s.rssMiB, s.heapInuse/(1<<20), perLive, s.goroutines, s.fds, s.live, s.snapEntries,
+	return fmt.Sprintf("%5.0fs | %8d | %8.1f | %8.1f | %11.0f | %3d | %3d | %7.0f | %12d | %10d (%6d) | %9.1f | %9.1f | %s",
+		s.at.Seconds(), s.rssMiB, s.heapInuse/(1<<20), s.heapGoal/(1<<20), perLive, s.goroutines, s.fds, s.live, s.snapEntries,
 		s.redisKeys, s.redisNoTTL, s.redisMiB, s.auditMiB, w)
 }
 
@@ -475,7 +476,7 @@ func sample(ctx context.Context, pid int, base string, rdb *redis.Client, topic,
 	} else {
 		s.errs++
 	}
-	for name, v := range map[string]*float64{"go_memstats_heap_inuse_bytes": &s.heapInuse, "planflag_index_plans": &s.live} {
+	for name, v := range map[string]*float64{"go_memstats_heap_inuse_bytes": &s.heapInuse, "go_memstats_next_gc_bytes": &s.heapGoal, "planflag_index_plans": &s.live} {
 		var err error
 		if *v, err = scrapeCounter(base+"/metrics", name); err != nil {
 			s.errs++
@@ -579,7 +580,8 @@ func report(w io.Writer, samples []soakSample, load bench.LoadResult, plans int,
 		grows func(change, mean float64) bool
 	}{
 		{"heap in use (MiB)", func(s soakSample) float64 { return s.heapInuse / (1 << 20) }, relGrowth(0.05)},
-		{"heap per live plan (B)", func(s soakSample) float64 { return s.heapInuse / max(s.live, 1) }, relGrowth(0.05)},
+		{"heap goal (MiB)", func(s soakSample) float64 { return s.heapGoal / (1 << 20) }, relGrowth(0.05)},
+		{"heap goal per live plan (B)", func(s soakSample) float64 { return s.heapGoal / max(s.live, 1) }, relGrowth(0.05)},
 		{"resident (MiB)", func(s soakSample) float64 { return float64(s.rssMiB) }, relGrowth(0.05)},
 		{"goroutines", func(s soakSample) float64 { return float64(s.goroutines) }, absGrowth(2)},
 		{"open files", func(s soakSample) float64 { return float64(s.fds) }, absGrowth(2)},
