@@ -127,10 +127,12 @@ func (c *Churn) Next() Message {
 		e := c.live[c.rng.IntN(len(c.live))]
 		other := c.live[c.rng.IntN(len(c.live))]
 		p := *e.Patient
-		// Moved to another plan holder's address, keeping the last one as
-		// the previous address: the plan's blocking keys change.
-		if len(other.Patient.Addresses) > 0 {
-			p.Addresses = append([]matcher.Address{other.Patient.Addresses[0]}, p.Addresses[:min(1, len(p.Addresses))]...)
+		// Moved to another plan holder's address: the plan's blocking keys
+		// change, and its size does not (the previous addresses stay as
+		// they were), so the index holds as much after a run of updates as
+		// before it.
+		if len(other.Patient.Addresses) > 0 && len(p.Addresses) > 0 {
+			p.Addresses = append([]matcher.Address{other.Patient.Addresses[0]}, p.Addresses[1:]...)
 		}
 		e.Patient = &p
 		e.Version++
