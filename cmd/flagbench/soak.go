@@ -122,7 +122,7 @@ func runSoak(args []string, stdout, stderr io.Writer) error {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	topic := "soak-" + hex.EncodeToString(b[:])
-	if err := feed.CreateTopic(ctx, bs, topic, 6, true); err != nil {
+	if err := feed.CreateTopic(ctx, bs, feed.KafkaAuth{}, topic, 6, true); err != nil {
 		return err
 	}
 	writer := func(batch time.Duration) *kafka.Writer {
