@@ -44,14 +44,9 @@ type Churn struct {
 // ChurnKinds names the kinds Counts returns, in order.
 var ChurnKinds = [4]string{"update", "new", "withdraw", "tombstone"}
 
-// NewChurn splits events (a whole synthetic store, as Generate makes it)
-// into the initial store, returned as messages to publish first, and a
-// reserve of holdBack live plans, the last in plan-ID order, whose events
-// are held back to be published as new plans later.
-func NewChurn(events []feed.Event, holdBack int, mix ChurnMix, seed uint64, now func() time.Time) (*Churn, []Message, error) {
-	if mix.Update < 0 || mix.New < 0 || mix.Withdraw < 0 || mix.Tombstone < 0 || mix.Update+mix.New+mix.Withdraw+mix.Tombstone <= 0 {
-		return nil, nil, fmt.Errorf("churn mix %+v: shares must be at least 0, and one of them more", mix)
-	}
+// LivePlans returns the last event of each plan whose last event is an
+// upsert: the live plans at the end of events, in plan-ID order.
+func LivePlans(events []feed.Event) []*feed.Event {
 	latest := map[string]*feed.Event{}
 	for i := range events {
 		e := &events[i]
@@ -66,6 +61,18 @@ func NewChurn(events []feed.Event, holdBack int, mix ChurnMix, seed uint64, now 
 		}
 	}
 	slices.SortFunc(live, func(a, b *feed.Event) int { return strings.Compare(a.PlanID, b.PlanID) })
+	return live
+}
+
+// NewChurn splits events (a whole synthetic store, as Generate makes it)
+// into the initial store, returned as messages to publish first, and a
+// reserve of holdBack live plans, the last in plan-ID order, whose events
+// are held back to be published as new plans later.
+func NewChurn(events []feed.Event, holdBack int, mix ChurnMix, seed uint64, now func() time.Time) (*Churn, []Message, error) {
+	if mix.Update < 0 || mix.New < 0 || mix.Withdraw < 0 || mix.Tombstone < 0 || mix.Update+mix.New+mix.Withdraw+mix.Tombstone <= 0 {
+		return nil, nil, fmt.Errorf("churn mix %+v: shares must be at least 0, and one of them more", mix)
+	}
+	live := LivePlans(events)
 	if holdBack >= len(live) {
 		return nil, nil, fmt.Errorf("cannot hold back %d of %d live plans as new plans", holdBack, len(live))
 	}

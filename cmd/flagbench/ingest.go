@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,22 +93,8 @@ func runIngest(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "published %d events in %.1fs\n", pub.Published, pub.Seconds)
 	// The live plans at the end of the stream: the background traffic
 	// updates them.
-	latest := map[string]*feed.Event{}
-	for i := range ds.Events {
-		e := &ds.Events[i]
-		if cur, ok := latest[e.PlanID]; !ok || cur.Version < e.Version {
-			latest[e.PlanID] = e
-		}
-	}
-	var holders []*feed.Event
-	for _, e := range latest {
-		if e.Type == feed.TypeUpserted {
-			holders = append(holders, e)
-		}
-	}
-	slices.SortFunc(holders, func(a, b *feed.Event) int { return strings.Compare(a.PlanID, b.PlanID) })
+	holders := bench.LivePlans(ds.Events)
 	live := len(holders)
-	latest = nil
 	ds = nil
 	runtime.GC()
 
