@@ -107,3 +107,30 @@ func TestServiceHTTPSBadCert(t *testing.T) {
 		t.Errorf("key file holding a certificate: Run error %v, want one naming -http.tls-cert", err)
 	}
 }
+
+// -debug.addr serves Go's profiles on loopback only.
+func TestServiceDebugAddr(t *testing.T) {
+	m := boot(t, eventsFile(t), "-debug.addr", "127.0.0.1:0")
+	defer m.Close()
+	resp, err := http.Get("http://" + m.DebugAddr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "heap profile") {
+		t.Errorf("heap profile: %d %.80s", resp.StatusCode, body)
+	}
+	// The API's port serves no profiles.
+	if r, err := http.Get("http://" + m.Addr + "/debug/pprof/heap"); err == nil {
+		r.Body.Close()
+		if r.StatusCode == 200 {
+			t.Error("the API's port serves profiles")
+		}
+	}
+	for _, addr := range []string{"0.0.0.0:6060", ":6060", "10.0.0.1:6060", "localhost"} {
+		if _, err := parseConfig([]string{"-demo", "-debug.addr", addr}, io.Discard); err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("-debug.addr %s: %v, want refused as not loopback", addr, err)
+		}
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -33,6 +35,7 @@ type Config struct {
 	HTTPAddr        string
 	HTTPTLSCert     string // PEM certificate chain and key: serve HTTPS
 	HTTPTLSKey      string
+	DebugAddr       string // where Go's profiles are served (empty: nowhere)
 	Clients         string
 	Events          string
 	Demo            bool
@@ -79,6 +82,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	addr := e.String("http.addr", "127.0.0.1:8080", "address to serve the lookup API on")
 	tlsCert := e.String("http.tls-cert", "", "PEM certificate (chain) to serve HTTPS with (with -http.tls-key); without it the API is plain HTTP, for a TLS-terminating proxy in front")
 	tlsKey := e.String("http.tls-key", "", "PEM key of -http.tls-cert")
+	debugAddr := e.String("debug.addr", "", "serve Go's runtime profiles (/debug/pprof/: heap, goroutines, CPU) on this loopback host:port; off when empty")
 	clients := e.String("clients", "", "clients file: [{\"id\", \"token_sha256\", \"scopes\", \"rate_per_s\"}]")
 	events := e.String("events", "", "plan events to load at start, one JSON object per line")
 	demo := e.Bool("demo", false, "generate a synthetic plan store and a demo client in process, print the token and example lookups")
@@ -122,7 +126,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags come before nothing else)", fs.Arg(0))
 	}
-	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, HTTPTLSCert: *tlsCert, HTTPTLSKey: *tlsKey, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
+	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, HTTPTLSCert: *tlsCert, HTTPTLSKey: *tlsKey, DebugAddr: *debugAddr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, KafkaAuth: kafkaAuth(), RedisAddr: *redisAddr, RedisAuth: redisAuth(),
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
@@ -143,6 +147,11 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	}
 	if (c.HTTPTLSCert == "") != (c.HTTPTLSKey == "") {
 		return c, errors.New("give -http.tls-cert and -http.tls-key together")
+	}
+	if c.DebugAddr != "" && !isLoopback(c.DebugAddr) {
+		// Profiles show the service's internals (and can stall it for a
+		// CPU profile's length): never on a network interface.
+		return c, fmt.Errorf("-debug.addr: %q is not a loopback host:port (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", c.DebugAddr)
 	}
 	switch {
 	case c.RedisAddr != "" && !kafka:
@@ -254,8 +263,10 @@ type Main struct {
 	Log    *slog.Logger
 	Stdout io.Writer // where -demo prints its token and examples
 
-	// Addr is the address the API listens on, once Run has returned.
-	Addr string
+	// Addr is the address the API listens on, once Run has returned;
+	// DebugAddr the profiles', with -debug.addr.
+	Addr      string
+	DebugAddr string
 
 	api     *alert.Server
 	metrics *alert.Metrics
@@ -353,6 +364,12 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Addr = m.ln.Addr().String()
 	if serverTLS != nil {
 		m.ln = tls.NewListener(m.ln, serverTLS)
+	}
+	if m.Config.DebugAddr != "" {
+		if err := m.serveDebug(); err != nil {
+			m.ln.Close()
+			return err
+		}
 	}
 	m.served = make(chan error, 1)
 	go func() { m.served <- m.http.Serve(m.ln) }()
@@ -598,4 +615,39 @@ func printDemo(w io.Writer, base, token string, live int, examples []demoQuery, 
 	}
 	fmt.Fprintln(w, "Every lookup is audited (field names, tier, plan and link IDs; never values) to", auditFile)
 	fmt.Fprintln(w, "Stop with Ctrl-C.")
+}
+
+// isLoopback reports whether addr is host:port with a loopback host.
+func isLoopback(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serveDebug serves Go's runtime profiles on Config.DebugAddr until Close:
+// what an operator needs to see where memory or goroutines go. They hold
+// code locations and sizes, never the index's contents.
+func (m *Main) serveDebug() error {
+	ln, err := net.Listen("tcp", m.Config.DebugAddr)
+	if err != nil {
+		return fmt.Errorf("-debug.addr: listen on %s: %w", m.Config.DebugAddr, err)
+	}
+	m.DebugAddr = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	m.closers = append(m.closers, srv.Close)
+	m.Log.Info("serving runtime profiles", "addr", m.DebugAddr)
+	return nil
 }
