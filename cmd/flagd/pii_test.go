@@ -320,6 +320,22 @@ func readableLinks(text string) string {
 }
 
 // httpAnswer is everything an HTTP answer says: status line, headers, body.
+// finalMetrics reads m's /metrics, then closes m (noting it in closed), so
+// that what shutdown logs is checked too.
+func finalMetrics(t *testing.T, m *Main, closed *bool) string {
+	t.Helper()
+	resp, err := http.Get("http://" + m.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := httpAnswer(resp)
+	if err := m.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	*closed = true
+	return metrics
+}
+
 func httpAnswer(resp *http.Response) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", resp.Status)
@@ -438,15 +454,7 @@ func TestServiceNoPersonalData(t *testing.T) {
 		answers.WriteString(rawHTTP(t, m.Addr, raw) + "\n")
 	}
 
-	resp, err := http.Get("http://" + m.Addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics := httpAnswer(resp)
-	if err := m.Close(); err != nil {
-		t.Errorf("close: %v", err)
-	}
-	closed = true
+	metrics := finalMetrics(t, m, &closed)
 	trail, err := os.ReadFile(audit)
 	if err != nil {
 		t.Fatal(err)
@@ -741,15 +749,7 @@ func TestFollowNoPersonalData(t *testing.T) {
 	alertDead := readTopic(t, k.brokers, k.topic+"-alerts.dead-letters", 1, 30*time.Second)
 	alerts := readTopic(t, k.brokers, k.topic+"-alerts", 1, 30*time.Second)
 	audit := readTopic(t, k.brokers, k.topic+"-audit", 1, 30*time.Second)
-	resp, err := http.Get("http://" + m.Addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics := httpAnswer(resp)
-	if err := m.Close(); err != nil {
-		t.Errorf("close: %v", err)
-	}
-	closed = true
+	metrics := finalMetrics(t, m, &closed)
 
 	// A second replica, warm from the snapshot the first wrote.
 	m2 := boot(&log2)
@@ -767,12 +767,8 @@ func TestFollowNoPersonalData(t *testing.T) {
 	if len(lookup(m2, piiLookups()[0])) == 0 {
 		t.Error("the second replica does not find the sentinel plans")
 	}
-	if resp, err = http.Get("http://" + m2.Addr + "/metrics"); err == nil {
-		metrics += httpAnswer(resp)
-	}
-	if err := m2.Close(); err != nil {
-		t.Errorf("close: %v", err)
-	}
+	closed2 := false
+	metrics += finalMetrics(t, m2, &closed2)
 
 	var dlqHeaders, recovered int
 	var headers strings.Builder
