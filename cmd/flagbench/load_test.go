@@ -108,6 +108,7 @@ func TestMeaninglessRunsRefused(t *testing.T) {
 		{"load -rate 0", "-rate"},
 		{"load -duration 0s", "-duration"},
 		{"load -rounds 0", "-rounds"},
+		{"load -round-warmup -1s", "-round-warmup"},
 		{"load -plans 0", "-plans"},
 		{"accuracy -queries 0", "-queries"},
 		{"estimate -random 0", "-random"},
