@@ -24,6 +24,7 @@ import (
 type KafkaAuth struct {
 	TLS  *tls.Config    // nil: plaintext
 	SASL sasl.Mechanism // nil: no SASL
+	Cert *KeyPair       // the client certificate TLS presents, reloaded when renewed; nil: none
 }
 
 // KafkaAuthConfig is a KafkaAuth as an operator gives it: files and names.
@@ -51,7 +52,7 @@ const (
 func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	var a KafkaAuth
 	var err error
-	if a.TLS, err = ClientTLS("kafka", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
+	if a.TLS, a.Cert, err = ClientTLS("kafka", "kafka", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
 		return a, err
 	}
 	if c.SASL == "" {
@@ -91,35 +92,38 @@ func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 // ClientTLS builds the TLS settings of a client of what (a name for errors)
 // from PEM files: the CAs that sign the server's certificate (none: the
 // system's), and a client certificate and key for a server that asks for
-// one. It is nil if TLS is off (on false and no file given). flagd uses it
-// for every server it reaches: Kafka, Redis and the care-plan platform.
-func ClientTLS(what string, on bool, caFile, certFile, keyFile string) (*tls.Config, error) {
+// one, reloaded when renewed on disk (the KeyPair, named name; nil without
+// one). The settings are nil if TLS is off (on false and no file given).
+// flagd uses it for every server it reaches: Kafka, Redis and the
+// care-plan platform.
+func ClientTLS(what, name string, on bool, caFile, certFile, keyFile string) (*tls.Config, *KeyPair, error) {
 	if (certFile == "") != (keyFile == "") {
-		return nil, fmt.Errorf("%s TLS: give the client certificate and its key together", what)
+		return nil, nil, fmt.Errorf("%s TLS: give the client certificate and its key together", what)
 	}
 	if !on && caFile == "" && certFile == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("%s TLS CA file: %w", what, err)
+			return nil, nil, fmt.Errorf("%s TLS CA file: %w", what, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s TLS CA file %s: no PEM certificate in it", what, caFile)
+			return nil, nil, fmt.Errorf("%s TLS CA file %s: no PEM certificate in it", what, caFile)
 		}
 		cfg.RootCAs = pool
 	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s TLS client certificate: %w", what, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
+	if certFile == "" {
+		return cfg, nil, nil
 	}
-	return cfg, nil
+	kp, err := LoadKeyPair(name, certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s TLS client certificate: %w", what, err)
+	}
+	cfg.GetClientCertificate = kp.GetClientCertificate
+	return cfg, kp, nil
 }
 
 // ReadSecret reads a password or token from a file of one line (a trailing
@@ -207,6 +211,7 @@ type RedisAuthConfig struct {
 // RedisAuth is how flagd's Redis clients reach the server.
 type RedisAuth struct {
 	TLS            *tls.Config // nil: plaintext
+	Cert           *KeyPair    // the client certificate TLS presents, reloaded when renewed; nil: none
 	User, Password string
 }
 
@@ -214,7 +219,7 @@ type RedisAuth struct {
 func (c RedisAuthConfig) Build() (RedisAuth, error) {
 	var a RedisAuth
 	var err error
-	if a.TLS, err = ClientTLS("redis", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
+	if a.TLS, a.Cert, err = ClientTLS("redis", "redis", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
 		return a, err
 	}
 	if c.User != "" && c.PasswordFile == "" {

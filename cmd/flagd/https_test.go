@@ -8,27 +8,43 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/planflag/planflag/feed/feedtest"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, and returns
 // their paths and a pool trusting the certificate.
 func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cert := writeSelfSigned(t, certFile, keyFile, 1, time.Now().Add(time.Hour))
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// writeSelfSigned writes a certificate for 127.0.0.1 with this serial and
+// expiry, and its key, to the files given.
+func writeSelfSigned(t *testing.T, certFile, keyFile string, serial int64, notAfter time.Time) *x509.Certificate {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flagd test"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "flagd test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -38,18 +54,17 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }
 
 // With -http.tls-cert the API serves HTTPS only: lookups over TLS are
@@ -93,6 +108,65 @@ func TestServiceHTTPS(t *testing.T) {
 		if r.StatusCode == 200 {
 			t.Error("plain HTTP answered 200 on the HTTPS port")
 		}
+	}
+}
+
+// A certificate renewed on disk is served from the next connection on,
+// without a restart, and /metrics reports the expiry of the one served; a
+// renewal that does not load is logged and counted, and the one in use
+// stays.
+func TestServiceHTTPSRenewal(t *testing.T) {
+	certFile, keyFile, _ := selfSigned(t)
+	var logs logBuf
+	m := bootLogged(t, &logs, eventsFile(t), "-http.tls-cert", certFile, "-http.tls-key", keyFile, "-tls.check-interval", "1s")
+	defer m.Close()
+	served := func() *x509.Certificate {
+		t.Helper()
+		c, err := tls.Dial("tcp", m.Addr, &tls.Config{InsecureSkipVerify: true}) // the test reads the certificate; trust is not under test
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0]
+	}
+	expiry := func() string {
+		t.Helper()
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		resp, err := c.Get(m.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, `planflag_tls_certificate_expiry_timestamp_seconds{cert="http"} `) {
+				return strings.Fields(l)[1]
+			}
+		}
+		return ""
+	}
+	if s := served().SerialNumber.Int64(); s != 1 {
+		t.Fatalf("serial %d, want 1", s)
+	}
+	notAfter := time.Now().Add(90 * 24 * time.Hour).Truncate(time.Second)
+	writeSelfSigned(t, certFile, keyFile, 2, notAfter)
+	feedtest.Eventually(t, 5*time.Second, "renewed certificate served", func() bool { return served().SerialNumber.Int64() == 2 })
+	if got, want := expiry(), strconv.FormatInt(notAfter.Unix(), 10); got != want && got != fmt.Sprintf("%g", float64(notAfter.Unix())) {
+		t.Errorf("expiry metric %q, want %s", got, want)
+	}
+	if !strings.Contains(logs.String(), `"msg":"TLS certificate reloaded"`) {
+		t.Error("reload not logged")
+	}
+	// A key that is not the certificate's: the renewal is refused and the
+	// certificate in use stays.
+	other := filepath.Join(t.TempDir(), "other.pem")
+	writeSelfSigned(t, other, keyFile, 3, notAfter)
+	feedtest.Eventually(t, 5*time.Second, "refused renewal logged", func() bool {
+		served()
+		return strings.Contains(logs.String(), `"msg":"TLS certificate on disk not loaded; still presenting the one loaded before"`)
+	})
+	if s := served().SerialNumber.Int64(); s != 2 {
+		t.Errorf("after a renewal that does not load: serial %d, want 2 still", s)
 	}
 }
 

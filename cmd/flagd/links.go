@@ -153,28 +153,29 @@ type platformAuth struct {
 	CAFile, CertFile, KeyFile string
 }
 
-// client returns the platform API's client at base, reading the files.
-func (a platformAuth) client(base string) (*careplanclient.Client, error) {
+// client returns the platform API's client at base, reading the files,
+// and the client certificate it presents (nil without one).
+func (a platformAuth) client(base string) (*careplanclient.Client, *feed.KeyPair, error) {
 	c := &careplanclient.Client{Base: base, Timeout: 30 * time.Second}
 	if a.TokenFile != "" {
 		token, err := feed.ReadSecret("-platform.token-file", a.TokenFile)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c.Token = token
 	}
 	if a.CAFile == "" && a.CertFile == "" && a.KeyFile == "" {
-		return c, nil
+		return c, nil, nil
 	}
 	if !strings.HasPrefix(base, "https://") {
-		return nil, errors.New("-platform.tls-… files need an https:// -platform.url")
+		return nil, nil, errors.New("-platform.tls-… files need an https:// -platform.url")
 	}
-	cfg, err := feed.ClientTLS("-platform.tls-…", true, a.CAFile, a.CertFile, a.KeyFile)
+	cfg, kp, err := feed.ClientTLS("-platform.tls-…", "platform", true, a.CAFile, a.CertFile, a.KeyFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg
 	c.HTTP = &http.Client{Transport: tr}
-	return c, nil
+	return c, kp, nil
 }

@@ -35,7 +35,8 @@ type Config struct {
 	HTTPAddr        string
 	HTTPTLSCert     string // PEM certificate chain and key: serve HTTPS
 	HTTPTLSKey      string
-	DebugAddr       string // where Go's profiles are served (empty: nowhere)
+	TLSCheck        time.Duration // how often certificate files are read again for a renewal
+	DebugAddr       string        // where Go's profiles are served (empty: nowhere)
 	Clients         string
 	Events          string
 	Demo            bool
@@ -82,6 +83,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	addr := e.String("http.addr", "127.0.0.1:8080", "address to serve the lookup API on")
 	tlsCert := e.String("http.tls-cert", "", "PEM certificate (chain) to serve HTTPS with (with -http.tls-key); without it the API is plain HTTP, for a TLS-terminating proxy in front")
 	tlsKey := e.String("http.tls-key", "", "PEM key of -http.tls-cert")
+	tlsCheck := e.Duration("tls.check-interval", feed.KeyPairCheck, "how often the -http, -kafka, -redis and -platform .tls-cert/.tls-key files are read again: a renewed certificate is presented from the next connection on, without a restart")
 	debugAddr := e.String("debug.addr", "", "serve Go's runtime profiles (/debug/pprof/: heap, goroutines, CPU) on this loopback host:port; off when empty")
 	clients := e.String("clients", "", "clients file: [{\"id\", \"token_sha256\", \"scopes\", \"rate_per_s\"}]")
 	events := e.String("events", "", "plan events to load at start, one JSON object per line")
@@ -126,7 +128,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags come before nothing else)", fs.Arg(0))
 	}
-	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, HTTPTLSCert: *tlsCert, HTTPTLSKey: *tlsKey, DebugAddr: *debugAddr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
+	c = Config{UnknownEnv: e.unknownEnv(), HTTPAddr: *addr, HTTPTLSCert: *tlsCert, HTTPTLSKey: *tlsKey, TLSCheck: *tlsCheck, DebugAddr: *debugAddr, Clients: *clients, Events: *events, Demo: *demo, MaxBody: *maxBody,
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, KafkaAuth: kafkaAuth(), RedisAddr: *redisAddr, RedisAuth: redisAuth(),
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
@@ -184,6 +186,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		return c, errors.New("-http.max-body must be at least 256 bytes")
 	case c.MaxInFlight < 1:
 		return c, errors.New("-http.max-inflight must be at least 1")
+	case c.TLSCheck < time.Second:
+		return c, errors.New("-tls.check-interval must be at least 1s")
 	case c.ShutdownTimeout <= 0:
 		return c, errors.New("-shutdown.timeout must be more than 0 (the time lookups in flight have to finish)")
 	case !c.Demo && c.Clients == "":
@@ -224,6 +228,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		{"platform.tls-key", "-platform.url", c.PlatformURL == ""},
 		{"link.base-url", "-link.key-file", c.LinkKeyFile == "" && !c.Demo},
 		{"link.ttl", "-link.key-file", c.LinkKeyFile == "" && !c.Demo},
+		{"tls.check-interval", "a certificate file (-http.tls-cert, -kafka.tls-cert, -redis.tls-cert or -platform.tls-cert)",
+			c.HTTPTLSCert == "" && c.KafkaAuth.CertFile == "" && c.RedisAuth.CertFile == "" && c.PlatformAuth.CertFile == ""},
 	} {
 		if how := e.given(n.flag); n.off && how != "" {
 			return c, fmt.Errorf("%s has no effect without %s", how, n.needs)
@@ -338,8 +344,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.setupLinksAndAudit(); err != nil {
 		return err
 	}
+	var platformCert *feed.KeyPair
 	if m.Config.PlatformURL != "" {
-		if m.platform, err = m.Config.PlatformAuth.client(m.Config.PlatformURL); err != nil {
+		if m.platform, platformCert, err = m.Config.PlatformAuth.client(m.Config.PlatformURL); err != nil {
 			return err
 		}
 	}
@@ -350,13 +357,14 @@ func (m *Main) Run(ctx context.Context) error {
 	m.api.SetMatcher(m.ix)
 	m.http = alert.HTTPServer(m.api.Handler, m.api.ErrorHandler, m.Config.MaxBody, m.api.ConnLogger())
 	var serverTLS *tls.Config
+	var httpCert *feed.KeyPair
 	if m.Config.HTTPTLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(m.Config.HTTPTLSCert, m.Config.HTTPTLSKey)
-		if err != nil {
+		if httpCert, err = feed.LoadKeyPair("http", m.Config.HTTPTLSCert, m.Config.HTTPTLSKey); err != nil {
 			return fmt.Errorf("-http.tls-cert/-http.tls-key: %w", err)
 		}
-		serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		serverTLS = &tls.Config{GetCertificate: httpCert.GetCertificate, MinVersion: tls.VersionTLS12}
 	}
+	m.watchCerts(httpCert, m.kafkaAuth.Cert, m.redisAuth.Cert, platformCert)
 	m.ln, err = net.Listen("tcp", m.Config.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.HTTPAddr, err)
@@ -394,6 +402,32 @@ func (m *Main) Run(ctx context.Context) error {
 	}()
 	return nil
 }
+
+// watchCerts has the certificates flagd presents (nil ones skipped) log
+// their renewals and report their expiry on /metrics; each is taken up again
+// from its files when renewed there.
+func (m *Main) watchCerts(pairs ...*feed.KeyPair) {
+	var in []*feed.KeyPair
+	for _, p := range pairs {
+		if p == nil {
+			continue
+		}
+		in = append(in, p)
+		p.SetLogger(m.Log)
+		p.SetCheckEvery(m.Config.TLSCheck)
+		if left := time.Until(p.NotAfter()); left < certWarn {
+			m.Log.Warn("TLS certificate expires soon or has expired; renew its files (flagd reads them again)",
+				"cert", p.Name(), "expires", p.NotAfter().UTC().Format(time.RFC3339))
+		}
+	}
+	if len(in) > 0 {
+		m.metrics.Registry.MustRegister(feed.NewKeyPairCollector(in...))
+	}
+}
+
+// certWarn is how close to its expiry a certificate loaded at start is
+// warned about.
+const certWarn = 14 * 24 * time.Hour
 
 // URL is where the API serves: http://Addr, or https:// with -http.tls-cert.
 func (m *Main) URL() string {

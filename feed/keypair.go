@@ -1,0 +1,210 @@
+package feed
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// KeyPairCheck is how often a KeyPair looks at its files again by default.
+const KeyPairCheck = 10 * time.Second
+
+// KeyPair is a TLS certificate and its key read from PEM files and read
+// again when they change, so that a certificate renewed on disk (by an
+// operator, cert-manager, a mounted secret) is presented from the next TLS
+// handshake on without a restart. The files are looked at when a handshake
+// or a metrics scrape needs the pair and Check has not looked for a while
+// (KeyPairCheck), so a renewal is taken up within seconds and costs no
+// goroutine. A renewal that does not load (the certificate written and its
+// key not yet, a key that does not match) leaves the pair in use as it was;
+// it is logged and counted, and the files are read again at the next check.
+//
+// Only the certificate and key are reloaded: CA files are read at start.
+type KeyPair struct {
+	name              string // what the pair is for, in logs and metrics: http, kafka, redis, platform
+	certFile, keyFile string
+	every             atomic.Int64 // time.Duration between looks at the files
+
+	cur      atomic.Pointer[loadedPair]
+	next     atomic.Int64 // Unix nanoseconds after which the files are looked at again
+	mu       sync.Mutex   // one check at a time
+	log      atomic.Pointer[slog.Logger]
+	failures atomic.Uint64 // renewals found on disk that did not load
+	reloads  atomic.Uint64 // renewals taken up
+}
+
+type loadedPair struct {
+	cert            tls.Certificate
+	notAfter        time.Time
+	certPEM, keyPEM []byte // as read, to tell a renewal from the same files
+}
+
+// LoadKeyPair reads a certificate (chain) and its key from PEM files; name
+// says what they are for, in errors, logs and metrics. It fails if they do
+// not load: a pair that cannot be used at start is a configuration error.
+func LoadKeyPair(name, certFile, keyFile string) (*KeyPair, error) {
+	k := &KeyPair{name: name, certFile: certFile, keyFile: keyFile}
+	p, err := k.read()
+	if err != nil {
+		return nil, err
+	}
+	k.cur.Store(p)
+	k.SetCheckEvery(KeyPairCheck)
+	return k, nil
+}
+
+// SetCheckEvery changes how often the files are looked at (tests use 0:
+// at every use).
+func (k *KeyPair) SetCheckEvery(d time.Duration) {
+	k.every.Store(int64(d))
+	k.next.Store(time.Now().Add(d).UnixNano())
+}
+
+// checked records a look at the files now.
+func (k *KeyPair) checked() { k.next.Store(time.Now().UnixNano() + k.every.Load()) }
+
+// SetLogger has reloads and failed renewals logged (without it they are
+// only counted).
+func (k *KeyPair) SetLogger(l *slog.Logger) { k.log.Store(l) }
+
+// Name is what the pair is for.
+func (k *KeyPair) Name() string { return k.name }
+
+// NotAfter is when the certificate in use expires.
+func (k *KeyPair) NotAfter() time.Time { return k.cur.Load().notAfter }
+
+// read loads the files. Errors name the pair and the file, never a key.
+func (k *KeyPair) read() (*loadedPair, error) {
+	certPEM, err := os.ReadFile(k.certFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s TLS certificate: %w", k.name, err)
+	}
+	keyPEM, err := os.ReadFile(k.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s TLS key: %w", k.name, err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		// The error names what is wrong with the PEM or the pair; it
+		// does not quote the key.
+		return nil, fmt.Errorf("%s TLS certificate %s and key %s: %w", k.name, k.certFile, k.keyFile, err)
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("%s TLS certificate %s: %w", k.name, k.certFile, err)
+		}
+		cert.Leaf = leaf
+	}
+	return &loadedPair{cert: cert, notAfter: leaf.NotAfter, certPEM: certPEM, keyPEM: keyPEM}, nil
+}
+
+// Check reads the files now and takes up a renewal. It reports whether the
+// pair in use changed, and the error of a renewal that did not load (the
+// pair in use is then kept).
+func (k *KeyPair) Check() (changed bool, err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.checked()
+	return k.check()
+}
+
+func (k *KeyPair) check() (bool, error) {
+	old := k.cur.Load()
+	certPEM, cerr := os.ReadFile(k.certFile)
+	keyPEM, kerr := os.ReadFile(k.keyFile)
+	if cerr == nil && kerr == nil && bytes.Equal(certPEM, old.certPEM) && bytes.Equal(keyPEM, old.keyPEM) {
+		return false, nil
+	}
+	p, err := k.read()
+	log := k.log.Load()
+	if err != nil {
+		k.failures.Add(1)
+		if log != nil {
+			log.Warn("TLS certificate on disk not loaded; still presenting the one loaded before",
+				"cert", k.name, "err", err.Error(), "in_use_expires", old.notAfter.UTC().Format(time.RFC3339))
+		}
+		return false, err
+	}
+	k.cur.Store(p)
+	k.reloads.Add(1)
+	if log != nil {
+		log.Info("TLS certificate reloaded", "cert", k.name, "expires", p.notAfter.UTC().Format(time.RFC3339))
+	}
+	return true, nil
+}
+
+// current is the pair to present, after a check if one is due. A check
+// already under way elsewhere is not waited for.
+func (k *KeyPair) current() *tls.Certificate {
+	if time.Now().UnixNano() >= k.next.Load() && k.mu.TryLock() {
+		if time.Now().UnixNano() >= k.next.Load() {
+			k.checked()
+			_, _ = k.check() // a failure is logged and counted; the pair in use stays
+		}
+		k.mu.Unlock()
+	}
+	return &k.cur.Load().cert
+}
+
+// GetCertificate serves a tls.Config of a server.
+func (k *KeyPair) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return k.current(), nil
+}
+
+// GetClientCertificate serves a tls.Config of a client.
+func (k *KeyPair) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return k.current(), nil
+}
+
+// KeyPairCollector exports, for each pair, when its certificate in use
+// expires (for alerting well before it does) and its renewals taken up and
+// refused. A scrape also checks the files when a check is due, so the
+// figures follow the disk even while no handshake happens.
+type KeyPairCollector struct {
+	pairs                     []*KeyPair
+	expiry, reloads, failures *prometheus.Desc
+}
+
+// NewKeyPairCollector collects the pairs given (nil ones are skipped).
+func NewKeyPairCollector(pairs ...*KeyPair) *KeyPairCollector {
+	c := &KeyPairCollector{
+		expiry: prometheus.NewDesc("planflag_tls_certificate_expiry_timestamp_seconds",
+			"Unix time at which the TLS certificate presented expires, by what it is for (http, kafka, redis, platform).", []string{"cert"}, nil),
+		reloads: prometheus.NewDesc("planflag_tls_certificate_reloads_total",
+			"Renewed TLS certificates read from disk and presented since start.", []string{"cert"}, nil),
+		failures: prometheus.NewDesc("planflag_tls_certificate_reload_failures_total",
+			"Changed TLS certificate files that did not load (the certificate loaded before is still presented).", []string{"cert"}, nil),
+	}
+	for _, p := range pairs {
+		if p != nil {
+			c.pairs = append(c.pairs, p)
+		}
+	}
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *KeyPairCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.expiry
+	ch <- c.reloads
+	ch <- c.failures
+}
+
+// Collect implements prometheus.Collector.
+func (c *KeyPairCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.pairs {
+		p.current()
+		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(p.NotAfter().Unix()), p.name)
+		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(p.reloads.Load()), p.name)
+		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(p.failures.Load()), p.name)
+	}
+}
