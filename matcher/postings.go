@@ -76,17 +76,17 @@ func (st *shardState) first(f uint32) int {
 	return lo + i
 }
 
-// index fills the directory from the entries.
+// index fills the directory from the entries: a binary search for where
+// each bucket starts.
 func (st *shardState) index() {
-	b := 0
-	for i, e := range st.entries {
-		for nb := bucket(uint32(e >> 32)); b <= nb; b++ {
-			st.dir[b] = uint32(i)
-		}
+	es := st.entries
+	lo := 0
+	for b := range dirSize {
+		i, _ := slices.BinarySearch(es[lo:], uint64(b)<<(64-dirBits))
+		lo += i
+		st.dir[b] = uint32(lo)
 	}
-	for ; b <= dirSize; b++ {
-		st.dir[b] = uint32(len(st.entries))
-	}
+	st.dir[dirSize] = uint32(len(es))
 }
 
 // entry packs a posting of a shard.
@@ -250,49 +250,79 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 			return
 		}
 	}
-	// The delta and the adds are few: sort them, then merge them with the
-	// sorted base in one pass, dropping duplicates and the removes.
-	var extra []posting
+	// The delta and the adds are few beside the base: sort them as
+	// entries, drop duplicates and the removes, and merge them in, copying
+	// the base's runs between them whole (a shard at 10,000,000 plans holds
+	// 30,000 entries; a merge copies them at memory speed rather than
+	// comparing each).
+	var extra []uint64
 	var es []uint64
 	if st != nil {
 		n := int(st.dn.Load())
-		extra = make([]posting, 0, n+len(adds))
+		extra = make([]uint64, 0, n+len(adds))
 		for j := 0; j < n; j++ {
-			extra = append(extra, posting{st.dkeys[j], st.dids[j]})
+			extra = append(extra, entry(frag(st.dkeys[j]), st.dids[j]))
 		}
 		es = st.entries
 	}
-	extra = append(extra, adds...)
-	slices.SortFunc(extra, comparePostings)
-	next := &shardState{entries: make([]uint64, 0, len(es)+len(extra))}
-	var last posting
-	have := false
-	r := 0
-	emit := func(p posting) {
-		if have && p == last {
-			return
-		}
-		for r < len(removes) && comparePostings(removes[r], p) < 0 {
-			r++
-		}
-		if r < len(removes) && removes[r] == p {
-			return
-		}
-		next.entries = append(next.entries, entry(frag(p.key), p.id))
-		last, have = p, true
+	for _, p := range adds {
+		extra = append(extra, entry(frag(p.key), p.id))
 	}
-	i, j := 0, 0
-	for i < len(es) || j < len(extra) {
-		if j == len(extra) || i < len(es) && comparePostings(unpack(sh, es[i]), extra[j]) <= 0 {
-			emit(unpack(sh, es[i]))
-			i++
-		} else {
-			emit(extra[j])
-			j++
-		}
+	slices.Sort(extra)
+	extra = slices.Compact(extra)
+	rm := make([]uint64, len(removes))
+	for i, p := range removes {
+		rm[i] = entry(frag(p.key), p.id)
 	}
+	slices.Sort(rm)
+	extra = without(extra, rm)
+	next := &shardState{entries: mergeEntries(es, extra, rm)}
 	next.index()
 	ps.shards[sh].Store(next)
+}
+
+// without returns the sorted xs less the sorted drop, in place.
+func without(xs, drop []uint64) []uint64 {
+	out, d := xs[:0], 0
+	for _, x := range xs {
+		for d < len(drop) && drop[d] < x {
+			d++
+		}
+		if d < len(drop) && drop[d] == x {
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// mergeEntries returns base (sorted, unique) with extra (sorted, unique,
+// none in rm) merged in and the entries of rm (sorted) left out, in a new
+// array: readers may still be reading base.
+func mergeEntries(base, extra, rm []uint64) []uint64 {
+	out := make([]uint64, 0, len(base)+len(extra))
+	i, a, r := 0, 0, 0
+	for a < len(extra) || r < len(rm) {
+		remove := r < len(rm) && (a == len(extra) || rm[r] < extra[a])
+		var x uint64
+		if remove {
+			x = rm[r]
+			r++
+		} else {
+			x = extra[a]
+			a++
+		}
+		j, found := slices.BinarySearch(base[i:], x)
+		out = append(out, base[i:i+j]...)
+		i += j
+		switch {
+		case remove && found:
+			i++ // leave it out
+		case !remove && !found:
+			out = append(out, x)
+		}
+	}
+	return append(out, base[i:]...)
 }
 
 // size returns the number of filed entries; writer only (or quiescent).
