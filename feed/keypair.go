@@ -2,11 +2,13 @@ package feed
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +38,7 @@ type KeyPair struct {
 	cur      atomic.Pointer[loadedPair]
 	next     atomic.Int64 // Unix nanoseconds after which the files are looked at again
 	mu       sync.Mutex   // one check at a time
+	lastBad  badPair      // the last renewal that did not load (under mu)
 	log      atomic.Pointer[slog.Logger]
 	failures atomic.Uint64 // renewals found on disk that did not load
 	reloads  atomic.Uint64 // renewals taken up
@@ -83,14 +86,25 @@ func (k *KeyPair) NotAfter() time.Time { return k.cur.Load().notAfter }
 
 // read loads the files. Errors name the pair and the file, never a key.
 func (k *KeyPair) read() (*loadedPair, error) {
-	certPEM, err := os.ReadFile(k.certFile)
+	certPEM, keyPEM, err := k.files()
 	if err != nil {
-		return nil, fmt.Errorf("%s TLS certificate: %w", k.name, err)
+		return nil, err
 	}
-	keyPEM, err := os.ReadFile(k.keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("%s TLS key: %w", k.name, err)
+	return k.parse(certPEM, keyPEM)
+}
+
+// files reads the certificate and key files.
+func (k *KeyPair) files() (certPEM, keyPEM []byte, err error) {
+	if certPEM, err = os.ReadFile(k.certFile); err != nil {
+		return nil, nil, fmt.Errorf("%s TLS certificate: %w", k.name, err)
 	}
+	if keyPEM, err = os.ReadFile(k.keyFile); err != nil {
+		return nil, nil, fmt.Errorf("%s TLS key: %w", k.name, err)
+	}
+	return certPEM, keyPEM, nil
+}
+
+func (k *KeyPair) parse(certPEM, keyPEM []byte) (*loadedPair, error) {
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		// The error names what is wrong with the PEM or the pair; it
@@ -117,29 +131,45 @@ func (k *KeyPair) Check() (changed bool, err error) {
 	return k.check()
 }
 
+// check is Check with k.mu held. A renewal that does not load is logged and
+// counted once, not again at every check while the files stay as they are.
 func (k *KeyPair) check() (bool, error) {
 	old := k.cur.Load()
-	certPEM, cerr := os.ReadFile(k.certFile)
-	keyPEM, kerr := os.ReadFile(k.keyFile)
-	if cerr == nil && kerr == nil && bytes.Equal(certPEM, old.certPEM) && bytes.Equal(keyPEM, old.keyPEM) {
+	certPEM, keyPEM, err := k.files()
+	if err == nil && bytes.Equal(certPEM, old.certPEM) && bytes.Equal(keyPEM, old.keyPEM) {
 		return false, nil
 	}
-	p, err := k.read()
+	var p *loadedPair
+	if err == nil {
+		p, err = k.parse(certPEM, keyPEM)
+	}
 	log := k.log.Load()
 	if err != nil {
-		k.failures.Add(1)
-		if log != nil {
-			log.Warn("TLS certificate on disk not loaded; still presenting the one loaded before",
-				"cert", k.name, "err", err.Error(), "in_use_expires", old.notAfter.UTC().Format(time.RFC3339))
+		bad := badPair{err.Error(), sha256.Sum256(append(slices.Clip(certPEM), keyPEM...))}
+		if bad != k.lastBad {
+			k.lastBad = bad
+			k.failures.Add(1)
+			if log != nil {
+				log.Warn("TLS certificate on disk not loaded; still presenting the one loaded before",
+					"cert", k.name, "err", err.Error(), "in_use_expires", old.notAfter.UTC().Format(time.RFC3339))
+			}
 		}
 		return false, err
 	}
+	k.lastBad = badPair{}
 	k.cur.Store(p)
 	k.reloads.Add(1)
 	if log != nil {
 		log.Info("TLS certificate reloaded", "cert", k.name, "expires", p.notAfter.UTC().Format(time.RFC3339))
 	}
 	return true, nil
+}
+
+// badPair tells one renewal that did not load from the next: its error and
+// a digest of the files' content.
+type badPair struct {
+	err    string
+	digest [sha256.Size]byte
 }
 
 // current is the pair to present, after a check if one is due. A check
