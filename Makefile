@@ -25,7 +25,8 @@ unit:
 # Matcher benchmarks at 1,000,000 plans, the HTTP load benchmark and the
 # feed benchmark against real Kafka and Redis (docs/benchmarks.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime=300000x -count=1 ./matcher/
+	$(GO) test -run '^$$' -bench 'Match|ApplyLive|JaroWinkler' -benchtime=300000x -count=1 ./matcher/
+	$(GO) test -run '^$$' -bench 'ApplyBurst' -benchtime=5x -count=1 ./matcher/
 	$(GO) run ./cmd/flagbench load
 	scripts/with-services.sh $(GO) run ./cmd/flagbench ingest
 

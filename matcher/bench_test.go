@@ -184,3 +184,31 @@ func BenchmarkApplyLive(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkApplyBurst measures a burst of new plans applied while serving:
+// each op is one batch of the Kafka feed's size (feed.KafkaConfig.MaxBatch,
+// 32,768) of plans the index has not seen, as a plan store republishing
+// would send; a withdrawal behind them waits for the batch.
+func BenchmarkApplyBurst(b *testing.B) {
+	s := buildShared(b)
+	const burst = 32_768
+	batch := make([]matcher.Change, 0, burst)
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		batch = batch[:0]
+		for len(batch) < burst {
+			c := s.changes[n%len(s.changes)]
+			n++
+			if c.Patient == nil {
+				continue
+			}
+			c.PlanID = "burst-" + strconv.Itoa(n) + "-" + c.PlanID
+			batch = append(batch, c)
+		}
+		b.StartTimer()
+		s.ix.Apply(batch)
+	}
+}
