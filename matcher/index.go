@@ -194,6 +194,17 @@ func (ix *Index) refile(before []touched) {
 	ix.post.update(adds, removes)
 }
 
+// Compact folds the second sorted level that large shards keep while
+// changes are applied (above about 2,700,000 plans) into their main arrays,
+// so that lookups search one level. A replica calls it once caught up,
+// before it serves; live changes build the level up again slowly. It costs
+// nothing when there is nothing to fold.
+func (ix *Index) Compact() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.post.compact()
+}
+
 // Upsert applies one upsert; see Apply.
 func (ix *Index) Upsert(planID string, version uint64, p *Patient) ApplyStats {
 	return ix.Apply([]Change{{PlanID: planID, Version: version, Patient: p}})

@@ -55,6 +55,15 @@ type shardState struct {
 	// sits beside the entries' header: one cache line for both.
 	dn atomic.Int32
 
+	// mid is a second sorted level between the delta and entries, used by
+	// large shards only (midMin): a full delta is merged into mid, a copy
+	// of a few thousand entries at most, and mid into entries only when it
+	// reaches an eighth of them, so a batch's merges cost in proportion to
+	// the batch, not to the index (at 10,000,000 plans, rewriting every
+	// shard's entries at every batch made a replay's cost grow with the
+	// square of the index). Index.Compact folds it into entries.
+	mid []uint64
+
 	// dir[b] is the index of the first entry whose fragment's top dirBits
 	// are b or more; dir[dirSize] is len(entries).
 	dir [dirSize + 1]uint32
@@ -166,6 +175,16 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 		}
 		found++
 	}
+	if len(st.mid) > 0 {
+		ms := st.mid
+		i, _ := slices.BinarySearch(ms, entry(f, 0))
+		for ; i < len(ms) && uint32(ms[i]>>32) == f; i++ {
+			if found < limit {
+				dst = append(dst, uint32(ms[i]))
+			}
+			found++
+		}
+	}
 	n := int(st.dn.Load())
 	for j := 0; j < n; j++ {
 		if st.dkeys[j] == key {
@@ -255,15 +274,14 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 	// the base's runs between them whole (a shard at 10,000,000 plans holds
 	// 30,000 entries; a merge copies them at memory speed rather than
 	// comparing each).
-	var extra []uint64
-	var es []uint64
+	var extra, es, mid []uint64
 	if st != nil {
 		n := int(st.dn.Load())
 		extra = make([]uint64, 0, n+len(adds))
 		for j := 0; j < n; j++ {
 			extra = append(extra, entry(frag(st.dkeys[j]), st.dids[j]))
 		}
-		es = st.entries
+		es, mid = st.entries, st.mid
 	}
 	for _, p := range adds {
 		extra = append(extra, entry(frag(p.key), p.id))
@@ -276,9 +294,51 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 	}
 	slices.Sort(rm)
 	extra = without(extra, rm)
+	if len(rm) == 0 && len(es) >= midMin {
+		// A large shard: into mid, and mid into the entries only once it
+		// has grown to an eighth of them.
+		if mid = mergeEntries(mid, extra, nil); len(mid)*8 < len(es) {
+			next := &shardState{entries: es, mid: mid, dir: st.dir}
+			ps.shards[sh].Store(next)
+			return
+		}
+		extra = mid
+	} else if len(mid) > 0 {
+		// Removes (or a shard that has shrunk): fold mid in too.
+		extra = without(mergeEntries(mid, extra, nil), rm)
+	}
 	next := &shardState{entries: mergeEntries(es, extra, rm)}
 	next.index()
 	ps.shards[sh].Store(next)
+}
+
+// midMin is the fewest entries a shard holds before full deltas go to its
+// mid level rather than straight into its entries: about 2,700,000 plans
+// (12 keys a plan over 4,096 shards). Below it a merge copies under 64 KiB
+// and a lookup never searches a mid. A variable so tests can lower it.
+var midMin = 8192
+
+// compact folds every shard's mid level into its entries, so that lookups
+// search one sorted level (and the delta). Writer only.
+func (ps *postings) compact() {
+	for sh := range ps.shards {
+		st := ps.shards[sh].Load()
+		if st == nil || len(st.mid) == 0 {
+			continue
+		}
+		// No adds, no removes: updateShard would take the delta path.
+		n := int(st.dn.Load())
+		extra := make([]uint64, 0, len(st.mid)+n)
+		extra = append(extra, st.mid...)
+		for j := 0; j < n; j++ {
+			extra = append(extra, entry(frag(st.dkeys[j]), st.dids[j]))
+		}
+		slices.Sort(extra)
+		extra = slices.Compact(extra)
+		next := &shardState{entries: mergeEntries(st.entries, extra, nil)}
+		next.index()
+		ps.shards[sh].Store(next)
+	}
 }
 
 // without returns the sorted xs less the sorted drop, in place.
@@ -330,7 +390,7 @@ func (ps *postings) size() int {
 	n := 0
 	for i := range ps.shards {
 		if st := ps.shards[i].Load(); st != nil {
-			n += len(st.entries) + int(st.dn.Load())
+			n += len(st.entries) + len(st.mid) + int(st.dn.Load())
 		}
 	}
 	return n

@@ -10,6 +10,19 @@ import (
 // size, through the delta and the merge paths, and checks every key's
 // entries against a plain map.
 func TestPostingsModel(t *testing.T) {
+	testPostingsModel(t, false)
+}
+
+// TestPostingsModelMid is TestPostingsModel with shards small enough to use
+// their mid level, folded into the entries (compact) now and then.
+func TestPostingsModelMid(t *testing.T) {
+	prev := midMin
+	midMin = 16
+	t.Cleanup(func() { midMin = prev })
+	testPostingsModel(t, true)
+}
+
+func testPostingsModel(t *testing.T, compact bool) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ps postings
 	model := map[posting]bool{}
@@ -20,7 +33,9 @@ func TestPostingsModel(t *testing.T) {
 		var adds, removes []posting
 		for range rng.IntN(1 + round%70) {
 			p := posting{keyOf(), uint32(rng.IntN(30))}
-			if model[p] && rng.IntN(2) == 0 {
+			// With mids, two rounds in three only add: a shard's mid
+			// builds up over them, and the third round's removes fold it.
+			if model[p] && rng.IntN(2) == 0 && (!compact || round%3 == 0) {
 				removes = append(removes, p)
 			} else if !model[p] {
 				adds = append(adds, p)
@@ -28,6 +43,9 @@ func TestPostingsModel(t *testing.T) {
 		}
 		adds, removes = uniq(adds), uniq(removes)
 		ps.update(adds, removes)
+		if compact && round%7 == 6 {
+			ps.compact()
+		}
 		for _, p := range adds {
 			model[p] = true
 		}

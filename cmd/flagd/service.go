@@ -495,9 +495,11 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	// Loading allocates far more than the index keeps (decoded events,
-	// batches): give that back to the OS now rather than over minutes, and
-	// collect as a serving replica should from here on.
+	// Lookups search one level of postings; loading allocates far more
+	// than the index keeps (decoded events, batches): give that back to
+	// the OS now rather than over minutes, and collect as a serving
+	// replica should from here on.
+	m.ix.Compact()
 	feed.ServingGC()
 	debug.FreeOSMemory()
 	st := m.ix.Stats()
