@@ -49,6 +49,7 @@ func runLookup(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ix.Compact() // lookups search one level of postings, as flagd's do
 	log.Info("events loaded", "events", st.Events, "live", ix.Live(), "withdrawn", st.Withdrawn, "stale", st.Stale,
 		"sparse", st.Sparse, "dead_letters", st.DeadLetters, "seconds", time.Since(start).Seconds())
 	for _, d := range st.FirstDeadLetters {

@@ -79,13 +79,8 @@ func TestServiceNotReadyAfterShutdownBegan(t *testing.T) {
 	}
 	defer w.Close()
 	// A lookup whose body is still arriving holds the drain open.
-	conn, err := net.Dial("tcp", m.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := holdDrain(t, m.Addr)
 	defer conn.Close()
-	io.WriteString(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tokenCAD+
-		"\r\nContent-Length: "+strconv.Itoa(len(lookupBody))+"\r\n\r\n"+lookupBody[:10])
 	closed := make(chan error, 1)
 	go func() { closed <- m.Close() }()
 	// Close has begun once the listener is closed.
@@ -205,13 +200,8 @@ func TestFlagdSecondSignalKills(t *testing.T) {
 	p := startFlagd(t, "-clients", clientsFile(t, dir), "-events", eventsFile(t), "-shutdown.timeout", "1m")
 	p.waitReady(t, 10*time.Second)
 	// A lookup whose body is still arriving holds the drain open.
-	conn, err := net.Dial("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := holdDrain(t, p.addr)
 	defer conn.Close()
-	io.WriteString(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tokenCAD+
-		"\r\nContent-Length: "+strconv.Itoa(len(lookupBody))+"\r\n\r\n"+lookupBody[:10])
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -231,4 +221,31 @@ func TestFlagdSecondSignalKills(t *testing.T) {
 	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
 		t.Errorf("flagd ended %v, want killed by the second SIGTERM", p.cmd.ProcessState)
 	}
+}
+
+// holdDrain opens a connection to the API at addr with a lookup on it whose
+// body is still arriving, which a graceful shutdown must wait for. A whole
+// lookup is answered on the connection first, so the server has accepted
+// it (a connection still in the listen queue when shutdown closes the
+// listener is dropped, not drained), and the partial one is given a moment
+// to be read.
+func holdDrain(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "POST /v1/lookup HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tokenCAD +
+		"\r\nContent-Length: " + strconv.Itoa(len(lookupBody)) + "\r\n\r\n"
+	io.WriteString(conn, head+lookupBody)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		conn.Close()
+		t.Fatalf("first lookup on the held connection: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	io.WriteString(conn, head+lookupBody[:10])
+	time.Sleep(100 * time.Millisecond)
+	return conn
 }
