@@ -26,8 +26,9 @@ const KeyPairCheck = 10 * time.Second
 // or a metrics scrape needs the pair and Check has not looked for a while
 // (KeyPairCheck), so a renewal is taken up within seconds and costs no
 // goroutine. A renewal that does not load (the certificate written and its
-// key not yet, a key that does not match) leaves the pair in use as it was;
-// it is logged and counted, and the files are read again at the next check.
+// key not yet, a key that does not match) or that has expired or is not yet
+// valid leaves the pair in use as it was; it is logged and counted, and the
+// files are read again at the next check.
 //
 // Only the certificate and key are reloaded: CA files are read at start.
 type KeyPair struct {
@@ -137,11 +138,22 @@ func (k *KeyPair) check() (bool, error) {
 	old := k.cur.Load()
 	certPEM, keyPEM, err := k.files()
 	if err == nil && bytes.Equal(certPEM, old.certPEM) && bytes.Equal(keyPEM, old.keyPEM) {
+		k.lastBad = badPair{}
 		return false, nil
 	}
 	var p *loadedPair
 	if err == nil {
 		p, err = k.parse(certPEM, keyPEM)
+	}
+	if now := time.Now(); err == nil {
+		// A renewal that no client would accept is not taken up: the
+		// pair in use may still be good.
+		switch leaf := p.cert.Leaf; {
+		case now.After(leaf.NotAfter):
+			err = fmt.Errorf("%s TLS certificate %s expired at %s", k.name, k.certFile, leaf.NotAfter.UTC().Format(time.RFC3339))
+		case now.Before(leaf.NotBefore):
+			err = fmt.Errorf("%s TLS certificate %s is not valid until %s", k.name, k.certFile, leaf.NotBefore.UTC().Format(time.RFC3339))
+		}
 	}
 	log := k.log.Load()
 	if err != nil {

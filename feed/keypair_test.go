@@ -140,6 +140,16 @@ func TestKeyPairServerRenewal(t *testing.T) {
 	if changed, err := kp.Check(); changed || err != nil {
 		t.Errorf("Check of unchanged files: %v, %v", changed, err)
 	}
+	// A renewal that has already expired is not taken up.
+	expired := newPair(t, 4, time.Now().Add(-time.Minute))
+	write(t, certFile, expired.cert)
+	write(t, keyFile, expired.key)
+	if changed, err := kp.Check(); changed || err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("expired renewal: Check %v, %v; want it refused as expired", changed, err)
+	}
+	if s := serverSerial(t, addr, client); s != 3 {
+		t.Errorf("after an expired renewal: serial %d, want 3 still", s)
+	}
 }
 
 // gather returns the values of the samples labelled cert=name.
