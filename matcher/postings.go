@@ -276,11 +276,7 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 	// comparing each).
 	var extra, es, mid []uint64
 	if st != nil {
-		n := int(st.dn.Load())
-		extra = make([]uint64, 0, n+len(adds))
-		for j := 0; j < n; j++ {
-			extra = append(extra, entry(frag(st.dkeys[j]), st.dids[j]))
-		}
+		extra = st.appendDelta(make([]uint64, 0, int(st.dn.Load())+len(adds)))
 		es, mid = st.entries, st.mid
 	}
 	for _, p := range adds {
@@ -312,6 +308,14 @@ func (ps *postings) updateShard(sh int, adds, removes []posting) {
 	ps.shards[sh].Store(next)
 }
 
+// appendDelta appends the delta's postings to dst as entries. Writer only.
+func (st *shardState) appendDelta(dst []uint64) []uint64 {
+	for j := range int(st.dn.Load()) {
+		dst = append(dst, entry(frag(st.dkeys[j]), st.dids[j]))
+	}
+	return dst
+}
+
 // midMin is the fewest entries a shard holds before full deltas go to its
 // mid level rather than straight into its entries: about 2,700,000 plans
 // (12 keys a plan over 4,096 shards). Below it a merge copies under 64 KiB
@@ -327,12 +331,7 @@ func (ps *postings) compact() {
 			continue
 		}
 		// No adds, no removes: updateShard would take the delta path.
-		n := int(st.dn.Load())
-		extra := make([]uint64, 0, len(st.mid)+n)
-		extra = append(extra, st.mid...)
-		for j := 0; j < n; j++ {
-			extra = append(extra, entry(frag(st.dkeys[j]), st.dids[j]))
-		}
+		extra := st.appendDelta(slices.Clone(st.mid))
 		slices.Sort(extra)
 		extra = slices.Compact(extra)
 		next := &shardState{entries: mergeEntries(st.entries, extra, nil)}
