@@ -66,8 +66,20 @@ type PushConfig struct {
 	Attempts int           // webhook attempts before the dead letter (default 5)
 	Backoff  time.Duration // first retry wait, doubling, jittered (default 1s)
 	Timeout  time.Duration // per webhook attempt (default 5s)
-	Queue    int           // bounded work queue (default 10000)
+	Queue    int           // lookups waiting to be registered (default 10000)
+	// Changes bounds the applied changes waiting to be checked against
+	// the registry (default 131072: four of the feed's catch-up batches).
+	Changes int
 }
+
+// changeChunk is how many changes one Redis round trip checks against the
+// registry: a replica replaying the day's changes hands over tens of
+// thousands a second, far more than one round trip each could keep up with.
+const changeChunk = 1024
+
+// stallWait is how long a replaying Record waits for the pusher to check a
+// chunk before it stops waiting and drops (Redis away or hung).
+const stallWait = time.Second
 
 // Pusher keeps the recent-lookups registry and sends push alerts. It is a
 // feed.Recorder: the consumer hands it every applied change.
@@ -81,15 +93,19 @@ type Pusher struct {
 	log     *slog.Logger
 
 	looked  chan lookedUp
-	changed chan planChange
+	changed chan []planChange                         // batches of changes, as the feed applied them
+	pending atomic.Int64                              // changes in changed and not yet checked
+	checked atomic.Int64                              // chunks of changes checked (or given up on): progress
+	atHead  atomic.Bool                               // the feed has reached the log's head once: Record never waits
+	stalled atomic.Bool                               // a replaying Record gave up waiting: it waits again once the pusher is clear
 	lanes   map[string]*[deliveryLanes]chan PlanAlert // client → its delivery lanes; Run's alone
 
 	sent, failed, lost *prometheus.CounterVec
 
 	// A replay hands over changes by the thousand: when work is dropped,
 	// the log says so at most once a second, with the count.
-	now                 func() int64 // unix seconds
-	queueFull, laneFull logThrottle
+	now                                 func() int64 // unix seconds
+	queueFull, laneFull, registryFailed logThrottle
 }
 
 // logThrottle lets a repeated error be logged at most once a second, with
@@ -140,10 +156,13 @@ func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead
 	if cfg.Queue <= 0 {
 		cfg.Queue = 10000
 	}
+	if cfg.Changes <= 0 {
+		cfg.Changes = 131072
+	}
 	p := &Pusher{cfg: cfg, rdb: rdb, clients: clients, events: events, dead: dead, log: log,
 		http:    &http.Client{Timeout: cfg.Timeout},
 		looked:  make(chan lookedUp, cfg.Queue),
-		changed: make(chan planChange, cfg.Queue),
+		changed: make(chan []planChange, 1024),
 		lanes:   make(map[string]*[deliveryLanes]chan PlanAlert),
 		now:     func() int64 { return time.Now().Unix() },
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_total",
@@ -171,8 +190,16 @@ func (p *Pusher) Looked(client string, plans []string, at time.Time) {
 	}
 }
 
-// Record implements feed.Recorder. Changes that do not fit the queue are
-// dropped: counted, and logged at most once a second.
+// Record implements feed.Recorder.
+//
+// Until the feed first reaches the head of the log (a replay, before the
+// replica serves), Record waits for room in the bound on waiting changes
+// rather than drop: holding the apply loop then costs only time to ready,
+// while a dropped change may be one no other replica alerted on (every
+// replica down when it happened). It waits only while the pusher gets on:
+// after stallWait without a chunk checked (Redis away or hung) it drops.
+// Once at the head, changes beyond the bound are dropped at once, so that
+// withdrawals are never held up: counted, and logged at most once a second.
 func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
 	// A change from longer ago than the window (and the clocks' slack) is
 	// no news to any client: a lookup it could follow was due its alert
@@ -181,26 +208,66 @@ func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
 	// read the registry for every event of the store and, where a plan's
 	// registry entry outlives its window, alert on a change of weeks ago.
 	oldest := time.Unix(p.now(), 0).Add(-p.cfg.Window - clockSlack)
-	dropped, first := 0, ""
+	var batch []planChange
 	for _, c := range changes {
-		if c.At.Before(oldest) {
-			continue
-		}
-		select {
-		case p.changed <- planChange{c.PlanID, c.Version, c.At, c.Event == nil}:
-		default:
-			if dropped == 0 {
-				first = c.PlanID
-			}
-			dropped++
+		if !c.At.Before(oldest) {
+			batch = append(batch, planChange{c.PlanID, c.Version, c.At, c.Event == nil})
 		}
 	}
-	if dropped == 0 {
+	if len(batch) == 0 {
 		return
 	}
-	p.lost.WithLabelValues("queue_full").Add(float64(dropped))
-	if n, ok := p.queueFull.add(dropped, p.now()); ok {
-		p.log.Error("push alert work lost: queue full", "changes", n, "plan_id", first)
+	if !p.atHead.Load() {
+		p.waitRoom(len(batch))
+	}
+	kept := batch // a batch larger than the bound still goes in whole when none are waiting
+	if pending := int(p.pending.Load()); pending > 0 {
+		kept = batch[:max(0, min(len(batch), p.cfg.Changes-pending))]
+	}
+	if len(kept) > 0 {
+		p.pending.Add(int64(len(kept)))
+		select {
+		case p.changed <- kept:
+		default: // a thousand batches waiting: the bound above is the one that holds in practice
+			p.pending.Add(-int64(len(kept)))
+			kept = nil
+		}
+	}
+	dropped := batch[len(kept):]
+	if len(dropped) == 0 {
+		return
+	}
+	p.lost.WithLabelValues("queue_full").Add(float64(len(dropped)))
+	if n, ok := p.queueFull.add(len(dropped), p.now()); ok {
+		p.log.Error("push alert work lost: queue full", "changes", n, "plan_id", dropped[0].plan)
+	}
+}
+
+// RecordHead implements feed.HeadRecorder: from now on Record never waits.
+func (p *Pusher) RecordHead(time.Time, feed.Offsets) { p.atHead.Store(true) }
+
+// waitRoom waits until n more changes fit the bound (or none are waiting),
+// for as long as the pusher checks a chunk every stallWait. Once it has
+// given up, it does not wait again until the pusher has cleared its queue,
+// so a hung Redis costs a replay one stallWait, not one a batch.
+func (p *Pusher) waitRoom(n int) {
+	last, since := p.checked.Load(), time.Now()
+	for {
+		pending := p.pending.Load()
+		if pending == 0 {
+			p.stalled.Store(false)
+			return
+		}
+		if pending+int64(n) <= int64(p.cfg.Changes) || p.stalled.Load() {
+			return
+		}
+		if c := p.checked.Load(); c != last {
+			last, since = c, time.Now()
+		} else if time.Since(since) > stallWait {
+			p.stalled.Store(true)
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -222,23 +289,70 @@ func (p *Pusher) Run(ctx context.Context) {
 				p.lost.WithLabelValues("redis").Inc()
 				p.log.Warn("recent-lookups registry not updated", "client_id", l.client, "err", err.Error())
 			}
-		case c := <-p.changed:
-			p.change(ctx, c)
+		case batch := <-p.changed:
+			for len(batch) > 0 && ctx.Err() == nil {
+				n := min(len(batch), changeChunk)
+				p.changes(ctx, batch[:n])
+				p.pending.Add(-int64(n))
+				p.checked.Add(1)
+				batch = batch[n:]
+			}
+			p.pending.Add(-int64(len(batch))) // left by shutdown
 		}
 	}
 }
 
-// change alerts every client that was given the plan before the change
-// and within the window, once across replicas.
-func (p *Pusher) change(ctx context.Context, c planChange) {
-	recent, err := p.rdb.HGetAll(ctx, recentKey(c.plan)).Result()
-	if err != nil {
+// registryRead returns, for the keys (registry entries) that exist, the
+// key's position (from 1) and its fields and values: one command for a
+// chunk of changes, where most plans have no entry. All the keys share a
+// hash slot ({planflag:recent}), as a Redis cluster requires.
+var registryRead = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+  if redis.call('EXISTS', k) == 1 then
+    out[#out+1] = i
+    out[#out+1] = redis.call('HGETALL', k)
+  end
+end
+return out`)
+
+// changes reads the registry entries of cs's plans in one round trip and
+// alerts on each change in turn.
+func (p *Pusher) changes(ctx context.Context, cs []planChange) {
+	keys := make([]string, len(cs))
+	for i, c := range cs {
+		keys[i] = recentKey(c.plan)
+	}
+	found, err := registryRead.Run(ctx, p.rdb, keys).Slice()
+	if err != nil && err != redis.Nil {
 		if ctx.Err() == nil {
-			p.lost.WithLabelValues("redis").Inc()
-			p.log.Warn("recent-lookups registry not read", "plan_id", c.plan, "err", err.Error())
+			p.lost.WithLabelValues("redis").Add(float64(len(cs)))
+			if n, ok := p.registryFailed.add(len(cs), p.now()); ok {
+				p.log.Warn("recent-lookups registry not read", "changes", n, "plan_id", cs[0].plan, "err", err.Error())
+			}
 		}
 		return
 	}
+	for j := 0; j+1 < len(found); j += 2 {
+		i, _ := found[j].(int64)
+		fv, _ := found[j+1].([]any)
+		if i < 1 || int(i) > len(cs) || len(fv) == 0 {
+			continue
+		}
+		recent := make(map[string]string, len(fv)/2)
+		for k := 0; k+1 < len(fv); k += 2 {
+			f, _ := fv[k].(string)
+			v, _ := fv[k+1].(string)
+			recent[f] = v
+		}
+		p.change(ctx, cs[i-1], recent)
+	}
+}
+
+// change alerts every client in recent (the plan's registry entry: client
+// → unix time of its last lookup) that was given the plan before the change
+// and within the window, once across replicas.
+func (p *Pusher) change(ctx context.Context, c planChange, recent map[string]string) {
 	kind := "updated"
 	if c.withdrawn {
 		kind = "withdrawn"

@@ -192,13 +192,52 @@ func TestPushLostAtShutdown(t *testing.T) {
 	})
 }
 
+// TestPushReplayOfRecentChanges: a replica replaying a day of changes (a
+// fresh replica, or a store re-published) hands the pusher the feed's
+// catch-up batches of 32,768 changes, each from within the window, faster
+// than it can check them. Every change is checked against the registry and
+// the one plan a client was given is alerted on; none is dropped. (With a
+// round trip per change and room for 10,000, a replay of 10 million plans
+// lost 8.7 million of these checks.)
+func TestPushReplayOfRecentChanges(t *testing.T) {
+	hook := newReceiver(t, 0)
+	rdb, clients := pushClient(t, hook.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p := NewPusher(PushConfig{Changes: 4096}, rdb, clients, nil, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	go p.Run(ctx)
+	plan := feedtest.Name("UCP")
+	now := time.Now()
+	looked(t, p, plan, now.Add(-time.Hour))
+	const batches, size = 3, 32768
+	for b := range batches {
+		changes := make([]feed.Applied, size)
+		for i := range changes {
+			changes[i] = feed.Applied{PlanID: fmt.Sprintf("%s-other-%d-%d", plan, b, i), Version: 1, Event: []byte(`{}`), At: now}
+		}
+		if b == batches-1 {
+			changes[size-1] = feed.Applied{PlanID: plan, Version: 5, Event: []byte(`{}`), At: now}
+		}
+		p.Record(changes, nil)
+	}
+	feedtest.Eventually(t, 60*time.Second, "alert delivered", func() bool { return len(hook.alerts()) == 1 })
+	if got := hook.alerts()[0]; got.PlanID != plan || got.Version != 5 || got.Change != "updated" {
+		t.Errorf("alert %+v", got)
+	}
+	if lost := testutil.ToFloat64(p.lost.WithLabelValues("queue_full")) + testutil.ToFloat64(p.lost.WithLabelValues("redis")); lost != 0 {
+		t.Errorf("%v changes lost", lost)
+	}
+	feedtest.Eventually(t, 10*time.Second, "queue drained", func() bool { return p.pending.Load() == 0 })
+}
+
 // A replay hands the pusher every applied change, batch after batch: once
 // its queue is full each dropped change is counted, but the log gets at
 // most a line a second, with the count, not a line per change.
 func TestPusherQueueFullLogThrottled(t *testing.T) {
 	var logs bytes.Buffer
-	p := NewPusher(PushConfig{Queue: 10}, nil, &Clients{}, nil, nil,
+	p := NewPusher(PushConfig{Changes: 10}, nil, &Clients{}, nil, nil,
 		slog.New(slog.NewJSONHandler(&logs, nil)), prometheus.NewRegistry())
+	p.RecordHead(time.Time{}, nil) // serving: Record never waits
 	sec := int64(1_800_000_000)
 	p.now = func() int64 { return sec }
 	batch := func(n int) []feed.Applied {
@@ -215,16 +254,52 @@ func TestPusherQueueFullLogThrottled(t *testing.T) {
 			t.Errorf("log has %d lines, want %d, the last with %s:\n%s", len(lines), wantLines, wantLast, logs.String())
 		}
 	}
-	p.Record(batch(1000), nil) // 10 queued, 990 dropped
-	check(1, `"changes":990`)
+	p.Record(batch(10), nil)   // queued
+	p.Record(batch(1000), nil) // dropped
+	check(1, `"changes":1000`)
 	p.Record(batch(1000), nil)
 	p.Record(batch(1000), nil)
-	check(1, `"changes":990`)
+	check(1, `"changes":1000`)
 	sec++
 	p.Record(batch(1), nil)
 	check(2, `"changes":2001`)
-	if lost := testutil.ToFloat64(p.lost.WithLabelValues("queue_full")); lost != 2991 {
-		t.Errorf("%v changes counted lost, want 2991", lost)
+	if lost := testutil.ToFloat64(p.lost.WithLabelValues("queue_full")); lost != 3001 {
+		t.Errorf("%v changes counted lost, want 3001", lost)
+	}
+}
+
+// Before the feed first reaches the log's head, Record waits for the pusher
+// rather than drop, but only while it gets on: with nothing checking (here
+// no Run; in flagd a hung Redis) it gives up after stallWait and then drops
+// at once, until the pusher has cleared its queue.
+func TestPusherReplayWaitsOnlyWhileChecking(t *testing.T) {
+	p := NewPusher(PushConfig{Changes: 10}, nil, &Clients{}, nil, nil,
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	sec := int64(1_800_000_000)
+	p.now = func() int64 { return sec }
+	batch := func(n int) []feed.Applied {
+		changes := make([]feed.Applied, n)
+		for i := range changes {
+			changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: time.Unix(sec, 0)}
+		}
+		return changes
+	}
+	timed := func(n int) time.Duration {
+		start := time.Now()
+		p.Record(batch(n), nil)
+		return time.Since(start)
+	}
+	if d := timed(25); d > stallWait/2 { // none waiting: a batch over the bound goes in whole
+		t.Errorf("the first batch took %v", d)
+	}
+	if d := timed(5); d < stallWait || d > 3*stallWait {
+		t.Errorf("a batch with the pusher stalled took %v, want about %v", d, stallWait)
+	}
+	if d := timed(5); d > stallWait/2 {
+		t.Errorf("a batch after the stall took %v, want no wait", d)
+	}
+	if lost := testutil.ToFloat64(p.lost.WithLabelValues("queue_full")); lost != 10 || p.pending.Load() != 25 {
+		t.Errorf("%v changes lost, %d waiting; want 10 and 25", lost, p.pending.Load())
 	}
 }
 
@@ -232,7 +307,7 @@ func TestPusherQueueFullLogThrottled(t *testing.T) {
 // history applies, is not pushed: it was news when it happened. A recent
 // one is queued.
 func TestPusherSkipsChangesOlderThanTheWindow(t *testing.T) {
-	p := NewPusher(PushConfig{Queue: 10, Window: time.Hour}, nil, &Clients{}, nil, nil,
+	p := NewPusher(PushConfig{Changes: 10, Window: time.Hour}, nil, &Clients{}, nil, nil,
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	sec := int64(1_800_000_000)
 	p.now = func() int64 { return sec }
@@ -244,9 +319,56 @@ func TestPusherSkipsChangesOlderThanTheWindow(t *testing.T) {
 	}, nil)
 	var got []string
 	for len(p.changed) > 0 {
-		got = append(got, (<-p.changed).plan)
+		for _, c := range <-p.changed {
+			got = append(got, c.plan)
+		}
 	}
 	if !slices.Equal(got, []string{"UCP-EDGE", "UCP-NEW"}) {
 		t.Errorf("queued %v, want [UCP-EDGE UCP-NEW]", got)
 	}
+}
+
+// With Redis away, a replay's changes are counted lost by the chunk and the
+// log gets at most a line a second, not one a chunk; the replay is not held
+// up.
+func TestPushRegistryAway(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	p := NewPusher(PushConfig{}, rdb, &Clients{}, nil, nil,
+		slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil)), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go p.Run(ctx)
+	changes := make([]feed.Applied, 3000)
+	for i := range changes {
+		changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: time.Now()}
+	}
+	start := time.Now()
+	p.Record(changes, nil)
+	p.Record(changes, nil)
+	if d := time.Since(start); d > stallWait {
+		t.Errorf("replay held %v by a Redis that is away", d)
+	}
+	feedtest.Eventually(t, 10*time.Second, "changes counted lost", func() bool {
+		return testutil.ToFloat64(p.lost.WithLabelValues("redis")) == 6000
+	})
+	took := time.Since(start)
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "recent-lookups registry not read"); n < 1 || n > int(took/time.Second)+1 {
+		t.Errorf("%d log lines for 6 chunks that failed in %v:\n%s", n, took, logs.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
