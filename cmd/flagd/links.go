@@ -117,14 +117,14 @@ func (m *Main) reconcile(ctx context.Context) {
 	}
 }
 
-// setupShared turns on what replicas share through Redis: each client's
-// rate, counted across replicas until ctx ends, and push alerts (the
-// recent-lookups registry, webhooks to the clients that configure one, and
-// alert events on Kafka).
-func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
+// setupShared sets up what replicas share through Redis: each client's
+// rate, counted across replicas once the replica is ready (load starts it),
+// and push alerts (the recent-lookups registry, webhooks to the clients that
+// configure one, and alert events on Kafka).
+func (m *Main) setupShared(clients *alert.Clients) {
 	rdb := redis.NewClient(m.redisAuth.Options(m.Config.RedisAddr))
 	m.closers = append(m.closers, rdb.Close)
-	go alert.NewRateShare(alert.RateShareConfig{}, rdb, clients, m.Log, m.metrics.Registry).Run(ctx)
+	m.rates = alert.NewRateShare(alert.RateShareConfig{}, rdb, clients, m.Log, m.metrics.Registry)
 	var events, dead *kafka.Writer
 	if m.Config.AlertsTopic != "" {
 		// Keyed by plan ID: one plan's alerts share a partition, in order.

@@ -282,6 +282,7 @@ type Main struct {
 	snaps   *feed.Snapshots
 	auditor *alert.Auditor
 	pusher  *alert.Pusher
+	rates   *alert.RateShare // clients' rates shared with the other replicas (with Redis)
 	closers []func() error
 	feedM   *feed.Metrics
 	// kafkaAuth is how every Kafka client reaches the brokers (from
@@ -351,7 +352,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	if m.snaps != nil {
-		m.setupShared(ctx, clients) // shared rates and push alerts need Redis
+		m.setupShared(clients) // shared rates and push alerts need Redis
 	}
 	m.ix = matcher.NewIndex(nil)
 	m.api.SetMatcher(m.ix)
@@ -508,6 +509,13 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	if !m.setReady() {
 		m.Log.Info("plan source loaded after shutdown began; staying not ready", "live", st.Live)
 		return nil
+	}
+	if m.rates != nil {
+		// Not before: until ready the replica serves no lookup, and a warm
+		// start's snapshot reads keep Redis busy past an exchange's deadline
+		// (at 10,000,000 plans, seven "Redis unreachable" warnings in one
+		// warm start).
+		go m.rates.Run(ctx)
 	}
 	if m.Config.PlatformURL != "" {
 		m.loading.Add(1)
