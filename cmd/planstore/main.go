@@ -12,12 +12,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -136,20 +138,32 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *synthetic > 0 {
 		cfg := bench.DefaultConfig()
 		cfg.Seed, cfg.Plans, cfg.Queries = *seed, *synthetic, 0
+		fmt.Fprintf(stderr, "generating a synthetic plan store of %d plans (seed %d)\n", cfg.Plans, cfg.Seed)
+		start := time.Now()
 		ds, err := bench.Generate(cfg)
 		if err != nil {
 			return err
 		}
-		msgs, err := bench.EventMessages(ds.Events)
-		if err != nil {
-			return err
-		}
+		fmt.Fprintf(stderr, "generated %d events in %.1fs\n", len(ds.Events), time.Since(start).Seconds())
+		// Only the events are needed from here: the rest of the store goes
+		// back to the OS now, and each event is encoded as it is sent and
+		// let go of after, rather than all held encoded at once.
+		events := ds.Events
+		ds = nil
+		debug.FreeOSMemory()
+		sent := 0
 		next = func() (bench.Message, bool) {
-			if len(msgs) == 0 {
+			if sent == len(events) {
 				return bench.Message{}, false
 			}
-			m := msgs[0]
-			msgs = msgs[1:]
+			b, err := json.Marshal(&events[sent])
+			if err != nil {
+				readErr = fmt.Errorf("encode synthetic event %d: %w", sent+1, err)
+				return bench.Message{}, false
+			}
+			m := bench.Message{Key: events[sent].PlanID, Value: b}
+			events[sent] = feed.Event{}
+			sent++
 			return m, true
 		}
 	} else {
