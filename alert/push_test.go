@@ -332,12 +332,11 @@ func TestPusherSkipsChangesOlderThanTheWindow(t *testing.T) {
 // log gets at most a line a second, not one a chunk; the replay is not held
 // up.
 func TestPushRegistryAway(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	var logs feedtest.LogBuffer
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
 	p := NewPusher(PushConfig{}, rdb, &Clients{}, nil, nil,
-		slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil)), prometheus.NewRegistry())
+		slog.New(slog.NewJSONHandler(&logs, nil)), prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go p.Run(ctx)
@@ -355,20 +354,7 @@ func TestPushRegistryAway(t *testing.T) {
 		return testutil.ToFloat64(p.lost.WithLabelValues("redis")) == 6000
 	})
 	took := time.Since(start)
-	mu.Lock()
-	defer mu.Unlock()
 	if n := strings.Count(logs.String(), "recent-lookups registry not read"); n < 1 || n > int(took/time.Second)+1 {
 		t.Errorf("%d log lines for 6 chunks that failed in %v:\n%s", n, took, logs.String())
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }

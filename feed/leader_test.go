@@ -1,7 +1,6 @@
 package feed_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -150,12 +149,11 @@ func TestKafkaLeaderMove(t *testing.T) {
 		want[pair{feedtest.PlanID(i), 1}], live[i] = true, true
 	}
 
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	var logs feedtest.LogBuffer
 	ix := matcher.NewIndex(nil)
 	rec := &pairs{applied: map[pair]int{}}
 	c := feed.NewConsumer(feed.KafkaConfig{Brokers: cl.brokers, Topic: topic, MaxWait: 100 * time.Millisecond,
-		Log: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))}, ix, rec)
+		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, ix, rec)
 	followCluster(t, c)
 	if got := ix.Live(); got != n {
 		t.Fatalf("caught up with %d plans, want %d", got, n)
@@ -336,7 +334,6 @@ func TestKafkaLeaderMove(t *testing.T) {
 		t.Logf("partitions whose leader moved: %d; ack → applied: median %v, worst %v",
 			len(delays), delays[len(delays)/2].Round(time.Millisecond), delays[len(delays)-1].Round(time.Millisecond))
 	}
-	mu.Lock()
 	debug := 0
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if strings.Contains(line, "level=DEBUG") {
@@ -346,7 +343,6 @@ func TestKafkaLeaderMove(t *testing.T) {
 		t.Log("consumer: " + line)
 	}
 	t.Logf("consumer: %d debug lines (failed reads after the first)", debug)
-	mu.Unlock()
 }
 
 // TestKafkaLeaderHang hangs the broker leading partition 0 (SIGSTOP: its

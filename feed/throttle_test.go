@@ -1,12 +1,10 @@
 package feed_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,12 +44,11 @@ func TestKafkaQuota(t *testing.T) {
 	quota(false)
 	t.Cleanup(func() { quota(true) })
 
-	var logs bytes.Buffer
-	var mu sync.Mutex
+	var logs feedtest.LogBuffer
 	m := feed.NewMetrics(prometheus.NewRegistry())
 	ix := matcher.NewIndex(nil)
 	c := feed.NewConsumer(feed.KafkaConfig{Brokers: e.brokers, Topic: e.topic, ClientID: client, MaxWait: 50 * time.Millisecond, Metrics: m,
-		Log: slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))}, ix, nil)
+		Log: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, ix, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := c.Prepare(ctx); err != nil {
@@ -80,8 +77,6 @@ func TestKafkaQuota(t *testing.T) {
 	if throttled == 0 {
 		t.Fatal("the broker never throttled a fetch: the quota did not bite, so this test shows nothing")
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if k := strings.Count(logs.String(), `"msg":"kafka read fail`); k > 0 {
 		t.Errorf("%d failed reads logged under a quota; log:\n%s", k, logs.String())
 	}
