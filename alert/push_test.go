@@ -240,13 +240,7 @@ func TestPusherQueueFullLogThrottled(t *testing.T) {
 	p.RecordHead(time.Time{}, nil) // serving: Record never waits
 	sec := int64(1_800_000_000)
 	p.now = func() int64 { return sec }
-	batch := func(n int) []feed.Applied {
-		changes := make([]feed.Applied, n)
-		for i := range changes {
-			changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: time.Unix(sec, 0)}
-		}
-		return changes
-	}
+	batch := func(n int) []feed.Applied { return changesAt(n, time.Unix(sec, 0)) }
 	check := func(wantLines int, wantLast string) {
 		t.Helper()
 		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
@@ -277,13 +271,7 @@ func TestPusherReplayWaitsOnlyWhileChecking(t *testing.T) {
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	sec := int64(1_800_000_000)
 	p.now = func() int64 { return sec }
-	batch := func(n int) []feed.Applied {
-		changes := make([]feed.Applied, n)
-		for i := range changes {
-			changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: time.Unix(sec, 0)}
-		}
-		return changes
-	}
+	batch := func(n int) []feed.Applied { return changesAt(n, time.Unix(sec, 0)) }
 	timed := func(n int) time.Duration {
 		start := time.Now()
 		p.Record(batch(n), nil)
@@ -340,10 +328,7 @@ func TestPushRegistryAway(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go p.Run(ctx)
-	changes := make([]feed.Applied, 3000)
-	for i := range changes {
-		changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: time.Now()}
-	}
+	changes := changesAt(3000, time.Now())
 	start := time.Now()
 	p.Record(changes, nil)
 	p.Record(changes, nil)
@@ -357,4 +342,13 @@ func TestPushRegistryAway(t *testing.T) {
 	if n := strings.Count(logs.String(), "recent-lookups registry not read"); n < 1 || n > int(took/time.Second)+1 {
 		t.Errorf("%d log lines for 6 chunks that failed in %v:\n%s", n, took, logs.String())
 	}
+}
+
+// changesAt is n updates of plans UCP-0, UCP-1, … made at at.
+func changesAt(n int, at time.Time) []feed.Applied {
+	changes := make([]feed.Applied, n)
+	for i := range changes {
+		changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: at}
+	}
+	return changes
 }

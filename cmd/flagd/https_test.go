@@ -98,7 +98,7 @@ func TestServiceHTTPS(t *testing.T) {
 // stays.
 func TestServiceHTTPSRenewal(t *testing.T) {
 	certFile, keyFile, _ := selfSigned(t)
-	var logs logBuf
+	var logs feedtest.LogBuffer
 	m := bootLogged(t, &logs, eventsFile(t), "-http.tls-cert", certFile, "-http.tls-key", keyFile, "-tls.check-interval", "1s")
 	defer m.Close()
 	served := func() *x509.Certificate {

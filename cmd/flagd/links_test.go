@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/planflag/planflag/careplanclient"
+	"github.com/planflag/planflag/feed/feedtest"
 )
 
 // TestServiceLinksAndAudit: with a key file every candidate carries a
@@ -184,7 +185,7 @@ func TestServiceWarnsWithoutAudit(t *testing.T) {
 		{nil, true},
 		{[]string{"-audit.file", filepath.Join(t.TempDir(), "audit.jsonl")}, false},
 	} {
-		var logs logBuf
+		var logs feedtest.LogBuffer
 		m := bootLogged(t, &logs, eventsFile(t), c.extra...)
 		m.Close()
 		if got := strings.Contains(logs.String(), warning); got != c.warns {

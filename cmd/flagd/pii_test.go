@@ -378,7 +378,7 @@ func TestServiceNoPersonalData(t *testing.T) {
 		t.Fatal(err)
 	}
 	audit := filepath.Join(dir, "audit.jsonl")
-	var log logBuf
+	var log feedtest.LogBuffer
 	m := bootLogged(t, &log, writeLines(t, "events.jsonl", piiEvents()), "-audit.file", audit,
 		"-link.key-file", keyFile, "-link.base-url", "https://plans.example/open")
 	closed := false
@@ -495,7 +495,7 @@ func TestServiceNoPersonalDataUnloadable(t *testing.T) {
 		t.Fatalf("only %d of the sentinel events are dead letters", len(dead))
 	}
 	for _, first := range dead {
-		var log logBuf
+		var log feedtest.LogBuffer
 		m := bootLogged(t, &log, writeLines(t, "bad.jsonl", []string{first, piiFamily + " " + piiNHS}))
 		var err error
 		select {
@@ -674,7 +674,7 @@ func TestFollowNoPersonalData(t *testing.T) {
 		}
 		return m
 	}
-	var log1, log2 logBuf
+	var log1, log2 feedtest.LogBuffer
 	m := boot(&log1)
 	closed := false
 	defer func() {

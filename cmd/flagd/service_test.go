@@ -14,12 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/planflag/planflag/alert"
+	"github.com/planflag/planflag/feed/feedtest"
 )
 
 const (
@@ -64,25 +64,6 @@ func bootLogged(t *testing.T, w io.Writer, events string, extra ...string) *Main
 		t.Fatal(err)
 	}
 	return m
-}
-
-// logBuf collects a service's log lines; the service writes from its own
-// goroutines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func eventsFile(t *testing.T) string {
@@ -382,7 +363,7 @@ func TestConfigErrors(t *testing.T) {
 // text quotes the request it read (the bearer token, the caller's details),
 // so it is not logged; the connection is counted by kind instead.
 func TestServiceMalformedRequestNotLogged(t *testing.T) {
-	var logs logBuf
+	var logs feedtest.LogBuffer
 	m := bootLogged(t, &logs, eventsFile(t))
 	defer m.Close()
 	waitReady(t, m)

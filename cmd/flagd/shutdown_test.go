@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planflag/planflag/feed/feedtest"
 	"github.com/planflag/planflag/matcher"
 )
 
@@ -71,7 +72,7 @@ func TestServiceNotReadyAfterShutdownBegan(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("no fifo: %v", err)
 	}
-	var logs logBuf
+	var logs feedtest.LogBuffer
 	m := bootLogged(t, &logs, fifo)
 	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 	if err != nil {
@@ -156,7 +157,7 @@ func TestServiceCloseDuringFileLoad(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Skipf("no fifo: %v", err)
 	}
-	var logs logBuf
+	var logs feedtest.LogBuffer
 	m := bootLogged(t, &logs, fifo, "-shutdown.timeout", "200ms")
 	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 	if err != nil {
