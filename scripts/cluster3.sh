@@ -36,13 +36,8 @@ NODES=(1 2 3)
 
 log() { echo "cluster3: $*" >&2; }
 die() { echo "cluster3: ERROR: $*" >&2; exit 1; }
-
-pid_running() {
-  local st
-  st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  st="${st##*) }"
-  [ -n "$st" ] && [ "${st%% *}" != Z ]
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$SCRIPT")/lib.sh"
 
 # node_pid N: the pid of node N if it runs (its command line names its config).
 node_pid() {
@@ -53,29 +48,6 @@ node_pid() {
   cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
   [[ "$cmd" == *kafka.Kafka*"$STATE/node$1/server.properties"* ]] || return 1
   echo "$pid"
-}
-
-port_used() {
-  local hex line
-  hex="$(printf '%04X' "$1")"
-  for f in /proc/net/tcp /proc/net/tcp6; do
-    [ -r "$f" ] || continue
-    while read -r _ line _; do
-      [ "${line##*:}" = "$hex" ] && return 0
-    done <"$f"
-  done
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-PICKED=" "
-free_port() {
-  local p i
-  for ((i = 0; i < 500; i++)); do
-    p=$((20000 + RANDOM % 12768))
-    case "$PICKED" in *" $p "*) continue ;; esac
-    if ! port_used "$p"; then PICKED="$PICKED$p "; echo "$p"; return 0; fi
-  done
-  die "no free port found"
 }
 
 # ports: broker and controller port of each node, picked once and kept.
@@ -127,19 +99,7 @@ num.io.threads=2
 num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 EOF
-  cat >"$d/log4j2.properties" <<'EOF'
-status = warn
-appender.out.type = Console
-appender.out.name = OUT
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.out.ref = OUT
-logger.state.name = state.change.logger
-logger.state.level = INFO
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-EOF
+  write_kafka_log4j2 "$d/log4j2.properties" INFO
 }
 
 jvm() {
@@ -149,13 +109,11 @@ jvm() {
 }
 
 format_all() {
-  local cid=- n
+  local cid n
   local need=0
   for n in "${NODES[@]}"; do [ -f "$STATE/node$n/data/meta.properties" ] || need=1; done
   [ "$need" = 1 ] || return 0
-  while [[ "$cid" == -* ]]; do
-    cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
-  done
+  cid="$(kafka_cluster_id)"
   log "formatting 3 nodes (cluster id $cid)"
   for n in "${NODES[@]}"; do
     [ -f "$STATE/node$n/data/meta.properties" ] && die "node $n is formatted but another is not: run down first"
@@ -163,16 +121,6 @@ format_all() {
     java "${JVM[@]}" kafka.tools.StorageTool format -t "$cid" -c "$STATE/node$n/server.properties" \
       </dev/null >>"$STATE/node$n/kafka.log" 2>&1 9>&- || { tail -n 30 "$STATE/node$n/kafka.log" >&2; die "format of node $n failed"; }
   done
-}
-
-api_answers() {
-  local got
-  got="$(
-    exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf '\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x00\x07\x00\x00' >&3
-    timeout 5 head -c 8 <&3 | od -An -tx1 | tr -d ' \n'
-  )" || return 1
-  [ "${got:8:8}" = 00000007 ]
 }
 
 # launch N: start node N without waiting.
@@ -196,7 +144,7 @@ await() {
   before="$(cat "$d/started.before" 2>/dev/null || echo 0)"
   for ((i = 0; i < TIMEOUT * 5; i++)); do
     node_pid "$n" >/dev/null || { tail -n 30 "$d/kafka.log" >&2; die "node $n exited during startup"; }
-    if [ "$(grep -c 'Kafka Server started' "$d/kafka.log" || true)" -gt "$before" ] && api_answers "$(broker_port "$n")"; then
+    if [ "$(grep -c 'Kafka Server started' "$d/kafka.log" || true)" -gt "$before" ] && kafka_api_answers "$(broker_port "$n")"; then
       log "node $n is up"
       return 0
     fi
@@ -207,16 +155,11 @@ await() {
 }
 
 stop_node() {
-  local n="$1" sig="$2" pid i
+  local n="$1" sig="$2" pid
   pid="$(node_pid "$n")" || { log "node $n is not running"; return 0; }
   log "sending SIG$sig to node $n (pid $pid)"
   kill -"$sig" "$pid"
-  for ((i = 0; i < 600; i++)); do pid_running "$pid" || break; sleep 0.1; done
-  if pid_running "$pid"; then
-    log "node $n did not stop in 60s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do pid_running "$pid" || break; sleep 0.1; done
-  fi
+  wait_or_kill "$pid" "node $n" 60
   rm -f "$STATE/node$n/kafka.pid"
 }
 

@@ -62,6 +62,8 @@ KLIB="$CACHE/kafka-$KAFKA_VERSION/lib"
 
 log() { echo "services: $*" >&2; }
 die() { echo "services: ERROR: $*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 # Run as root, or through sudo when not root.
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -74,15 +76,6 @@ apt_install() {
 }
 
 # --- process helpers ------------------------------------------------------------
-
-# pid_running PID: the process exists and is not a zombie (an exited daemon
-# whose parent, here often PID 1, has not reaped it yet).
-pid_running() {
-  local st
-  st="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  st="${st##*) }"
-  [ -n "$st" ] && [ "${st%% *}" != Z ]
-}
 
 # alive PIDFILE NAME: the pid in PIDFILE runs and its command line mentions NAME
 # (guards against a stale pidfile whose pid was reused).
@@ -97,54 +90,16 @@ alive() {
 
 # stop_pid PIDFILE NAME GRACE: SIGTERM, wait up to GRACE seconds, then SIGKILL.
 stop_pid() {
-  local pidfile="$1" name="$2" grace="$3" pid i
+  local pidfile="$1" name="$2" grace="$3" pid
   if ! alive "$pidfile" "$name"; then rm -f "$pidfile"; return 0; fi
   pid="$(cat "$pidfile")"
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    pid_running "$pid" || break
-    sleep 0.1
-  done
-  if pid_running "$pid"; then
-    log "$name did not stop in ${grace}s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do pid_running "$pid" || break; sleep 0.1; done
-  fi
+  wait_or_kill "$pid" "$name" "$grace"
   rm -f "$pidfile"
 }
 
 # --- ports ------------------------------------------------------------------------
-
-# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# port_used PORT: PORT appears as a local port of any TCP socket (listening,
-# connected or in TIME_WAIT) in /proc/net/tcp{,6}, or accepts connections.
-port_used() {
-  local hex line
-  hex="$(printf '%04X' "$1")"
-  for f in /proc/net/tcp /proc/net/tcp6; do
-    [ -r "$f" ] || continue
-    while read -r _ line _; do
-      [ "${line##*:}" = "$hex" ] && return 0
-    done <"$f"
-  done
-  port_open "$1"
-}
-
-# free_port: a free port in 20000-32767 (below Linux's ephemeral range, so
-# outgoing connections won't take it), not one already picked in this run.
-PICKED=" "
-free_port() {
-  local p i
-  for ((i = 0; i < 500; i++)); do
-    p=$((20000 + RANDOM % 12768))
-    case "$PICKED" in *" $p "*) continue ;; esac
-    if ! port_used "$p"; then PICKED="$PICKED$p "; echo "$p"; return 0; fi
-  done
-  die "no free port found"
-}
 
 # Load the ports of this state dir, picking new ones for what is missing (or,
 # when nothing runs, for a saved port that something else has taken meanwhile).
@@ -331,19 +286,7 @@ num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 EOF
   # Everything goes to stdout, which start_kafka sends to kafka.log.
-  cat >"$KDIR/log4j2.properties" <<'EOF'
-status = warn
-appender.out.type = Console
-appender.out.name = OUT
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.out.ref = OUT
-logger.state.name = state.change.logger
-logger.state.level = WARN
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-EOF
+  write_kafka_log4j2 "$KDIR/log4j2.properties" WARN
   cat >"$KDIR/log4j.properties" <<'EOF'
 log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
@@ -367,12 +310,7 @@ KAFKA_JVM=(-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
 format_kafka() {
   [ -f "$KDIR/data/meta.properties" ] && return 0
   local cid
-  # Cluster id: 16 random bytes, URL-safe base64 without padding (a Kafka Uuid);
-  # one starting with '-' would be taken for an option, so draw again.
-  cid=-
-  while [[ "$cid" == -* ]]; do
-    cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
-  done
+  cid="$(kafka_cluster_id)"
   log "formatting Kafka storage (cluster id $cid)"
   local pw
   pw="$(cat "$TLS/sasl-password")"
@@ -380,19 +318,6 @@ format_kafka() {
     --add-scram "SCRAM-SHA-256=[name=planflag,password=$pw]" \
     --add-scram "SCRAM-SHA-512=[name=planflag,password=$pw]" \
     </dev/null >>"$KDIR/kafka.log" 2>&1 9>&- || { tail -n 30 "$KDIR/kafka.log" >&2; die "kafka storage format failed"; }
-}
-
-# kafka_api_answers: send an ApiVersions v0 request (correlation id 7) over
-# bash /dev/tcp and check that a response with that correlation id comes back.
-kafka_api_answers() {
-  local got
-  got="$(
-    exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT" || exit 1
-    # size=10 | api_key=18 | api_version=0 | correlation_id=7 | client_id=""(len 0)
-    printf '\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x00\x07\x00\x00' >&3
-    timeout 5 head -c 8 <&3 | od -An -tx1 | tr -d ' \n'
-  )" || return 1
-  [ "${got:8:8}" = 00000007 ]
 }
 
 start_kafka() {
@@ -416,7 +341,7 @@ start_kafka() {
   # and it answers a real Kafka request on its port.
   for ((i = 0; i < TIMEOUT * 5; i++)); do
     pid_running "$pid" || break
-    if [ "$(grep -c 'Kafka Server started' "$KDIR/kafka.log" || true)" -gt "$before" ] && kafka_api_answers; then
+    if [ "$(grep -c 'Kafka Server started' "$KDIR/kafka.log" || true)" -gt "$before" ] && kafka_api_answers "$KAFKA_PORT"; then
       log "kafka is up"
       return 0
     fi
