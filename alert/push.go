@@ -172,7 +172,10 @@ func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_lost_total",
 			Help: "Push work dropped, by reason (queue_full, redis, shutdown)."}, []string{"reason"}),
 	}
-	reg.MustRegister(p.sent, p.failed, p.lost)
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "planflag_push_pending_changes",
+		Help: "Applied changes waiting to be checked against the recent-lookups registry."},
+		func() float64 { return float64(p.pending.Load()) })
+	reg.MustRegister(p.sent, p.failed, p.lost, pending)
 	return p
 }
 

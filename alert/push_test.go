@@ -230,6 +230,25 @@ func TestPushReplayOfRecentChanges(t *testing.T) {
 	feedtest.Eventually(t, 10*time.Second, "queue drained", func() bool { return p.pending.Load() == 0 })
 }
 
+// The backlog shows on /metrics: what Record queued and Run has not checked.
+func TestPusherPendingMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	p := NewPusher(PushConfig{}, nil, &Clients{}, nil, nil, slog.New(slog.DiscardHandler), reg)
+	p.Record(changesAt(700, time.Now()), nil)
+	n, err := testutil.GatherAndCount(reg, "planflag_push_pending_changes")
+	if err != nil || n != 1 {
+		t.Fatalf("metric gathered %d times, %v", n, err)
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "planflag_push_pending_changes" {
+			if v := mf.GetMetric()[0].GetGauge().GetValue(); v != 700 {
+				t.Errorf("pending changes %v, want 700", v)
+			}
+		}
+	}
+}
+
 // A replay hands the pusher every applied change, batch after batch: once
 // its queue is full each dropped change is counted, but the log gets at
 // most a line a second, with the count, not a line per change.
