@@ -37,13 +37,6 @@ var (
 	shared    built
 )
 
-// chunkPlans is the most plans generated at once: larger indexes (up to the
-// 10 million identities DESIGN.md asks one replica to hold) are built from
-// populations of this size with seeds 1, 2, …, their plan IDs prefixed by
-// the chunk's number, so that the generator's people, events and queries
-// never hold more than one chunk. The callers are the first chunk's.
-const chunkPlans = 1_000_000
-
 // benchBatch is how many changes the build applies at once: all of a chunk
 // by default, PLANFLAG_BENCH_BATCH to apply them as the Kafka feed does
 // while catching up (feed.KafkaConfig.MaxBatch: 32768).
@@ -62,25 +55,11 @@ func buildShared(b *testing.B) *built {
 		var took time.Duration
 		var m0 runtime.MemStats // before the first chunk is indexed
 		batch := benchBatch()
-		for chunk, left := 0, benchPlans(); left > 0; chunk, left = chunk+1, left-chunkPlans {
-			cfg := bench.DefaultConfig()
-			cfg.Seed = uint64(chunk + 1)
-			cfg.Plans = min(left, chunkPlans)
-			cfg.Queries = 0
-			if chunk == 0 {
-				cfg.Queries = 20_000
-			}
-			ds, err := bench.Generate(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			changes := make([]matcher.Change, len(ds.Events))
-			for i := range ds.Events {
-				changes[i] = ds.Events[i].Change()
-				if chunk > 0 {
-					changes[i].PlanID = "C" + strconv.Itoa(chunk) + "-" + changes[i].PlanID
-				}
-			}
+		// Beyond 1,000,000 plans the index is built from 1,000,000-plan
+		// populations (bench.GenerateChunks); the callers are the first's.
+		cfg := bench.DefaultConfig()
+		cfg.Seed, cfg.Plans, cfg.Queries = 1, benchPlans(), 20_000
+		err := bench.GenerateChunks(cfg, func(chunk int, ds *bench.Dataset, changes []matcher.Change) error {
 			if chunk == 0 {
 				shared.ds, shared.changes = ds, changes
 				runtime.GC()
@@ -92,13 +71,18 @@ func buildShared(b *testing.B) *built {
 				ix.Apply(changes[:n])
 				changes = changes[n:]
 			}
-			if left <= chunkPlans {
+			last := (chunk+1)*bench.ChunkPlans >= benchPlans()
+			if last {
 				ix.Compact() // as a replica does once caught up
 			}
 			took += time.Since(start)
-			if chunk > 0 && left > chunkPlans {
+			if !last && chunk > 0 {
 				b.Logf("indexed %d plans of %d", ix.Live(), benchPlans())
 			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
 		// The first chunk's data set and changes are held throughout (for
 		// the benchmarks), the later chunks' are garbage: the growth is the

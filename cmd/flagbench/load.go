@@ -28,6 +28,7 @@ import (
 	"github.com/planflag/planflag/bench"
 	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/feed"
+	"github.com/planflag/planflag/matcher"
 )
 
 // runLoad measures the lookup API under load: a child process serves the
@@ -37,7 +38,7 @@ import (
 func runLoad(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	plans := fs.Int("plans", 1_000_000, "plans in the served index")
+	plans := fs.Int("plans", 1_000_000, "plans in the served index (beyond 1,000,000 built from 1,000,000-plan populations with seeds seed, seed+1, …; the callers are the first's)")
 	seed := fs.Uint64("seed", 1, "seed of the synthetic population")
 	rate := fs.Float64("rate", 5000, "open-loop request rate per second")
 	dur := fs.Duration("duration", 20*time.Second, "length of each run")
@@ -342,18 +343,32 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := bench.DefaultConfig()
 	cfg.Seed, cfg.Plans, cfg.Queries = *seed, *plans, 10_000
-	ds, err := bench.Generate(cfg)
+	// Beyond 1,000,000 plans the index is built from 1,000,000-plan
+	// populations, the callers coming from the first, so that the
+	// generator's data never holds more than one.
+	ix := matcher.NewIndex(nil)
+	var queries []bench.LabeledQuery
+	err := bench.GenerateChunks(cfg, func(chunk int, ds *bench.Dataset, changes []matcher.Change) error {
+		if chunk == 0 {
+			queries = ds.Queries
+		}
+		ix.Apply(changes)
+		if *plans > bench.ChunkPlans {
+			fmt.Fprintf(stderr, "load server: indexed %d of %d plans\n", ix.Live(), *plans)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	ix, _ := buildIndex(ds, nil)
+	ix.Compact() // as flagd does once loaded
 	bodies, err := os.CreateTemp("", "planflag-load-*.jsonl")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(bodies.Name())
 	bw := bufio.NewWriter(bodies)
-	for _, q := range ds.Queries {
+	for _, q := range queries {
 		b, _ := json.Marshal(q.Query)
 		bw.Write(append(b, '\n'))
 	}
@@ -361,7 +376,7 @@ func runLoadServer(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	bodies.Close()
-	ds = nil // let the generator's data go: the server holds only the index
+	queries = nil // let the generator's data go: the server holds only the index
 	// Hand the generator's memory back to the OS now and collect as a
 	// serving replica, as flagd does after its initial load, so resident
 	// memory is the serving process's own.
