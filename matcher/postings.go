@@ -167,23 +167,11 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 	if st == nil {
 		return dst, 0
 	}
-	found := 0
-	es, f := st.entries, frag(key)
-	for i := st.first(f); i < len(es) && uint32(es[i]>>32) == f; i++ {
-		if found < limit {
-			dst = append(dst, uint32(es[i]))
-		}
-		found++
-	}
+	f := frag(key)
+	dst, found := appendRun(dst, st.entries, st.first(f), f, 0, limit)
 	if len(st.mid) > 0 {
-		ms := st.mid
-		i, _ := slices.BinarySearch(ms, entry(f, 0))
-		for ; i < len(ms) && uint32(ms[i]>>32) == f; i++ {
-			if found < limit {
-				dst = append(dst, uint32(ms[i]))
-			}
-			found++
-		}
+		i, _ := slices.BinarySearch(st.mid, entry(f, 0))
+		dst, found = appendRun(dst, st.mid, i, f, found, limit)
 	}
 	n := int(st.dn.Load())
 	for j := 0; j < n; j++ {
@@ -193,6 +181,18 @@ func (ps *postings) lookup(key uint64, dst []uint32, limit int) ([]uint32, int) 
 			}
 			found++
 		}
+	}
+	return dst, found
+}
+
+// appendRun appends to dst the slot IDs of the run of entries of fragment f
+// that starts at es[i], while found (counting them all) is under limit.
+func appendRun(dst []uint32, es []uint64, i int, f uint32, found, limit int) ([]uint32, int) {
+	for ; i < len(es) && uint32(es[i]>>32) == f; i++ {
+		if found < limit {
+			dst = append(dst, uint32(es[i]))
+		}
+		found++
 	}
 	return dst, found
 }
