@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -348,5 +349,57 @@ func TestChurnUpdatesKeepPlanSize(t *testing.T) {
 		if got := len(ev.Patient.Addresses); got != addresses[ev.PlanID] {
 			t.Fatalf("%s: %d addresses after an update, %d before", ev.PlanID, got, addresses[ev.PlanID])
 		}
+	}
+}
+
+// TestEventChunks checks the chunked generator: chunks of the asked size
+// with the seeds in turn, the callers from the first only, and plan IDs
+// that are unique over the chunks and the same in events and holders.
+func TestEventChunks(t *testing.T) {
+	cfg := small()
+	cfg.Plans = 2500
+	var sizes []int
+	ids := map[string]bool{}
+	err := generateEventChunks(cfg, 1000, func(chunk int, ds *Dataset) error {
+		sizes = append(sizes, len(ds.Holders))
+		if (len(ds.Queries) > 0) != (chunk == 0) {
+			t.Errorf("chunk %d has %d callers", chunk, len(ds.Queries))
+		}
+		c := cfg
+		c.Seed, c.Plans, c.Queries = cfg.Seed+uint64(chunk), len(ds.Holders), 0
+		alone, err := Generate(c)
+		if err != nil {
+			return err
+		}
+		if len(alone.Events) != len(ds.Events) {
+			t.Fatalf("chunk %d: %d events, its population alone %d", chunk, len(ds.Events), len(alone.Events))
+		}
+		prefix := ""
+		if chunk > 0 {
+			prefix = "C" + strconv.Itoa(chunk) + "-"
+		}
+		for i, ev := range ds.Events {
+			if ev.PlanID != prefix+alone.Events[i].PlanID {
+				t.Fatalf("chunk %d event %d: plan %q, want %q", chunk, i, ev.PlanID, prefix+alone.Events[i].PlanID)
+			}
+			if ev.Type == feed.TypeUpserted {
+				ids[ev.PlanID] = true
+			}
+		}
+		for i, p := range ds.Holders {
+			if p.PlanID != prefix+alone.Holders[i].PlanID {
+				t.Fatalf("chunk %d holder %d: plan %q, want %q", chunk, i, p.PlanID, prefix+alone.Holders[i].PlanID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{1000, 1000, 500}; !slices.Equal(sizes, want) {
+		t.Fatalf("chunk sizes %v, want %v", sizes, want)
+	}
+	if len(ids) != cfg.Plans {
+		t.Errorf("%d distinct plans over the chunks, want %d", len(ids), cfg.Plans)
 	}
 }

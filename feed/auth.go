@@ -39,6 +39,38 @@ type KafkaAuthConfig struct {
 	PasswordFile string // the password is read from a file, never given on a command line
 }
 
+// FlagSet is where a command defines its flags: a *flag.FlagSet, or one
+// that takes their defaults from the environment too (flagd's).
+type FlagSet interface {
+	String(name, value, usage string) *string
+	Bool(name string, value bool, usage string) *bool
+}
+
+// TLSFlags defines the flags of TLS files for a client of a server
+// (-PREFIX.tls-ca, -PREFIX.tls-cert, -PREFIX.tls-key); server names it in
+// their help.
+func TLSFlags(fs FlagSet, prefix, server string) (ca, cert, key *string) {
+	ca = fs.String(prefix+".tls-ca", "", "PEM file of the CA certificates that sign "+server+"'s certificates (default: the system's)")
+	cert = fs.String(prefix+".tls-cert", "", "PEM client certificate, for when "+server+" asks for one (with -"+prefix+".tls-key)")
+	key = fs.String(prefix+".tls-key", "", "PEM key of -"+prefix+".tls-cert")
+	return ca, cert, key
+}
+
+// KafkaAuthFlags defines the flags of TLS and SASL to the Kafka brokers
+// (-kafka.tls, -kafka.tls-…, -kafka.sasl…), the same in every command; the
+// function it returns reads them after parsing.
+func KafkaAuthFlags(fs FlagSet) func() KafkaAuthConfig {
+	useTLS := fs.Bool("kafka.tls", false, "reach Kafka over TLS (also on with any -kafka.tls-… file)")
+	ca, cert, key := TLSFlags(fs, "kafka", "Kafka")
+	mech := fs.String("kafka.sasl", "", "SASL mechanism: plain (only with TLS), scram-sha-256 or scram-sha-512")
+	user := fs.String("kafka.sasl-user", "", "SASL user name")
+	pw := fs.String("kafka.sasl-password-file", "", "file holding the SASL password (one line)")
+	return func() KafkaAuthConfig {
+		return KafkaAuthConfig{TLS: *useTLS, CAFile: *ca, CertFile: *cert, KeyFile: *key,
+			SASL: *mech, User: *user, PasswordFile: *pw}
+	}
+}
+
 // SASL mechanisms by the names flags take.
 const (
 	SASLPlain       = "plain"
@@ -171,6 +203,15 @@ func (a KafkaAuth) Client(brokers []string, timeout time.Duration) *kafka.Client
 // refused the brokers' certificate. Prepare returns it at once rather than
 // retry for ever; flagd stops with it.
 var ErrKafkaAuth = errors.New("kafka refused the credentials, certificate or permissions given, or its certificate was refused")
+
+// markAuth wraps err in ErrKafkaAuth if it is an authentication or
+// authorisation failure not marked so already.
+func markAuth(err error) error {
+	if err == nil || errors.Is(err, ErrKafkaAuth) || !isAuthError(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrKafkaAuth, err)
+}
 
 // isAuthError reports whether err is an authentication or authorisation
 // failure between planflag and a broker.

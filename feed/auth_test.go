@@ -95,7 +95,8 @@ func TestKafkaSecureListeners(t *testing.T) {
 }
 
 // Wrong credentials, or a certificate either side refuses, stop Prepare at
-// once with an error that says so, rather than a retry loop for ever.
+// once with an error that says so, rather than a retry loop for ever; and
+// CreateTopic says so too.
 func TestKafkaSecureRefused(t *testing.T) {
 	s := feedtest.SecureKafka(t)
 	wrong := filepath.Join(t.TempDir(), "wrong")
@@ -123,6 +124,15 @@ func TestKafkaSecureRefused(t *testing.T) {
 			err = feed.NewConsumer(feed.KafkaConfig{Brokers: c.brokers, Topic: "any", Auth: auth}, matcher.NewIndex(nil), nil).Prepare(ctx)
 			if !errors.Is(err, feed.ErrKafkaAuth) || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("prepare: %v (after %v); want at once an authentication error naming %q", err, time.Since(start).Round(time.Millisecond), c.want)
+			}
+			if strings.Count(err.Error(), feed.ErrKafkaAuth.Error()) != 1 {
+				t.Errorf("prepare: %v; want it marked once", err)
+			}
+			// Creating a topic (planstore, flagd's audit and alert topics)
+			// says the same.
+			err = feed.CreateTopic(ctx, c.brokers, auth, feedtest.Name("refused"), 1, true)
+			if !errors.Is(err, feed.ErrKafkaAuth) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("create topic: %v; want an authentication error naming %q", err, c.want)
 			}
 		})
 	}

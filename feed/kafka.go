@@ -195,8 +195,8 @@ func (c *Consumer) Prepare(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if isAuthError(err) {
-			return fmt.Errorf("%w: %w", ErrKafkaAuth, err)
+		if err := markAuth(err); errors.Is(err, ErrKafkaAuth) {
+			return err
 		}
 		c.cfg.Log.Warn("kafka not ready; retrying", "topic", c.cfg.Topic, "err", err.Error(), "retry_in", backoff.String())
 		select {
@@ -680,8 +680,13 @@ func (c *Consumer) checkCaughtUp(next Offsets) {
 
 // CreateTopic creates a topic (compacted if compact) with the given
 // partitions on a single-broker or larger cluster; an existing topic is not
-// an error.
+// an error. A refusal of auth's credentials or certificate, or of the
+// permission to create or describe the topic, is an ErrKafkaAuth.
 func CreateTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic string, partitions int, compact bool) error {
+	return markAuth(createTopic(ctx, brokers, auth, topic, partitions, compact))
+}
+
+func createTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic string, partitions int, compact bool) error {
 	cl := auth.Client(brokers, 15*time.Second)
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{})
 	if err != nil {

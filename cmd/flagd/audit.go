@@ -28,7 +28,7 @@ func runAudit(args []string, stdout, stderr io.Writer) error {
 	topic := fs.String("topic", "lookup-audit", "audit topic")
 	plan := fs.String("plan", "", "plan ID to find")
 	env := &envFlags{fs: fs}
-	authFlags := kafkaAuthFlags(env) // as flagd's, FLAGD_KAFKA_… variables too
+	authFlags := feed.KafkaAuthFlags(env) // as flagd's, FLAGD_KAFKA_… variables too
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

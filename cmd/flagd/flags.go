@@ -123,35 +123,11 @@ func (e *envFlags) err() error {
 	return fmt.Errorf("environment: %s", strings.Join(e.errs, "; "))
 }
 
-// tlsFlags defines the flags of TLS files for a client of a server
-// (-PREFIX.tls-ca, -PREFIX.tls-cert, -PREFIX.tls-key); server names it in
-// their help.
-func tlsFlags(e *envFlags, prefix, server string) (ca, cert, key *string) {
-	ca = e.String(prefix+".tls-ca", "", "PEM file of the CA certificates that sign "+server+"'s certificates (default: the system's)")
-	cert = e.String(prefix+".tls-cert", "", "PEM client certificate, for when "+server+" asks for one (with -"+prefix+".tls-key)")
-	key = e.String(prefix+".tls-key", "", "PEM key of -"+prefix+".tls-cert")
-	return ca, cert, key
-}
-
-// kafkaAuthFlags defines the flags of TLS and SASL to the Kafka brokers;
-// the function it returns reads them after parsing.
-func kafkaAuthFlags(e *envFlags) func() feed.KafkaAuthConfig {
-	useTLS := e.Bool("kafka.tls", false, "reach Kafka over TLS (also on with any -kafka.tls-… file)")
-	ca, cert, key := tlsFlags(e, "kafka", "Kafka")
-	mech := e.String("kafka.sasl", "", "SASL mechanism: plain (only with TLS), scram-sha-256 or scram-sha-512")
-	user := e.String("kafka.sasl-user", "", "SASL user name")
-	pw := e.String("kafka.sasl-password-file", "", "file holding the SASL password (one line)")
-	return func() feed.KafkaAuthConfig {
-		return feed.KafkaAuthConfig{TLS: *useTLS, CAFile: *ca, CertFile: *cert, KeyFile: *key,
-			SASL: *mech, User: *user, PasswordFile: *pw}
-	}
-}
-
 // redisAuthFlags defines the flags of TLS and credentials to Redis; the
 // function it returns reads them after parsing.
 func redisAuthFlags(e *envFlags) func() feed.RedisAuthConfig {
 	useTLS := e.Bool("redis.tls", false, "reach Redis over TLS (also on with any -redis.tls-… file)")
-	ca, cert, key := tlsFlags(e, "redis", "Redis")
+	ca, cert, key := feed.TLSFlags(e, "redis", "Redis")
 	user := e.String("redis.user", "", "Redis ACL user (needs -redis.password-file)")
 	pw := e.String("redis.password-file", "", "file holding the Redis password (one line): the user's, or without -redis.user the default user's")
 	return func() feed.RedisAuthConfig {
@@ -163,7 +139,7 @@ func redisAuthFlags(e *envFlags) func() feed.RedisAuthConfig {
 // credentials; the function it returns reads them after parsing.
 func platformFlags(e *envFlags) func() platformAuth {
 	token := e.String("platform.token-file", "", "file holding the bearer token the care-plan platform's API takes (one line)")
-	ca, cert, key := tlsFlags(e, "platform", "the care-plan platform")
+	ca, cert, key := feed.TLSFlags(e, "platform", "the care-plan platform")
 	return func() platformAuth {
 		return platformAuth{TokenFile: *token, CAFile: *ca, CertFile: *cert, KeyFile: *key}
 	}

@@ -96,7 +96,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	topic := e.String("kafka.topic", feed.DefaultTopic, "plan-store topic")
 	dlq := e.String("kafka.dead-letter-topic", "", "topic for refused events (default <kafka.topic>.dead-letters)")
 	clientID := e.String("kafka.client-id", "planflag", "client ID the plan-store topic is read with (brokers set quotas per client ID)")
-	kafkaAuth := kafkaAuthFlags(e)
+	kafkaAuth := feed.KafkaAuthFlags(e)
 	redisAddr := e.String("redis.addr", "", "Redis host:port for the warm-start snapshot, client rates shared across replicas and push alerts (needs -kafka.brokers)")
 	redisAuth := redisAuthFlags(e)
 	snapEvery := e.Duration("snapshot.interval", 30*time.Second, "how often the snapshot is written to Redis (and on shutdown)")

@@ -19,8 +19,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
+
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,7 +50,9 @@ func usage(w io.Writer) {
   planstore publish -brokers B [-topic T] -synthetic N [-seed S]          publish a synthetic plan store
   planstore tombstone -brokers B [-topic T] PLAN_ID...                    withdraw plans for good (null value)
   planstore serve -events F -link.key-file K [-addr A] [-redis R]         the platform side: open plan links, plan API
-The topic is created (compacted, -partitions) if it does not exist.`)
+The topic is created (compacted, -partitions) if it does not exist. publish and
+tombstone reach the brokers over TLS and SASL with flagd's -kafka.tls… and
+-kafka.sasl… flags ("planstore publish -h" lists them).`)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -72,17 +75,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-// common are the flags every command takes.
+// common are the flags every command that writes to Kafka takes.
 type common struct {
 	brokers    string
 	topic      string
 	partitions int
+	auth       func() feed.KafkaAuthConfig
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.brokers, "brokers", os.Getenv("KAFKA_BROKERS"), "Kafka bootstrap brokers, comma-separated (env KAFKA_BROKERS)")
 	fs.StringVar(&c.topic, "topic", feed.DefaultTopic, "plan-store topic")
 	fs.IntVar(&c.partitions, "partitions", 6, "partitions when the topic has to be created")
+	c.auth = feed.KafkaAuthFlags(fs) // as flagd's
 }
 
 func (c *common) writer(ctx context.Context) (*kafka.Writer, error) {
@@ -98,14 +103,22 @@ func (c *common) writer(ctx context.Context) (*kafka.Writer, error) {
 	if c.partitions < 1 {
 		return nil, errors.New("-partitions must be at least 1")
 	}
-	if err := feed.CreateTopic(ctx, brokers, feed.KafkaAuth{}, c.topic, c.partitions, true); err != nil {
+	auth, err := c.auth().Build()
+	if err != nil {
+		return nil, err
+	}
+	if err := feed.CreateTopic(ctx, brokers, auth, c.topic, c.partitions, true); err != nil {
 		return nil, fmt.Errorf("create topic %s: %w", c.topic, err)
 	}
 	// Murmur2 partitions keys as the Java client does, so every producer of
 	// the topic puts a plan's events on the same partition, in order.
-	return &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: c.topic, Balancer: &kafka.Murmur2Balancer{},
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: c.topic, Balancer: &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond,
-		WriteTimeout: 30 * time.Second}, nil
+		WriteTimeout: 30 * time.Second}
+	if auth.TLS != nil || auth.SASL != nil {
+		w.Transport = auth.Transport("planstore")
+	}
+	return w, nil
 }
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -138,34 +151,13 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *synthetic > 0 {
 		cfg := bench.DefaultConfig()
 		cfg.Seed, cfg.Plans, cfg.Queries = *seed, *synthetic, 0
-		fmt.Fprintf(stderr, "generating a synthetic plan store of %d plans (seed %d)\n", cfg.Plans, cfg.Seed)
-		start := time.Now()
-		ds, err := bench.Generate(cfg)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "generated %d events in %.1fs\n", len(ds.Events), time.Since(start).Seconds())
-		// Only the events are needed from here: the rest of the store goes
-		// back to the OS now, and each event is encoded as it is sent and
-		// let go of after, rather than all held encoded at once.
-		events := ds.Events
-		ds = nil
-		debug.FreeOSMemory()
-		sent := 0
-		next = func() (bench.Message, bool) {
-			if sent == len(events) {
-				return bench.Message{}, false
-			}
-			b, err := json.Marshal(&events[sent])
-			if err != nil {
-				readErr = fmt.Errorf("encode synthetic event %d: %w", sent+1, err)
-				return bench.Message{}, false
-			}
-			m := bench.Message{Key: events[sent].PlanID, Value: b}
-			events[sent] = feed.Event{}
-			sent++
-			return m, true
-		}
+		fmt.Fprintf(stderr, "generating a synthetic plan store of %d plans (seed %d), at most %d at a time\n",
+			cfg.Plans, cfg.Seed, bench.ChunkPlans)
+		gen := func(use func(int, *bench.Dataset) error) error { return bench.GenerateEventChunks(cfg, use) }
+		stderr = &syncWriter{w: stderr} // written by the generator and the publisher
+		var stop func()
+		next, stop = syntheticEvents(cfg.Plans, gen, stderr, &readErr)
+		defer stop()
 	} else {
 		r := io.Reader(os.Stdin)
 		if *events != "-" {
@@ -234,4 +226,87 @@ func runTombstone(ctx context.Context, args []string, stderr io.Writer) error {
 		msgs = append(msgs, kafka.Message{Key: []byte(id)})
 	}
 	return w.WriteMessages(ctx, msgs...)
+}
+
+// syntheticEvents runs gen, which hands a synthetic plan store of plans
+// plans to use in chunks (bench.GenerateEventChunks: at most
+// bench.ChunkPlans each), generating the next chunk while the last is sent,
+// and returns the events one by one, each encoded as it is sent: at
+// 10,000,000 plans the tool holds about two chunks' data where the whole
+// population took 15 GB. Generation starts at the first call of next (so
+// that a broker that cannot be reached is reported at once); each chunk
+// generated is reported on stderr; a generation or encoding error ends the
+// events and is left in *errp. stop ends the generator when the events are
+// not all taken.
+func syntheticEvents(plans int, gen func(use func(int, *bench.Dataset) error) error, stderr io.Writer,
+	errp *error) (next func() (bench.Message, bool), stop func()) {
+	chunks := make(chan []feed.Event) // unbuffered: one chunk sent, one generated
+	done := make(chan struct{})
+	var genErr error
+	var started sync.Once
+	generate := func() {
+		defer close(chunks)
+		start := time.Now()
+		made := 0
+		genErr = gen(func(chunk int, ds *bench.Dataset) error {
+			made += len(ds.Holders)
+			fmt.Fprintf(stderr, "generated %d of %d plans (%.1fs)\n", made, plans, time.Since(start).Seconds())
+			select {
+			case chunks <- ds.Events:
+				return nil
+			case <-done:
+				return errStopped
+			}
+		})
+		if errors.Is(genErr, errStopped) {
+			genErr = nil
+		}
+	}
+	var events []feed.Event
+	sent := 0
+	next = func() (bench.Message, bool) {
+		started.Do(func() { go generate() })
+		for len(events) == 0 {
+			var ok bool
+			if events, ok = <-chunks; !ok {
+				*errp = genErr // set before chunks was closed
+				return bench.Message{}, false
+			}
+		}
+		ev := &events[0]
+		b, err := json.Marshal(ev)
+		if err != nil {
+			*errp = fmt.Errorf("encode synthetic event %d: %w", sent+1, err)
+			return bench.Message{}, false
+		}
+		m := bench.Message{Key: ev.PlanID, Value: b}
+		*ev = feed.Event{} // let the event go once sent
+		events = events[1:]
+		sent++
+		return m, true
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			started.Do(func() { close(chunks) }) // never started: it never will
+			close(done)
+			for range chunks { // wait for the generator to end
+			}
+		})
+	}
+	return next, stop
+}
+
+var errStopped = errors.New("stopped")
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
