@@ -154,7 +154,6 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stderr, "generating a synthetic plan store of %d plans (seed %d), at most %d at a time\n",
 			cfg.Plans, cfg.Seed, bench.ChunkPlans)
 		gen := func(use func(int, *bench.Dataset) error) error { return bench.GenerateEventChunks(cfg, use) }
-		stderr = &syncWriter{w: stderr} // written by the generator and the publisher
 		var stop func()
 		next, stop = syntheticEvents(cfg.Plans, gen, stderr, &readErr)
 		defer stop()
@@ -240,7 +239,12 @@ func runTombstone(ctx context.Context, args []string, stderr io.Writer) error {
 // not all taken.
 func syntheticEvents(plans int, gen func(use func(int, *bench.Dataset) error) error, stderr io.Writer,
 	errp *error) (next func() (bench.Message, bool), stop func()) {
-	chunks := make(chan []feed.Event) // unbuffered: one chunk sent, one generated
+	type chunk struct {
+		events []feed.Event
+		made   int           // plans generated with this chunk's
+		took   time.Duration // since generation started
+	}
+	chunks := make(chan chunk) // unbuffered: one chunk sent, one generated
 	done := make(chan struct{})
 	var genErr error
 	var started sync.Once
@@ -248,11 +252,10 @@ func syntheticEvents(plans int, gen func(use func(int, *bench.Dataset) error) er
 		defer close(chunks)
 		start := time.Now()
 		made := 0
-		genErr = gen(func(chunk int, ds *bench.Dataset) error {
+		genErr = gen(func(_ int, ds *bench.Dataset) error {
 			made += len(ds.Holders)
-			fmt.Fprintf(stderr, "generated %d of %d plans (%.1fs)\n", made, plans, time.Since(start).Seconds())
 			select {
-			case chunks <- ds.Events:
+			case chunks <- chunk{ds.Events, made, time.Since(start)}:
 				return nil
 			case <-done:
 				return errStopped
@@ -267,11 +270,15 @@ func syntheticEvents(plans int, gen func(use func(int, *bench.Dataset) error) er
 	next = func() (bench.Message, bool) {
 		started.Do(func() { go generate() })
 		for len(events) == 0 {
-			var ok bool
-			if events, ok = <-chunks; !ok {
+			c, ok := <-chunks
+			if !ok {
 				*errp = genErr // set before chunks was closed
 				return bench.Message{}, false
 			}
+			// Reported here, not by the generator, so that stderr has one
+			// writer: the publisher's progress comes from this goroutine.
+			fmt.Fprintf(stderr, "generated %d of %d plans (%.1fs)\n", c.made, plans, c.took.Seconds())
+			events = c.events
 		}
 		ev := &events[0]
 		b, err := json.Marshal(ev)
@@ -298,15 +305,3 @@ func syntheticEvents(plans int, gen func(use func(int, *bench.Dataset) error) er
 }
 
 var errStopped = errors.New("stopped")
-
-// syncWriter serialises writes to w.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
