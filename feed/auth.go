@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -22,9 +23,8 @@ import (
 // flagd makes (the plan-topic reader, the dead-letter, audit and alert
 // writers, topic creation) takes the same.
 type KafkaAuth struct {
-	TLS  *tls.Config    // nil: plaintext
+	TLS  *TLSClient     // nil: plaintext
 	SASL sasl.Mechanism // nil: no SASL
-	Cert *KeyPair       // the client certificate TLS presents, reloaded when renewed; nil: none
 }
 
 // KafkaAuthConfig is a KafkaAuth as an operator gives it: files and names.
@@ -84,7 +84,7 @@ const (
 func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	var a KafkaAuth
 	var err error
-	if a.TLS, a.Cert, err = ClientTLS("kafka", "kafka", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
+	if a.TLS, err = NewTLSClient("kafka", "kafka", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
 		return a, err
 	}
 	if c.SASL == "" {
@@ -121,43 +121,6 @@ func (c KafkaAuthConfig) Build() (KafkaAuth, error) {
 	return a, nil
 }
 
-// ClientTLS builds the TLS settings of a client of what (a name for errors)
-// from PEM files: the CAs that sign the server's certificate (none: the
-// system's), and a client certificate and key for a server that asks for
-// one, reloaded when renewed on disk (the KeyPair, named name; nil without
-// one). The settings are nil if TLS is off (on false and no file given).
-// flagd uses it for every server it reaches: Kafka, Redis and the
-// care-plan platform.
-func ClientTLS(what, name string, on bool, caFile, certFile, keyFile string) (*tls.Config, *KeyPair, error) {
-	if (certFile == "") != (keyFile == "") {
-		return nil, nil, fmt.Errorf("%s TLS: give the client certificate and its key together", what)
-	}
-	if !on && caFile == "" && certFile == "" {
-		return nil, nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s TLS CA file: %w", what, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("%s TLS CA file %s: no PEM certificate in it", what, caFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if certFile == "" {
-		return cfg, nil, nil
-	}
-	kp, err := LoadKeyPair(name, certFile, keyFile)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s TLS client certificate: %w", what, err)
-	}
-	cfg.GetClientCertificate = kp.GetClientCertificate
-	return cfg, kp, nil
-}
-
 // ReadSecret reads a password or token from a file of one line (a trailing
 // newline, an editor's or echo's, is not part of it); what names the file
 // in errors, which never quote its content.
@@ -174,15 +137,24 @@ func ReadSecret(what, file string) (string, error) {
 }
 
 // Transport returns a transport that reaches the brokers as a says, naming
-// the client clientID.
+// the client clientID. TLS is made by a's dial function, with the CAs on
+// disk when each connection is made.
 func (a KafkaAuth) Transport(clientID string) *kafka.Transport {
-	return &kafka.Transport{ClientID: clientID, TLS: a.TLS, SASL: a.SASL}
+	t := &kafka.Transport{ClientID: clientID, SASL: a.SASL}
+	if a.TLS != nil {
+		t.Dial = a.TLS.Dial
+	}
+	return t
 }
 
 // Dialer returns a dialer (for a kafka.Reader) that reaches the brokers as a
 // says.
 func (a KafkaAuth) Dialer() *kafka.Dialer {
-	return &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: a.TLS, SASLMechanism: a.SASL}
+	d := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, SASLMechanism: a.SASL}
+	if a.TLS != nil {
+		d.DialFunc = a.TLS.Dial
+	}
+	return d
 }
 
 // Client returns a client of brokers that reaches them as a says. Without
@@ -251,8 +223,7 @@ type RedisAuthConfig struct {
 
 // RedisAuth is how flagd's Redis clients reach the server.
 type RedisAuth struct {
-	TLS            *tls.Config // nil: plaintext
-	Cert           *KeyPair    // the client certificate TLS presents, reloaded when renewed; nil: none
+	TLS            *TLSClient // nil: plaintext
 	User, Password string
 }
 
@@ -260,7 +231,7 @@ type RedisAuth struct {
 func (c RedisAuthConfig) Build() (RedisAuth, error) {
 	var a RedisAuth
 	var err error
-	if a.TLS, a.Cert, err = ClientTLS("redis", "redis", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
+	if a.TLS, err = NewTLSClient("redis", "redis", c.TLS, c.CAFile, c.CertFile, c.KeyFile); err != nil {
 		return a, err
 	}
 	if c.User != "" && c.PasswordFile == "" {
@@ -282,9 +253,15 @@ func (a RedisAuth) Options(addr string) *redis.Options {
 	o := &redis.Options{Addr: addr, Username: a.User, Password: a.Password, DialTimeout: 2 * time.Second,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, DisableIdentity: true}
 	if a.TLS != nil {
-		o.TLSConfig = a.TLS.Clone()
-		if host, _, err := net.SplitHostPort(addr); err == nil && o.TLSConfig.ServerName == "" {
-			o.TLSConfig.ServerName = host
+		// go-redis makes TLS connections with TLSConfig only in its own
+		// dialer; this one makes each with the CAs then on disk. TLSConfig
+		// still tells go-redis that the connections are TLS.
+		host, _, _ := net.SplitHostPort(addr)
+		o.TLSConfig = a.TLS.Config(host)
+		o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, o.DialTimeout)
+			defer cancel()
+			return a.TLS.Dial(ctx, network, addr)
 		}
 	}
 	return o

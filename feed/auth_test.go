@@ -252,3 +252,63 @@ func TestRedisSecure(t *testing.T) {
 		}
 	}
 }
+
+// A CA added to the CA file while the clients run is used for their next
+// connections: to the real broker's TLS listener (topic creation through
+// the transport, a consumer's reader through the dialer) and to Redis's TLS
+// port (go-redis's pool dialling again), without building anything anew.
+func TestCAFileRotationLive(t *testing.T) {
+	s := feedtest.SecureKafka(t)
+	r := feedtest.RedisTLS(t)
+	realCA, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA, _ := feedtest.SelfSigned(t, 9, time.Now().Add(time.Hour))
+	dir := t.TempDir()
+	kafkaCA, redisCA := filepath.Join(dir, "kafka-ca.pem"), filepath.Join(dir, "redis-ca.pem")
+	for _, f := range []string{kafkaCA, redisCA} {
+		if err := os.WriteFile(f, otherCA, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ka, err := feed.KafkaAuthConfig{CAFile: kafkaCA, SASL: feed.SASLScramSHA512, User: s.User, PasswordFile: s.PasswordFile}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, err := feed.RedisAuthConfig{CAFile: redisCA, CertFile: r.CertFile, KeyFile: r.KeyFile}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka.TLS.CAFile().SetCheckEvery(0)
+	ra.TLS.CAFile().SetCheckEvery(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := feedtest.Name("ca-rotation")
+	rdb := redis.NewClient(ra.Options(r.TLSAddr))
+	defer rdb.Close()
+
+	if err := feed.CreateTopic(ctx, s.SASLBrokers, ka, topic, 1, true); !errors.Is(err, feed.ErrKafkaAuth) {
+		t.Fatalf("kafka with another CA: %v, want the broker's certificate refused", err)
+	}
+	if err := rdb.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("redis with another CA: %v, want the server's certificate refused", err)
+	}
+
+	bundle := append(append([]byte{}, otherCA...), realCA...)
+	for _, f := range []string{kafkaCA, redisCA} {
+		if err := os.WriteFile(f, bundle, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := feed.CreateTopic(ctx, s.SASLBrokers, ka, topic, 1, true); err != nil {
+		t.Fatalf("kafka after the CA was added: %v", err)
+	}
+	c := feed.NewConsumer(feed.KafkaConfig{Brokers: s.SASLBrokers, Topic: topic, Auth: ka}, matcher.NewIndex(nil), nil)
+	if err := c.Prepare(ctx); err != nil {
+		t.Fatalf("consumer after the CA was added: %v", err)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("redis after the CA was added: %v", err)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,19 +29,81 @@ const KeyPairCheck = 10 * time.Second
 // valid leaves the pair in use as it was; it is logged and counted, and the
 // files are read again at the next check.
 //
-// Only the certificate and key are reloaded: CA files are read at start.
+// The CAs a client verifies servers against are reloaded in the same way
+// (CAFile).
 type KeyPair struct {
+	watch                    // renewals: failures are those found on disk that did not load
 	name              string // what the pair is for, in logs and metrics: http, kafka, redis, platform
 	certFile, keyFile string
-	every             atomic.Int64 // time.Duration between looks at the files
 
-	cur      atomic.Pointer[loadedPair]
+	cur atomic.Pointer[loadedPair]
+}
+
+// watch is the bookkeeping of files read again when they change: when to
+// look next, one look at a time, the last change that did not load (so
+// that it is logged and counted once, not at every look while the files
+// stay so), the changes taken up and refused, and where to log them.
+type watch struct {
+	every    atomic.Int64 // time.Duration between looks at the files
 	next     atomic.Int64 // Unix nanoseconds after which the files are looked at again
-	mu       sync.Mutex   // one check at a time
-	lastBad  badPair      // the last renewal that did not load (under mu)
+	mu       sync.Mutex   // one look at a time
+	lastBad  badPair      // the last change that did not load (under mu)
 	log      atomic.Pointer[slog.Logger]
-	failures atomic.Uint64 // renewals found on disk that did not load
-	reloads  atomic.Uint64 // renewals taken up
+	failures atomic.Uint64 // changes found on disk that did not load
+	reloads  atomic.Uint64 // changes taken up
+}
+
+// SetCheckEvery changes how often the files are looked at (tests use 0:
+// at every use).
+func (w *watch) SetCheckEvery(d time.Duration) {
+	w.every.Store(int64(d))
+	w.next.Store(time.Now().Add(d).UnixNano())
+}
+
+// checked records a look at the files now.
+func (w *watch) checked() { w.next.Store(time.Now().UnixNano() + w.every.Load()) }
+
+// SetLogger has changes taken up and refused logged (without it they are
+// only counted).
+func (w *watch) SetLogger(l *slog.Logger) { w.log.Store(l) }
+
+// lookIfDue runs look, with mu held, if a look is due; one already under
+// way elsewhere is not waited for.
+func (w *watch) lookIfDue(look func()) {
+	if time.Now().UnixNano() >= w.next.Load() && w.mu.TryLock() {
+		if time.Now().UnixNano() >= w.next.Load() {
+			w.checked()
+			look()
+		}
+		w.mu.Unlock()
+	}
+}
+
+// refused counts a change of the files (their content) that did not load,
+// with mu held, and reports whether it is a new one, to be logged: the
+// same error on the same content is counted and logged once.
+func (w *watch) refused(err error, content ...[]byte) bool {
+	h := sha256.New()
+	for _, c := range content {
+		h.Write(c)
+	}
+	bad := badPair{err: err.Error()}
+	h.Sum(bad.digest[:0])
+	if bad == w.lastBad {
+		return false
+	}
+	w.lastBad = bad
+	w.failures.Add(1)
+	return true
+}
+
+// unchanged records, with mu held, a look that found the files as loaded.
+func (w *watch) unchanged() { w.lastBad = badPair{} }
+
+// taken records, with mu held, a change taken up.
+func (w *watch) taken() {
+	w.lastBad = badPair{}
+	w.reloads.Add(1)
 }
 
 type loadedPair struct {
@@ -64,20 +125,6 @@ func LoadKeyPair(name, certFile, keyFile string) (*KeyPair, error) {
 	k.SetCheckEvery(KeyPairCheck)
 	return k, nil
 }
-
-// SetCheckEvery changes how often the files are looked at (tests use 0:
-// at every use).
-func (k *KeyPair) SetCheckEvery(d time.Duration) {
-	k.every.Store(int64(d))
-	k.next.Store(time.Now().Add(d).UnixNano())
-}
-
-// checked records a look at the files now.
-func (k *KeyPair) checked() { k.next.Store(time.Now().UnixNano() + k.every.Load()) }
-
-// SetLogger has reloads and failed renewals logged (without it they are
-// only counted).
-func (k *KeyPair) SetLogger(l *slog.Logger) { k.log.Store(l) }
 
 // Name is what the pair is for.
 func (k *KeyPair) Name() string { return k.name }
@@ -138,7 +185,7 @@ func (k *KeyPair) check() (bool, error) {
 	old := k.cur.Load()
 	certPEM, keyPEM, err := k.files()
 	if err == nil && bytes.Equal(certPEM, old.certPEM) && bytes.Equal(keyPEM, old.keyPEM) {
-		k.lastBad = badPair{}
+		k.unchanged()
 		return false, nil
 	}
 	var p *loadedPair
@@ -157,27 +204,21 @@ func (k *KeyPair) check() (bool, error) {
 	}
 	log := k.log.Load()
 	if err != nil {
-		bad := badPair{err.Error(), sha256.Sum256(append(slices.Clip(certPEM), keyPEM...))}
-		if bad != k.lastBad {
-			k.lastBad = bad
-			k.failures.Add(1)
-			if log != nil {
-				log.Warn("TLS certificate on disk not loaded; still presenting the one loaded before",
-					"cert", k.name, "err", err.Error(), "in_use_expires", old.notAfter.UTC().Format(time.RFC3339))
-			}
+		if k.refused(err, certPEM, keyPEM) && log != nil {
+			log.Warn("TLS certificate on disk not loaded; still presenting the one loaded before",
+				"cert", k.name, "err", err.Error(), "in_use_expires", old.notAfter.UTC().Format(time.RFC3339))
 		}
 		return false, err
 	}
-	k.lastBad = badPair{}
+	k.taken()
 	k.cur.Store(p)
-	k.reloads.Add(1)
 	if log != nil {
 		log.Info("TLS certificate reloaded", "cert", k.name, "expires", p.notAfter.UTC().Format(time.RFC3339))
 	}
 	return true, nil
 }
 
-// badPair tells one renewal that did not load from the next: its error and
+// badPair tells one change that did not load from the next: its error and
 // a digest of the files' content.
 type badPair struct {
 	err    string
@@ -187,13 +228,7 @@ type badPair struct {
 // current is the pair to present, after a check if one is due. A check
 // already under way elsewhere is not waited for.
 func (k *KeyPair) current() *tls.Certificate {
-	if time.Now().UnixNano() >= k.next.Load() && k.mu.TryLock() {
-		if time.Now().UnixNano() >= k.next.Load() {
-			k.checked()
-			_, _ = k.check() // a failure is logged and counted; the pair in use stays
-		}
-		k.mu.Unlock()
-	}
+	k.lookIfDue(func() { _, _ = k.check() }) // a failure is logged and counted; the pair in use stays
 	return &k.cur.Load().cert
 }
 
@@ -207,18 +242,44 @@ func (k *KeyPair) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certif
 	return k.current(), nil
 }
 
-// KeyPairCollector exports, for each pair, when its certificate in use
-// expires (for alerting well before it does) and its renewals taken up and
-// refused. A scrape also checks the files when a check is due, so the
-// figures follow the disk even while no handshake happens.
-type KeyPairCollector struct {
-	pairs                     []*KeyPair
-	expiry, reloads, failures *prometheus.Desc
+// Watched is TLS files read again when they change: a KeyPair or a
+// CAFile.
+type Watched interface {
+	Name() string
+	// Expiry is when the certificate in use expires (of a CAFile, the
+	// first of its CAs to expire).
+	Expiry() time.Time
+	// What says what the files are, for messages: "kafka client
+	// certificate", "redis CA file".
+	What() string
+	SetLogger(*slog.Logger)
+	SetCheckEvery(time.Duration)
+
+	watched() *watch
+	lookNow() // a look at the files, if one is due
 }
 
-// NewKeyPairCollector collects the pairs given (nil ones are skipped).
-func NewKeyPairCollector(pairs ...*KeyPair) *KeyPairCollector {
-	c := &KeyPairCollector{
+// Expiry is NotAfter.
+func (k *KeyPair) Expiry() time.Time { return k.NotAfter() }
+
+// What says what the pair is.
+func (k *KeyPair) What() string {
+	if k.name == "http" {
+		return "http server certificate"
+	}
+	return k.name + " client certificate"
+}
+
+func (k *KeyPair) watched() *watch { return &k.watch }
+func (k *KeyPair) lookNow()        { k.current() }
+
+// NewKeyPairCollector exports, for each pair given (nil ones are skipped),
+// when its certificate in use expires (for alerting well before it does)
+// and its renewals taken up and refused. A scrape also checks the files
+// when a check is due, so the figures follow the disk even while no
+// handshake happens.
+func NewKeyPairCollector(pairs ...*KeyPair) prometheus.Collector {
+	return &watchedCollector{files: nonNil(pairs),
 		expiry: prometheus.NewDesc("planflag_tls_certificate_expiry_timestamp_seconds",
 			"Unix time at which the TLS certificate presented expires, by what it is for (http, kafka, redis, platform).", []string{"cert"}, nil),
 		reloads: prometheus.NewDesc("planflag_tls_certificate_reloads_total",
@@ -226,27 +287,44 @@ func NewKeyPairCollector(pairs ...*KeyPair) *KeyPairCollector {
 		failures: prometheus.NewDesc("planflag_tls_certificate_reload_failures_total",
 			"Changed TLS certificate files that did not load (the certificate loaded before is still presented).", []string{"cert"}, nil),
 	}
-	for _, p := range pairs {
-		if p != nil {
-			c.pairs = append(c.pairs, p)
+}
+
+// nonNil is the files of xs that are not nil.
+func nonNil[T interface {
+	comparable
+	Watched
+}](xs []T) []Watched {
+	var none T
+	var ws []Watched
+	for _, x := range xs {
+		if x != none {
+			ws = append(ws, x)
 		}
 	}
-	return c
+	return ws
+}
+
+// watchedCollector exports the expiry, reloads and refused changes of
+// watched files, labelled by their names.
+type watchedCollector struct {
+	files                     []Watched
+	expiry, reloads, failures *prometheus.Desc
 }
 
 // Describe implements prometheus.Collector.
-func (c *KeyPairCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *watchedCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.expiry
 	ch <- c.reloads
 	ch <- c.failures
 }
 
 // Collect implements prometheus.Collector.
-func (c *KeyPairCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, p := range c.pairs {
-		p.current()
-		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(p.NotAfter().Unix()), p.name)
-		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(p.reloads.Load()), p.name)
-		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(p.failures.Load()), p.name)
+func (c *watchedCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, f := range c.files {
+		f.lookNow()
+		w := f.watched()
+		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(f.Expiry().Unix()), f.Name())
+		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(w.reloads.Load()), f.Name())
+		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(w.failures.Load()), f.Name())
 	}
 }

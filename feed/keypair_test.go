@@ -1,6 +1,7 @@
 package feed_test
 
 import (
+	"context"
 	"crypto/tls"
 	"os"
 	"path/filepath"
@@ -192,15 +193,15 @@ func TestKeyPairClientRenewal(t *testing.T) {
 	a := newPair(t, 1, time.Now().Add(time.Hour))
 	write(t, certFile, a.cert)
 	write(t, keyFile, a.key)
-	cfg, kp, err := feed.ClientTLS("kafka", "kafka", true, caFile, certFile, keyFile)
+	tc, err := feed.NewTLSClient("kafka", "kafka", true, caFile, certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp.SetCheckEvery(0)
+	tc.Pair().SetCheckEvery(0)
 	handshake := func() int64 {
 		t.Helper()
 		seen.Store(0)
-		c, err := tls.Dial("tcp", addr, cfg)
+		c, err := tc.Dial(context.Background(), "tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}

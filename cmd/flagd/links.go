@@ -154,8 +154,9 @@ type platformAuth struct {
 }
 
 // client returns the platform API's client at base, reading the files,
-// and the client certificate it presents (nil without one).
-func (a platformAuth) client(base string) (*careplanclient.Client, *feed.KeyPair, error) {
+// and its TLS side (nil without TLS files): the CAs and client certificate,
+// each read again when it changes on disk.
+func (a platformAuth) client(base string) (*careplanclient.Client, *feed.TLSClient, error) {
 	c := &careplanclient.Client{Base: base, Timeout: 30 * time.Second}
 	if a.TokenFile != "" {
 		token, err := feed.ReadSecret("-platform.token-file", a.TokenFile)
@@ -170,12 +171,12 @@ func (a platformAuth) client(base string) (*careplanclient.Client, *feed.KeyPair
 	if !strings.HasPrefix(base, "https://") {
 		return nil, nil, errors.New("-platform.tls-… files need an https:// -platform.url")
 	}
-	cfg, kp, err := feed.ClientTLS("-platform.tls-…", "platform", true, a.CAFile, a.CertFile, a.KeyFile)
+	tc, err := feed.NewTLSClient("-platform.tls-…", "platform", true, a.CAFile, a.CertFile, a.KeyFile)
 	if err != nil {
 		return nil, nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = cfg
+	tr.DialTLSContext = tc.Dial // each connection with the CAs then on disk
 	c.HTTP = &http.Client{Transport: tr}
-	return c, kp, nil
+	return c, tc, nil
 }

@@ -35,6 +35,12 @@ func TestFlagdSecureKafka(t *testing.T) {
 	feedtest.Eventually(t, 10*time.Second, "snapshot written and rates shared over TLS", func() bool {
 		return p.metric(t, `planflag_snapshot_writes_total{result="ok"}`) != "" && p.metric(t, "planflag_rate_share_up") == "1"
 	})
+	// The CA files are watched: their expiry is on /metrics.
+	for _, ca := range []string{"kafka", "redis"} {
+		if v := p.metric(t, `planflag_tls_ca_expiry_timestamp_seconds{ca="`+ca+`"}`); v == "" || v == "0" {
+			t.Errorf("%s CA file expiry on /metrics: %q", ca, v)
+		}
+	}
 	// The lookup's audit event reached the topic, and flagd audit reads it
 	// back with the same settings.
 	feedtest.Eventually(t, 10*time.Second, "audit event on the topic", func() bool {

@@ -83,7 +83,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	addr := e.String("http.addr", "127.0.0.1:8080", "address to serve the lookup API on")
 	tlsCert := e.String("http.tls-cert", "", "PEM certificate (chain) to serve HTTPS with (with -http.tls-key); without it the API is plain HTTP, for a TLS-terminating proxy in front")
 	tlsKey := e.String("http.tls-key", "", "PEM key of -http.tls-cert")
-	tlsCheck := e.Duration("tls.check-interval", feed.KeyPairCheck, "how often the -http, -kafka, -redis and -platform .tls-cert/.tls-key files are read again: a renewed certificate is presented from the next connection on, without a restart")
+	tlsCheck := e.Duration("tls.check-interval", feed.KeyPairCheck, "how often the -http, -kafka, -redis and -platform .tls-cert/.tls-key and .tls-ca files are read again: a renewed certificate is presented, and a changed CA file verified against, from the next connection on, without a restart")
 	debugAddr := e.String("debug.addr", "", "serve Go's runtime profiles (/debug/pprof/: heap, goroutines, CPU) on this loopback host:port; off when empty")
 	clients := e.String("clients", "", "clients file: [{\"id\", \"token_sha256\", \"scopes\", \"rate_per_s\"}]")
 	events := e.String("events", "", "plan events to load at start, one JSON object per line")
@@ -345,9 +345,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.setupLinksAndAudit(); err != nil {
 		return err
 	}
-	var platformCert *feed.KeyPair
+	var platformTLS *feed.TLSClient
 	if m.Config.PlatformURL != "" {
-		if m.platform, platformCert, err = m.Config.PlatformAuth.client(m.Config.PlatformURL); err != nil {
+		if m.platform, platformTLS, err = m.Config.PlatformAuth.client(m.Config.PlatformURL); err != nil {
 			return err
 		}
 	}
@@ -365,7 +365,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		serverTLS = &tls.Config{GetCertificate: httpCert.GetCertificate, MinVersion: tls.VersionTLS12}
 	}
-	m.watchCerts(httpCert, m.kafkaAuth.Cert, m.redisAuth.Cert, platformCert)
+	m.watchTLS([]*feed.KeyPair{httpCert, m.kafkaAuth.TLS.Pair(), m.redisAuth.TLS.Pair(), platformTLS.Pair()},
+		[]*feed.CAFile{m.kafkaAuth.TLS.CAFile(), m.redisAuth.TLS.CAFile(), platformTLS.CAFile()})
 	m.ln, err = net.Listen("tcp", m.Config.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.HTTPAddr, err)
@@ -404,26 +405,30 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// watchCerts has the certificates flagd presents (nil ones skipped) log
-// their renewals and report their expiry on /metrics; each is taken up again
-// from its files when renewed there.
-func (m *Main) watchCerts(pairs ...*feed.KeyPair) {
-	var in []*feed.KeyPair
+// watchTLS has the certificates flagd presents and the CA files it verifies
+// servers against (nil ones skipped) log their changes and report their
+// expiry on /metrics; each is taken up again from its files when changed
+// there.
+func (m *Main) watchTLS(pairs []*feed.KeyPair, cas []*feed.CAFile) {
+	watch := func(f feed.Watched) {
+		f.SetLogger(m.Log)
+		f.SetCheckEvery(m.Config.TLSCheck)
+		if left := time.Until(f.Expiry()); left < certWarn {
+			m.Log.Warn("TLS certificate expires soon or has expired; renew it in its file (flagd reads it again)",
+				"file", f.What(), "expires", f.Expiry().UTC().Format(time.RFC3339))
+		}
+	}
 	for _, p := range pairs {
-		if p == nil {
-			continue
-		}
-		in = append(in, p)
-		p.SetLogger(m.Log)
-		p.SetCheckEvery(m.Config.TLSCheck)
-		if left := time.Until(p.NotAfter()); left < certWarn {
-			m.Log.Warn("TLS certificate expires soon or has expired; renew its files (flagd reads them again)",
-				"cert", p.Name(), "expires", p.NotAfter().UTC().Format(time.RFC3339))
+		if p != nil {
+			watch(p)
 		}
 	}
-	if len(in) > 0 {
-		m.metrics.Registry.MustRegister(feed.NewKeyPairCollector(in...))
+	for _, c := range cas {
+		if c != nil {
+			watch(c)
+		}
 	}
+	m.metrics.Registry.MustRegister(feed.NewKeyPairCollector(pairs...), feed.NewCAFileCollector(cas...))
 }
 
 // certWarn is how close to its expiry a certificate loaded at start is
