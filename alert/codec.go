@@ -18,43 +18,89 @@ import (
 
 var parsers fastjson.ParserPool
 
-// requestField returns where a request key goes in a query, nil for a key
-// the API does not know (ignored).
-func requestField(q *matcher.Query, key []byte) *string {
+// requestFields are the lookup request's fields, in Query's order.
+var requestFields = [...]string{"nhs_number", "given_name", "family_name", "birth_date", "gender", "postcode", "address", "phone"}
+
+// requestField returns the index in requestFields of a request key, in
+// any case of letters (as encoding/json reads keys), or -1 for a key the
+// API does not know (ignored).
+func requestField(key []byte) int {
 	switch string(key) { // no allocation: the compiler compares in place
 	case "nhs_number":
-		return &q.NHSNumber
+		return 0
 	case "given_name":
-		return &q.GivenName
+		return 1
 	case "family_name":
-		return &q.FamilyName
+		return 2
 	case "birth_date":
-		return &q.BirthDate
+		return 3
 	case "gender":
-		return &q.Gender
+		return 4
 	case "postcode":
-		return &q.Postcode
+		return 5
 	case "address":
-		return &q.Address
+		return 6
 	case "phone":
-		return &q.Phone
+		return 7
 	}
-	return nil
+	var lower [16]byte
+	if len(key) > len(lower) {
+		return -1
+	}
+	folded := false
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+			folded = true
+		}
+		lower[i] = c
+	}
+	if !folded {
+		return -1
+	}
+	return requestField(lower[:len(key)])
+}
+
+// queryField is where field i of requestFields goes in q.
+func queryField(q *matcher.Query, i int) *string {
+	switch i {
+	case 0:
+		return &q.NHSNumber
+	case 1:
+		return &q.GivenName
+	case 2:
+		return &q.FamilyName
+	case 3:
+		return &q.BirthDate
+	case 4:
+		return &q.Gender
+	case 5:
+		return &q.Postcode
+	case 6:
+		return &q.Address
+	}
+	return &q.Phone
 }
 
 // DecodeRequest reads a lookup request: a JSON object of optional string
-// fields (null counts as absent, unknown keys are ignored), or, when wrapped
-// is allowed, a line of the form {"query": {…}} with other keys ignored.
-// Errors name the field and never quote the input.
+// fields (null counts as absent, unknown keys are ignored, a known one may
+// come once, in any case of letters), or, when wrapped is allowed, a line of
+// the form {"query": {…}} with other keys ignored. Input that is not JSON
+// (RFC 8259: escapes, control characters, numbers; fastjson's parser alone
+// lets some through) is refused. Errors name the field and never quote the
+// input.
 func DecodeRequest(b []byte, wrapped bool) (matcher.Query, *Error) {
 	var q matcher.Query
+	if len(b) == 0 || isSpace(b) {
+		return q, Errorf(400, "invalid_json", "empty request body")
+	}
+	if fastjson.ValidateBytes(b) != nil {
+		return q, Errorf(400, "invalid_json", "malformed JSON")
+	}
 	p := parsers.Get()
 	defer parsers.Put(p)
 	v, err := p.ParseBytes(b)
 	if err != nil {
-		if len(b) == 0 || isSpace(b) {
-			return q, Errorf(400, "invalid_json", "empty request body")
-		}
 		return q, Errorf(400, "invalid_json", "malformed JSON")
 	}
 	if wrapped {
@@ -74,44 +120,45 @@ func DecodeRequest(b []byte, wrapped bool) (matcher.Query, *Error) {
 	// The values point into the parser's buffer until it is reused: they
 	// are copied out together, into one allocation, once all are read.
 	var fail *Error
-	var vals [8]struct {
-		field *string
-		b     []byte
-	}
-	n, size := 0, 0
+	var vals [len(requestFields)][]byte
+	var seen [len(requestFields)]bool
+	size := 0
 	o.Visit(func(key []byte, val *fastjson.Value) {
-		field := requestField(&q, key)
-		if field == nil || fail != nil {
+		i := requestField(key)
+		if i < 0 || fail != nil {
 			return
 		}
+		name := requestFields[i]
+		if seen[i] {
+			// Which of two values was meant cannot be known; taking
+			// either could miss the plan or flag another.
+			fail = Errorf(400, "invalid_"+name, "%s: given more than once", name)
+			fail.Field = name
+			return
+		}
+		seen[i] = true
 		switch val.Type() {
 		case fastjson.TypeString:
 			s, _ := val.StringBytes()
-			for i := range n { // a repeated key: the last one wins, as in encoding/json
-				if vals[i].field == field {
-					size -= len(vals[i].b)
-					vals[i].b = s
-					size += len(s)
-					return
-				}
-			}
-			vals[n].field, vals[n].b = field, s
-			n++
+			vals[i] = s
 			size += len(s)
 		case fastjson.TypeNull:
 		default:
-			fail = Errorf(400, "invalid_"+string(key), "%s: must be a string, got JSON %s", key, val.Type())
-			fail.Field = string(key)
+			fail = Errorf(400, "invalid_"+name, "%s: must be a string, got JSON %s", name, val.Type())
+			fail.Field = name
 		}
 	})
 	if fail != nil || size == 0 {
 		return q, fail
 	}
 	all := make([]byte, 0, size)
-	for _, f := range vals[:n] {
+	for i, v := range vals {
+		if len(v) == 0 {
+			continue
+		}
 		off := len(all)
-		all = append(all, f.b...)
-		*f.field = unsafe.String(unsafe.SliceData(all[off:]), len(f.b))
+		all = append(all, v...)
+		*queryField(&q, i) = unsafe.String(unsafe.SliceData(all[off:]), len(v))
 	}
 	return q, nil
 }

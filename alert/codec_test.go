@@ -2,6 +2,7 @@ package alert
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -73,14 +74,52 @@ func TestDecodeRequest(t *testing.T) {
 	}
 }
 
-// Every field, repeated keys, escapes and empty values decode as
+// What is not JSON, and a field given twice, are refused, naming the field
+// where there is one and never quoting the input; fastjson's parser alone
+// takes the first lot.
+func TestDecodeRequestStrict(t *testing.T) {
+	base := `"family_name":"Clarke","birth_date":"1952-06-04"`
+	for _, c := range []struct{ in, code, field string }{
+		{`{"given_name":"Mil\qlie",` + base + `}`, "invalid_json", ""},
+		{"{\"given_name\":\"Mil\x01lie\"," + base + "}", "invalid_json", ""},
+		{"{\"given_name\":\"Mil\nlie\"," + base + "}", "invalid_json", ""},
+		{`{"given_name":"Mil\u12",` + base + `}`, "invalid_json", ""},
+		{`{"given_name":"Millie","x":01,` + base + `}`, "invalid_json", ""},
+		{`{"given_name":"Millie","x":1.e5,` + base + `}`, "invalid_json", ""},
+		{`{"given_name":"Millie","x":NaN,` + base + `}`, "invalid_json", ""},
+		{`{"given_name":"Millie",` + base + `,"birth_date":"1961-01-01"}`, "invalid_birth_date", "birth_date"},
+		{`{"given_name":"Millie",` + base + `,"Birth_Date":"1961-01-01"}`, "invalid_birth_date", "birth_date"},
+		{`{"given_name":null,"given_name":"Millie",` + base + `}`, "invalid_given_name", "given_name"},
+	} {
+		_, err := DecodeRequest([]byte(c.in), false)
+		if err == nil || err.Code != c.code || err.Field != c.field || strings.Contains(err.Message, "lie") {
+			t.Errorf("%q: %+v, want %s naming %q", c.in, err, c.code, c.field)
+		}
+	}
+	// Bytes that JSON allows but a caller never sends (invalid UTF-8, an
+	// escaped NUL) reach the matcher, which refuses them naming the field.
+	for _, in := range []string{"{\"given_name\":\"Mil\xfflie\"," + base + "}", `{"given_name":"Mil\u0000lie",` + base + `}`} {
+		q, err := DecodeRequest([]byte(in), false)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		_, merr := matcher.NewIndex(nil).Match(q)
+		var ie *matcher.InputError
+		if !errors.As(merr, &ie) || ie.Field != "given_name" {
+			t.Errorf("%q: match error %v, want one naming given_name", in, merr)
+		}
+	}
+}
+
+// Every field, keys in other cases, escapes and empty values decode as
 // encoding/json decodes them, and a decoded query stays intact when the
-// parser is used again.
+// parser is used again. (A repeated key is refused: TestDecodeRequestStrict.)
 func TestDecodeRequestAgreesWithEncodingJSON(t *testing.T) {
 	ins := []string{
 		`{"nhs_number":"943 476 5919","given_name":"Ann","family_name":"O'Brien","birth_date":"1941-03-07",` +
 			`"gender":"female","postcode":"SW1A 1AA","address":"14 Elm Rd","phone":"07700 900123"}`,
-		`{"given_name":"Ann","given_name":"Anne","family_name":"Smith"}`,
+		`{"Given_Name":"Anne","FAMILY_NAME":"Smith"}`,
 		`{"given_name":"","family_name":"Sm\u00efth","postcode":null,"address":"Flat 2\n14 Elm Rd"}`,
 		`{"phone":"01632 960001","unknown":{"given_name":"not this one"}}`,
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // margaret is the DESIGN.md example plan holder.
@@ -257,6 +258,33 @@ func TestInputErrors(t *testing.T) {
 	check(Query{Postcode: "SW1A 1AA"}, "query")
 	check(Query{}, "query")
 	check(Query{GivenName: "123", FamilyName: "O'Brien"}, "given_name")
+	// Too long to be a caller's details, or not text.
+	long := strings.Repeat("ab ", 40)
+	check(Query{GivenName: "Margaret", FamilyName: long}, "family_name")
+	check(Query{GivenName: long, FamilyName: "O'Brien"}, "given_name")
+	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", Address: strings.Repeat(long, 3)}, "address")
+	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", Postcode: strings.Repeat(" ", 41) + "SW1A 1AA"}, "postcode")
+	check(Query{GivenName: "Marg\x00aret", FamilyName: "O'Brien"}, "given_name")
+	check(Query{GivenName: "Margaret", FamilyName: "O'Bri\x01en"}, "family_name")
+	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", Phone: "\x7f07700 900123"}, "phone")
+	check(Query{GivenName: "Marg\xffaret", FamilyName: "O'Brien"}, "given_name")
+	// A birth date after today (in the UK: tomorrow in UTC is allowed).
+	dayAfter := time.Now().UTC().AddDate(0, 0, 2).Format("2006-01-02")
+	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: dayAfter}, "birth_date")
+	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "2150-06-04"}, "birth_date")
+	for _, q := range []Query{
+		{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: time.Now().UTC().Format("2006-01-02")},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Address: "Flat 2\r\n14 Elm Rd\tLondon"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "Not known"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "UNKNOWN"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "Not Specified"},
+		{GivenName: "Zoë", FamilyName: "Ó Súilleabháin"},
+		{GivenName: "Margaret", FamilyName: strings.Repeat("x", maxNameBytes)},
+	} {
+		if _, err := ix.Match(q); err != nil {
+			t.Errorf("Match(%+v): %v", q, err)
+		}
+	}
 	// The error names the field, never the value.
 	_, err := ix.Match(Query{GivenName: "Margaret", BirthDate: "1941-02-30"})
 	if err == nil || strings.Contains(err.Error(), "1941") {
@@ -359,5 +387,22 @@ func TestRarerRecordParts(t *testing.T) {
 		Addresses: []Address{{Postcode: "LS6 2AB"}, {Postcode: "YO1 7HH"}}, Phones: []string{"07700 900001"}})
 	if p.has != 0 || p.more != nil || p.addrSlots() != 2 || p.phoneSlots() != 2 {
 		t.Errorf("a record with nothing more: has %b, more %v", p.has, p.more)
+	}
+}
+
+// A family name of many parts gives keys for the first maxFamilyParts only:
+// what a lookup probes stays bounded whatever the caller sends.
+func TestFamilyCodesBounded(t *testing.T) {
+	var parts []string
+	for i := range 40 {
+		parts = append(parts, string(rune('a'+i%26))+string(rune('b'+i/26)))
+	}
+	full := strings.Join(parts, " ")
+	codes := familyCodes(nil, full, SoundexOf(strings.ReplaceAll(full, " ", "")))
+	if len(codes) > 1+maxFamilyParts {
+		t.Errorf("%d codes for a name of %d parts, want at most %d", len(codes), len(parts), 1+maxFamilyParts)
+	}
+	if len(familyCodes(nil, "smith jones", SoundexOf("smithjones"))) != 3 {
+		t.Error("a double-barrelled name: want the whole and both parts")
 	}
 }

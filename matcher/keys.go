@@ -61,20 +61,26 @@ func (s Soundex) key() uint64 {
 	return uint64(s[0])<<24 | uint64(s[1])<<16 | uint64(s[2])<<8 | uint64(s[3])
 }
 
+// maxFamilyParts is how many parts of a family name have keys of their
+// own: more than any real name has, and a bound on a lookup's keys.
+const maxFamilyParts = 5
+
 // familyCodes appends the Soundex keys of a normalised family name: of the
-// whole name, and of each part of a double-barrelled one.
+// whole name, and of each part (the first maxFamilyParts) of a
+// double-barrelled one.
 func familyCodes(dst []uint64, full string, whole Soundex) []uint64 {
 	dst = appendUnique(dst, whole.key())
 	if !containsSpace(full) {
 		return dst
 	}
-	for i := 0; i < len(full); {
+	for i, parts := 0, 0; i < len(full) && parts < maxFamilyParts; {
 		j := i
 		for j < len(full) && full[j] != ' ' {
 			j++
 		}
 		if j > i {
 			dst = appendUnique(dst, SoundexOf(full[i:j]).key())
+			parts++
 		}
 		i = j + 1
 	}

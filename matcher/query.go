@@ -1,6 +1,12 @@
 package matcher
 
-import "unsafe"
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
 
 // prepared is a query normalised for matching. Its strings point into buf,
 // which belongs to one Match call (prepared values are pooled), so nothing
@@ -54,12 +60,18 @@ func bytesString(b []byte) string {
 func (pq *prepared) prepare(q *Query) error {
 	*pq = prepared{buf: pq.buf[:0], abuf: pq.abuf[:0], cands: pq.cands[:0], keys: pq.keys[:0], top: pq.top[:0],
 		persons: pq.persons[:0]}
+	if err := checkFields(q); err != nil {
+		return err
+	}
 	var err error
 	if pq.nhs, pq.nhsState, err = ParseNHSNumber(q.NHSNumber); err != nil {
 		return &InputError{Field: "nhs_number", Problem: err.Error()}
 	}
 	if pq.dob, err = ParseDate(q.BirthDate); err != nil {
 		return &InputError{Field: "birth_date", Problem: err.Error()}
+	}
+	if pq.dob > latestBirthDate(time.Now()) {
+		return &InputError{Field: "birth_date", Problem: "is in the future"}
 	}
 	if pq.postcode, err = ParsePostcode(q.Postcode); err != nil {
 		return &InputError{Field: "postcode", Problem: err.Error()}
@@ -134,12 +146,62 @@ func (pq *prepared) familyNYSIIS() NYSIIS {
 	return pq.familyNys
 }
 
+// isUnknownGender reports whether g says the gender is not known, in any
+// case (as parseGender reads the others).
 func isUnknownGender(g string) bool {
-	switch g {
-	case "unknown", "Unknown", "UNKNOWN", "u", "U", "not known", "not specified":
-		return true
+	for _, u := range [...]string{"unknown", "u", "not known", "not specified"} {
+		if strings.EqualFold(g, u) {
+			return true
+		}
 	}
 	return false
+}
+
+// Field limits, far above any caller's real details (the NHS's patient
+// records hold names of up to 35 characters and addresses of five lines of
+// 35), so that only input that is not a caller's details meets them; they
+// bound what one lookup can cost (a 16 KiB family name of thousands of
+// parts once took a lookup 10 ms, slowing every other client's).
+const (
+	maxNameBytes    = 100
+	maxAddressBytes = 300
+	maxShortBytes   = 40 // NHS number, birth date, gender, postcode, phone
+)
+
+// checkFields refuses a field too long to be a caller's details, or holding
+// invalid UTF-8 or a control character other than tab, CR and LF (binary
+// or a broken client, never what a call handler typed).
+func checkFields(q *Query) error {
+	for _, f := range [...]struct {
+		name, v string
+		max     int
+	}{
+		{"nhs_number", q.NHSNumber, maxShortBytes}, {"given_name", q.GivenName, maxNameBytes},
+		{"family_name", q.FamilyName, maxNameBytes}, {"birth_date", q.BirthDate, maxShortBytes},
+		{"gender", q.Gender, maxShortBytes}, {"postcode", q.Postcode, maxShortBytes},
+		{"address", q.Address, maxAddressBytes}, {"phone", q.Phone, maxShortBytes},
+	} {
+		if len(f.v) > f.max {
+			return &InputError{Field: f.name, Problem: "too long: more than " + strconv.Itoa(f.max) + " bytes"}
+		}
+		for i := 0; i < len(f.v); i++ {
+			if c := f.v[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return &InputError{Field: f.name, Problem: "contains a control character"}
+			}
+		}
+		if !utf8.ValidString(f.v) {
+			return &InputError{Field: f.name, Problem: "not valid UTF-8"}
+		}
+	}
+	return nil
+}
+
+// latestBirthDate is the latest birth date a caller can give at now: the
+// day after now's date in UTC, so that it is today for a caller anywhere in
+// the UK, summer time included.
+func latestBirthDate(now time.Time) Date {
+	t := now.UTC().AddDate(0, 0, 1)
+	return Date(t.Year()*10000 + int(t.Month())*100 + t.Day())
 }
 
 // searchable reports whether the query has enough to look up: a valid NHS
