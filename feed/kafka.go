@@ -21,9 +21,21 @@ const DefaultTopic = "plan-identifiers"
 
 // TombstoneVersion is the version a tombstone (a null Kafka value) withdraws
 // a plan at. A tombstone carries no version, and the log may have lost the
-// plan's earlier events to compaction, so it is final: no later event can
-// bring that plan ID back. A plan store that withdraws and later re-admits
-// the same plan sends plan.withdrawn (with a version) instead.
+// plan's earlier events to compaction, so to a replica that has applied it,
+// it is final: no later event brings that plan ID back. A plan store that
+// withdraws and later re-admits the same plan sends plan.withdrawn (with a
+// version) instead.
+//
+// Compaction keeps a key's last record by offset, not its highest version:
+// an older event of the plan published after its withdrawal (a producer's
+// retry, an outbox sent again) becomes the plan's last record, and once the
+// cleaner has let the withdrawal go, the log alone says the plan is live.
+// Replicas that saw the withdrawal keep it, and so does the Redis snapshot,
+// which a replaying replica applies the withdrawals of even when it cannot
+// use the rest (Snapshots.Load); a replica that replays with no snapshot at
+// all cannot know. Plan-store producers must therefore never publish a
+// plan's event after a later one of it (idempotent producers, one writer a
+// plan), as the contract's rising versions already ask.
 const TombstoneVersion = math.MaxUint64
 
 // Dead-letter headers: why an event was refused and where it came from.

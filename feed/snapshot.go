@@ -253,9 +253,20 @@ var ErrNoSnapshot = errors.New("no usable snapshot")
 // Load reads the snapshot into ix and returns the offsets to read Kafka on
 // from. usable checks those offsets against the topic (Consumer.Usable). If
 // the snapshot is missing, too old or unusable the error wraps ErrNoSnapshot
-// and nothing was applied; any other error means Redis could not be read.
-// Either way the caller replays the topic from the start, and the next write
-// replaces the stored snapshot.
+// and only its withdrawals were applied (below); any other error means
+// Redis could not be read. Either way the caller replays the topic from the
+// start, and the next write replaces the stored snapshot.
+//
+// The withdrawals of a snapshot that is not used are applied nonetheless,
+// and written into the generation that replaces it: once the topic's log
+// cleaner has let a withdrawal go (a late copy of an older upsert of the
+// plan published after it is the plan's last record, and compaction keeps
+// the last by offset, not the highest version), the snapshot's 'w' entry is
+// the only record that the plan was withdrawn, and a replay alone would
+// flag the plan again. Applying one is always safe: it only holds back
+// versions of the plan at or below its own, and a plan consented to again
+// comes with a higher one. If they cannot all be read, this replica does
+// not replace the snapshot.
 func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) error) (Offsets, SnapshotStats, error) {
 	start := time.Now()
 	var st SnapshotStats
@@ -267,11 +278,46 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 		if !errors.Is(err, ErrNoSnapshot) {
 			displace = ""
 		}
+		if displace != "" {
+			var ferr error
+			if st, ferr = s.read(ctx, gen, ix, true); ferr != nil {
+				s.cfg.Log.Warn("withdrawals of the unused snapshot not all read; it will not be replaced",
+					"err", ferr.Error(), "withdrawn_read", st.Withdrawn)
+				displace = ""
+			}
+			st.Seconds = time.Since(start).Seconds()
+		}
 		s.mu.Lock()
 		s.cold(displace)
 		s.mu.Unlock()
 		return nil, st, err
 	}
+	st, err = s.read(ctx, gen, ix, false)
+	if err != nil {
+		// Part of the snapshot was applied: the caller starts again from
+		// an empty index and replays the topic.
+		s.mu.Lock()
+		s.cold("")
+		s.mu.Unlock()
+		return nil, st, err
+	}
+	s.mu.Lock()
+	s.use(gen, true, false, "")
+	s.mu.Unlock()
+	st.Seconds = time.Since(start).Seconds()
+	if m := s.cfg.Metrics; m != nil {
+		m.SnapshotLoaded.Set(float64(st.Entries))
+	}
+	return offsets, st, nil
+}
+
+// read applies generation gen's entries to ix: all of them, or with
+// withdrawnOnly its withdrawals alone, which it also keeps to be written
+// into this replica's own generation. It fails if the generation is not
+// current with its data once read (replaced or lost meanwhile), except
+// for withdrawnOnly, which takes whatever is there.
+func (s *Snapshots) read(ctx context.Context, gen string, ix Applier, withdrawnOnly bool) (SnapshotStats, error) {
+	var st SnapshotStats
 	keys, _, aliveKey := s.genKeys(gen)
 	// Read the buckets pipelined, a group at a time, decode them on every
 	// core and apply in batches on this goroutine.
@@ -314,6 +360,9 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 				var d decoded
 				for _, c := range cmds {
 					for plan, v := range c.Val() {
+						if withdrawnOnly && (len(v) < 21 || v[20] != 'w') {
+							continue
+						}
 						ch, ok := decodeEntry(plan, v)
 						d.st.Entries++
 						switch {
@@ -335,6 +384,15 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 	go func() { wg.Wait(); close(results) }()
 	for d := range results {
 		ix.Apply(d.changes)
+		if withdrawnOnly {
+			s.mu.Lock()
+			for _, c := range d.changes {
+				if cur, ok := s.pending[c.PlanID]; !ok || cur.version < c.Version {
+					s.pending[c.PlanID] = entry{version: c.Version}
+				}
+			}
+			s.mu.Unlock()
+		}
 		st.Entries += d.st.Entries
 		st.Live += d.st.Live
 		st.Withdrawn += d.st.Withdrawn
@@ -342,17 +400,15 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 	}
 	select {
 	case err := <-errc:
-		// Part of the snapshot was applied: the caller starts again from
-		// an empty index and replays the topic.
-		s.mu.Lock()
-		s.cold("")
-		s.mu.Unlock()
 		s.redisUp(false)
-		return nil, st, err
+		return st, err
 	default:
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, st, err
+		return st, err
+	}
+	if withdrawnOnly {
+		return st, nil
 	}
 	// The generation must still be current, with its data, now that it has
 	// been read: a replica that replaced it deletes it after switching, so
@@ -363,20 +419,10 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 		err = errors.New("snapshot replaced or lost while it was read")
 	}
 	if err = errors.Join(err, err2); err != nil {
-		s.mu.Lock()
-		s.cold("")
-		s.mu.Unlock()
-		return nil, st, fmt.Errorf("read snapshot: %w", err)
+		return st, fmt.Errorf("read snapshot: %w", err)
 	}
-	s.mu.Lock()
-	s.use(gen, true, false, "")
-	s.mu.Unlock()
 	s.redisUp(true)
-	st.Seconds = time.Since(start).Seconds()
-	if m := s.cfg.Metrics; m != nil {
-		m.SnapshotLoaded.Set(float64(st.Entries))
-	}
-	return offsets, st, nil
+	return st, nil
 }
 
 // meta reads and checks the current generation's offsets and age. gen is

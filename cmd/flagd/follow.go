@@ -46,7 +46,8 @@ func (m *Main) follow(ctx context.Context) error {
 			m.Log.Info("warm start from snapshot", "plans", st.Entries, "live", st.Live, "withdrawn", st.Withdrawn,
 				"unreadable", st.DeadLetters, "seconds", st.Seconds)
 		case errors.Is(err, feed.ErrNoSnapshot):
-			m.Log.Info("full replay from Kafka", "why", err.Error())
+			// The withdrawals of a snapshot not used are kept (Load).
+			m.Log.Info("full replay from Kafka", "why", err.Error(), "withdrawals_kept_from_snapshot", st.Withdrawn)
 		default:
 			m.Log.Warn("snapshot not read; full replay from Kafka", "err", err.Error())
 			if st.Entries > 0 {
