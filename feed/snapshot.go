@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,9 +69,16 @@ import (
 
 const snapshotBuckets = 256
 
+// bucketMark is the field every bucket of a generation has (plan IDs are
+// never empty).
+const bucketMark = ""
+
 // writeScript applies entries monotonically, then offsets and meta, for a
-// writer of one generation.
-// KEYS: meta, alive, offsets, then the bucket keys the call touches.
+// writer of one generation. The first write of a replica that started the
+// generation marks every bucket (a field "", never a plan ID), so that a
+// bucket lost from Redis (evicted) is told from one that had no plans.
+// KEYS: meta, alive, offsets, then the bucket keys the call touches (on
+// that first write: all of them, in order).
 // ARGV: gen, first (1: no write of this writer has landed yet), claim (1:
 // may make gen current), displace (the generation it may replace, or ""),
 // n, then n × (key index, plan ID, entry), then m, m × (partition, offset),
@@ -87,6 +96,11 @@ if not mine and not (ARGV[3] == '1' and ((not cur) or cur == ARGV[4])) then
   return {'lost', cur or ''}
 end
 redis.call('SET', KEYS[2], '1')
+if ARGV[2] == '1' and ARGV[3] == '1' then
+  for k = 4, #KEYS do
+    redis.call('HSET', KEYS[k], '', ARGV[1])
+  end
+end
 local n = tonumber(ARGV[5])
 local i = 6
 for _ = 1, n do
@@ -269,6 +283,7 @@ var ErrNoSnapshot = errors.New("no usable snapshot")
 // not replace the snapshot.
 func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) error) (Offsets, SnapshotStats, error) {
 	start := time.Now()
+	s.warnEviction(ctx)
 	var st SnapshotStats
 	gen, offsets, err := s.meta(ctx, usable)
 	if err != nil {
@@ -311,6 +326,18 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 	return offsets, st, nil
 }
 
+// warnEviction logs a warning if Redis may evict keys of any kind when
+// full, the snapshot's among them: warm starts then find the snapshot
+// incomplete and replay the topic. (CONFIG may be refused, as managed
+// Redis services do: then nothing is said.)
+func (s *Snapshots) warnEviction(ctx context.Context) {
+	v, err := s.rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if p := v["maxmemory-policy"]; err == nil && strings.HasPrefix(p, "allkeys-") {
+		s.cfg.Log.Warn("Redis may evict the snapshot's keys when full; a warm start then finds the snapshot incomplete and replays the topic: give planflag's Redis noeviction or a volatile-… policy",
+			"maxmemory_policy", p)
+	}
+}
+
 // read applies generation gen's entries to ix: all of them, or with
 // withdrawnOnly its withdrawals alone, which it also keeps to be written
 // into this replica's own generation. It fails if the generation is not
@@ -340,27 +367,39 @@ func (s *Snapshots) read(ctx context.Context, gen string, ix Applier, withdrawnO
 		}
 	}()
 	var wg sync.WaitGroup
+	var failed atomic.Bool // after an error the groups left are taken and not read
+	fail := func(err error) {
+		failed.Store(true)
+		select {
+		case errc <- err:
+		default:
+		}
+	}
 	for range max(1, runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for keys := range groups {
+				if failed.Load() {
+					continue
+				}
 				pipe := s.rdb.Pipeline()
 				cmds := make([]*redis.MapStringStringCmd, len(keys))
 				for i, k := range keys {
 					cmds[i] = pipe.HGetAll(ctx, k)
 				}
 				if _, err := pipe.Exec(ctx); err != nil {
-					select {
-					case errc <- fmt.Errorf("read snapshot: %w", err):
-					default:
-					}
-					return
+					fail(fmt.Errorf("read snapshot: %w", err))
+					continue
 				}
 				var d decoded
 				for _, c := range cmds {
+					if _, marked := c.Val()[bucketMark]; !marked && !withdrawnOnly {
+						fail(errors.New("read snapshot: a bucket is gone from Redis (evicted?)"))
+						break
+					}
 					for plan, v := range c.Val() {
-						if withdrawnOnly && (len(v) < 21 || v[20] != 'w') {
+						if plan == bucketMark || withdrawnOnly && (len(v) < 21 || v[20] != 'w') {
 							continue
 						}
 						ch, ok := decodeEntry(plan, v)
@@ -468,6 +507,31 @@ func (s *Snapshots) meta(ctx context.Context, usable func(Offsets) error) (gen s
 	}
 	if alive == 0 {
 		return discard("lost", "its data is gone from Redis")
+	}
+	// Every bucket has the generation's mark, or Redis lost (evicted)
+	// some of its plans, withdrawals among them.
+	bucketKeys, _, _ := s.genKeys(gen)
+	pipe := s.rdb.Pipeline()
+	marks := make([]*redis.BoolCmd, len(bucketKeys))
+	for i, k := range bucketKeys {
+		marks[i] = pipe.HExists(ctx, k, bucketMark)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.redisUp(false)
+		return "", nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	missing := 0
+	for _, m := range marks {
+		if !m.Val() {
+			missing++
+		}
+	}
+	switch missing {
+	case 0:
+	case len(marks):
+		return discard("format", "written by a planflag before buckets were marked")
+	default:
+		return discard("lost", "%d of its %d buckets are gone from Redis (evicted?)", missing, len(marks))
 	}
 	raw, err := s.rdb.HGetAll(ctx, offKey).Result()
 	if err != nil {
@@ -658,6 +722,14 @@ func (s *Snapshots) write(ctx context.Context, pending map[string]entry, offsets
 	keys := []string{s.metaKey, w.alive, w.offKey}
 	const fixedKeys = 3
 	keyIndex := map[int]int{}
+	if w.first && w.claim {
+		// The first write marks every bucket: all go in, bucket b at
+		// KEYS[fixedKeys+1+b].
+		for b, k := range w.keys {
+			keys = append(keys, k)
+			keyIndex[b] = len(keys)
+		}
+	}
 	args := []any{w.gen, flag(w.first), flag(w.claim), w.displace, 0}
 	const fixedArgs = 5
 	n := 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -402,5 +403,87 @@ func TestSnapshotLegacy(t *testing.T) {
 	}
 	if v := findEntry(t, rdb, topic, feedtest.PlanID(2)); v == "" {
 		t.Error("the new generation does not hold plan 2")
+	}
+}
+
+// A generation that lost some buckets (Redis evicting under an allkeys-*
+// policy, which takes the alive key, written at every write, last) is not
+// used: its plans in the lost buckets would be missing for good. The
+// withdrawals in the buckets left are still applied. A generation whose
+// buckets carry no marks at all was written before marks and is replaced.
+func TestSnapshotEvictedBuckets(t *testing.T) {
+	topic := feedtest.Name("evicted")
+	ctx := context.Background()
+	s, _ := newSnapshots(t, topic, time.Now)
+	const n = 300
+	for i := range n {
+		s.Record([]feed.Applied{{PlanID: feedtest.PlanID(i), Version: 1, Event: feedtest.Upsert(i, 1)}}, feed.Offsets{0: int64(i + 1)})
+	}
+	s.Record([]feed.Applied{{PlanID: feedtest.PlanID(5), Version: 2}}, feed.Offsets{0: n + 1}) // withdrawn
+	s.RecordHead(time.Now(), feed.Offsets{0: n + 1})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
+	defer rdb.Close()
+	// Evict the bucket of plan 7 (unless it is plan 5's too: then plan 8's).
+	bucketWith := func(i int) string {
+		for b := range 256 {
+			k := genKey(t, rdb, topic, fmt.Sprintf("b%03d", b))
+			if ok, _ := rdb.HExists(ctx, k, feedtest.PlanID(i)).Result(); ok {
+				return k
+			}
+		}
+		t.Fatalf("plan %d in no bucket", i)
+		return ""
+	}
+	victim := bucketWith(7)
+	if victim == bucketWith(5) {
+		victim = bucketWith(8)
+	}
+	if err := rdb.Del(ctx, victim).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w, m := newSnapshots(t, topic, time.Now)
+	ix := matcher.NewIndex(nil)
+	_, st, err := w.Load(ctx, ix, nil)
+	if !errors.Is(err, feed.ErrNoSnapshot) || !strings.Contains(err.Error(), "1 of its 256 buckets are gone") {
+		t.Fatalf("warm start with a bucket evicted: %v, want the snapshot not used", err)
+	}
+	if got := testutil.ToFloat64(m.SnapshotDiscards.WithLabelValues("lost")); got != 1 {
+		t.Errorf("lost discards = %v", got)
+	}
+	if v, _ := ix.Version(feedtest.PlanID(5)); v != 2 || ix.Live() != 0 || st.Withdrawn != 1 {
+		t.Errorf("from the snapshot not used: plan 5 at version %d, %d live, %d withdrawals; want only the withdrawal applied", v, ix.Live(), st.Withdrawn)
+	}
+
+	// A Redis that may evict any key is warned about at start.
+	policy, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.ConfigSet(ctx, "maxmemory-policy", policy["maxmemory-policy"])
+	var logs feedtest.LogBuffer
+	warned := feed.NewSnapshots(feed.SnapshotConfig{Addr: feedtest.Redis(t), Topic: topic, MaxAge: time.Hour,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer warned.Close(time.Second)
+	warned.Load(ctx, matcher.NewIndex(nil), nil)
+	if !strings.Contains(logs.String(), "maxmemory_policy=allkeys-lru") {
+		t.Errorf("no warning of the eviction policy: %q", logs.String())
+	}
+
+	// Marks gone from every bucket: a generation from before marks.
+	for b := range 256 {
+		rdb.HDel(ctx, genKey(t, rdb, topic, fmt.Sprintf("b%03d", b)), "")
+	}
+	w2, m2 := newSnapshots(t, topic, time.Now)
+	if _, _, err := w2.Load(ctx, matcher.NewIndex(nil), nil); !errors.Is(err, feed.ErrNoSnapshot) {
+		t.Fatalf("a generation without marks: %v, want it not used", err)
+	}
+	if got := testutil.ToFloat64(m2.SnapshotDiscards.WithLabelValues("format")); got != 1 {
+		t.Errorf("format discards = %v", got)
 	}
 }

@@ -564,7 +564,11 @@ func readTopic(t *testing.T, brokers []string, topic string, want int, within ti
 			}
 			offs, lerr := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 			err = lerr
-			for _, po := range offs.Topics[topic] {
+			var parts []kafka.PartitionOffsets
+			if lerr == nil { // offs is nil on an error
+				parts = offs.Topics[topic]
+			}
+			for _, po := range parts {
 				if err != nil || po.FirstOffset >= po.LastOffset {
 					continue
 				}
