@@ -364,6 +364,32 @@ func (c *Consumer) Usable(saved Offsets) error {
 	return nil
 }
 
+// DeleteRetention is the topic's delete.retention.ms: how long the log
+// cleaner keeps a tombstone once it could remove it. A snapshot older than
+// that may predate a tombstone the log no longer holds (Snapshots.FitRetention).
+func (c *Consumer) DeleteRetention(ctx context.Context) (time.Duration, error) {
+	res, err := c.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: c.cfg.Topic, ConfigNames: []string{"delete.retention.ms"}}}})
+	if err != nil {
+		return 0, markAuth(fmt.Errorf("describe topic %s: %w", c.cfg.Topic, err))
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return 0, markAuth(fmt.Errorf("describe topic %s: %w", c.cfg.Topic, r.Error))
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "delete.retention.ms" {
+				ms, err := strconv.ParseInt(e.ConfigValue, 10, 64)
+				if err != nil || ms < 0 {
+					return 0, fmt.Errorf("topic %s: delete.retention.ms %q is not a number of milliseconds", c.cfg.Topic, e.ConfigValue)
+				}
+				return time.Duration(ms) * time.Millisecond, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("topic %s: the broker did not give delete.retention.ms", c.cfg.Topic)
+}
+
 // CaughtUp is closed once the index reflects every event that was in the
 // topic when Prepare ran.
 func (c *Consumer) CaughtUp() <-chan struct{} { return c.caughtUp }

@@ -326,6 +326,21 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 	return offsets, st, nil
 }
 
+// FitRetention lowers MaxAge to half the topic's delete.retention.ms
+// (Consumer.DeleteRetention) unless it is that or less already: a warm
+// start reads the log on from the snapshot's offsets, and a tombstone
+// written after them must still be in the log, which keeps one for
+// delete.retention.ms once the cleaner could remove it (the half is the
+// margin of the defaults, 12h against 24h). It returns the MaxAge in use
+// and whether it was lowered. Call it before Load.
+func (s *Snapshots) FitRetention(retention time.Duration) (time.Duration, bool) {
+	if limit := retention / 2; s.cfg.MaxAge > limit {
+		s.cfg.MaxAge = limit
+		return limit, true
+	}
+	return s.cfg.MaxAge, false
+}
+
 // warnEviction logs a warning if Redis may evict keys of any kind when
 // full, the snapshot's among them: warm starts then find the snapshot
 // incomplete and replay the topic. (CONFIG may be refused, as managed

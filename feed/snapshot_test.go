@@ -487,3 +487,38 @@ func TestSnapshotEvictedBuckets(t *testing.T) {
 		t.Errorf("format discards = %v", got)
 	}
 }
+
+// A snapshot may be no older than half the topic's delete.retention.ms,
+// whatever MaxAge says: older, it may predate a tombstone the log has let go.
+func TestSnapshotFitRetention(t *testing.T) {
+	brokers := feedtest.Brokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := feedtest.Name("retention")
+	compactingTopic(t, ctx, brokers, topic, kafka.ConfigEntry{ConfigName: "delete.retention.ms", ConfigValue: "3600000"})
+	c := feed.NewConsumer(feed.KafkaConfig{Brokers: brokers, Topic: topic}, matcher.NewIndex(nil), nil)
+	if err := c.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ret, err := c.DeleteRetention(ctx)
+	if err != nil || ret != time.Hour {
+		t.Fatalf("delete retention %v, %v; want 1h", ret, err)
+	}
+	s := feed.NewSnapshots(feed.SnapshotConfig{Addr: feedtest.Redis(t), Topic: topic, MaxAge: 12 * time.Hour})
+	defer s.Close(time.Second)
+	if age, lowered := s.FitRetention(ret); age != 30*time.Minute || !lowered {
+		t.Errorf("max age %v (lowered %v), want 30m", age, lowered)
+	}
+	if age, lowered := s.FitRetention(ret); age != 30*time.Minute || lowered {
+		t.Errorf("again: max age %v (lowered %v), want 30m as it was", age, lowered)
+	}
+	// A topic of the broker's defaults: 24h, and the default 12h stands.
+	e := newTopic(t, 1)
+	d := feed.NewConsumer(feed.KafkaConfig{Brokers: e.brokers, Topic: e.topic}, matcher.NewIndex(nil), nil)
+	if err := d.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ret, err := d.DeleteRetention(ctx); err != nil || ret != 24*time.Hour {
+		t.Errorf("default delete retention %v, %v; want 24h", ret, err)
+	}
+}

@@ -39,6 +39,12 @@ func (m *Main) follow(ctx context.Context) error {
 	m.Log.Info("following plan-store topic", "topic", m.Config.KafkaTopic, "partitions", len(cons.Partitions()))
 	var from feed.Offsets
 	if m.snaps != nil {
+		if ret, err := cons.DeleteRetention(ctx); err != nil {
+			m.Log.Warn("topic's delete.retention.ms not read; -snapshot.max-age used as given", "err", err.Error())
+		} else if age, lowered := m.snaps.FitRetention(ret); lowered {
+			m.Log.Warn("-snapshot.max-age lowered to half the topic's delete.retention.ms: an older snapshot may predate a tombstone the log no longer holds",
+				"max_age", age.String(), "delete_retention", ret.String())
+		}
 		off, st, err := m.snaps.Load(ctx, m.ix, cons.Usable)
 		switch {
 		case err == nil:

@@ -110,7 +110,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	alertsTopic := e.String("alerts.topic", "plan-alerts", "push alerts: Kafka topic for alert events (empty: webhooks only)")
 	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines); without it, with Kafka, to -audit.topic")
 	auditTopic := e.String("audit.topic", "lookup-audit", "Kafka topic for audit events when following Kafka without -audit.file (empty: no audit)")
-	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "a snapshot whose offsets were last at the log's head longer ago is not used at start (keep below the topic's delete.retention.ms)")
+	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "a snapshot whose offsets were last at the log's head longer ago is not used at start (lowered to half the topic's delete.retention.ms if above it)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flagd [flags]            serve the lookup API")
 		fmt.Fprintln(stderr, "       flagd -demo              serve a synthetic demo plan store")
