@@ -60,8 +60,10 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 	if similar(pq.given, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
 		return Fuzzy
 	}
-	// A stray space typed into the name ("Ja Xson", "Har Risn").
-	if pq.givenJoined != "" && similar(pq.givenJoined, g.s, givenFuzzy) {
+	// A stray space typed into the name ("Ja Xson", "Har Risn"), but not
+	// a name and a second name or initial ("Paul A" is not a typo of
+	// Paula: the first part is a name of its own, as the plan's is).
+	if pq.givenJoined != "" && similar(pq.givenJoined, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
 		return Fuzzy
 	}
 	// A middle name, a second given name, or an alias given name.
@@ -343,7 +345,10 @@ func comparePhone(q Phone, p *person) Level {
 		}
 		any = true
 		if ph == q {
-			if q.IsUKLandline() {
+			// Only a UK mobile is the person's own: a landline, an 0800,
+			// 0845 or 03 number, VoIP and numbers abroad may be shared
+			// by a household (or a care home).
+			if !q.IsUKMobile() {
 				return ExactLandline
 			}
 			return Exact

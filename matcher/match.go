@@ -292,11 +292,15 @@ func insertTop(top []scored, c scored, k int) []scored {
 // differs only in the given name (and in the personal identifiers: NHS
 // number, mobile), so a given name that agrees only in a way two people's
 // names can — a nickname (the table links names that are names of their own
-// too: Peter and Patrick, Ian and John, Susan and Hannah), names given the
-// other way round, a second given name that differs — anchors a match only
-// with a mobile that agrees (names given the other way round: or the home,
-// since the risk there is a namesake elsewhere); without one such a caller
-// is at most possible.
+// too: Peter and Patrick, Ian and John, Susan and Hannah), the plan holder's
+// middle name, names given the other way round, a second given name that
+// differs — anchors a match only with a mobile that agrees (names given the
+// other way round: or the home, since the risk there is a namesake
+// elsewhere); without one such a caller is at most possible. A valid NHS
+// number anchors with the given name exact, a typo of it, or none given;
+// with any weaker agreement it too needs the mobile. Only a UK mobile is
+// personal: other numbers (a landline, 0800, 0845, 03, VoIP, a number
+// abroad) may be a household's (comparePhone).
 // A near spelling (Fuzzy) is only ever a typo: two real names one letter
 // apart (Jean, Joan) do not agree at that level (compareGiven).
 func anchored(a *Agreement) bool { return a.Anchored() }
@@ -310,18 +314,32 @@ func (a *Agreement) Anchored() bool {
 	default:
 		return false
 	}
+	mobile := a.Phone == Exact // a UK mobile: personal, unlike a shared number
 	if a.NHSNumber == Exact {
-		// A relative's number read out by mistake: the given name says so.
-		return a.GivenName != Different
+		// A relative's number read out by mistake (a twin's: the birth
+		// date agrees too) is told apart by the given name, so the name
+		// must agree as only the holder's own does: exactly, or with a
+		// typo (no name given cannot contradict). A nickname, a middle
+		// name, an initial or a name that sounds alike can be the twin's
+		// own name (Robert and William share a nickname; twins are named
+		// James Edward and Edward James): with the mobile too.
+		switch a.GivenName {
+		case Exact, Fuzzy, Missing:
+			return true
+		case Nickname, MiddleName, Phonetic, Initial, Swapped:
+			return mobile
+		}
+		return false
 	}
-	mobile := a.Phone == Exact // personal, unlike a landline
 	if a.givenConflict && !mobile {
 		return false
 	}
 	switch a.GivenName {
-	case Exact, MiddleName, Fuzzy:
+	case Exact, Fuzzy:
 		return true
-	case Nickname:
+	case Nickname, MiddleName:
+		// A twin may be called by the plan holder's middle name
+		// (James Edward and Edward James): with the mobile only.
 		return mobile
 	case Swapped:
 		// The risk is a namesake elsewhere (Thomas Henry, Henry Thomas),

@@ -9,10 +9,13 @@ import (
 //go:embed data/nicknames.csv
 var nicknamesCSV string
 
-// maxFormals bounds the formal names a nickname stands for: a few short
-// nicknames ("al", "ed") stand for many names, and an unbounded list would
-// widen both blocking and agreement.
-const maxFormals = 8
+// maxFormals bounds the formal names a nickname stands for, itself
+// included: above the table's longest list ("chris": 19, Christopher,
+// Christine, Kristopher and the rest), so that none is cut short — a list
+// cut at 8 once lost Christopher for Chris, so that the caller's own plan
+// scored a different name and a twin's a nickname — while a table grown
+// careless could not widen blocking without end (TestNicknamesWhole).
+const maxFormals = 24
 
 // nicknames maps a normalised given name to the formal names it can stand
 // for, itself first: "bob" → [bob robert …], "robert" → [robert …]. Names in

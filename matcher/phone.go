@@ -76,6 +76,21 @@ func (e phoneError) Error() string { return string(e) }
 
 const errPhone = phoneError("not a phone number (want UK national or international form, e.g. 07700 900123 or +447700900123)")
 
+// IsUKMobile reports a UK mobile number (+447…, but not +4470, personal
+// numbering that redirects anywhere, nor +4476, pagers): the one kind of
+// number that is a person's own.
+func (p Phone) IsUKMobile() bool {
+	if p < 44_000_000_000 || p >= 450_000_000_000 {
+		return false
+	}
+	v := uint64(p)
+	for v >= 10000 {
+		v /= 10
+	}
+	// v is the first four digits: 447X.
+	return v/10 == 447 && v != 4470 && v != 4476
+}
+
 // IsUKLandline reports UK geographic and non-geographic lines (+441, +442,
 // +443): numbers a household shares, so agreeing on one is a household fact.
 func (p Phone) IsUKLandline() bool {

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -116,11 +117,137 @@ func TestRelativesNHSNumber(t *testing.T) {
 			t.Errorf("%+v: match on %s (%+v)", q, r.Candidates[0].PlanID, r.Candidates[0].Agreement)
 		}
 	}
+	// Her nickname with her NHS number: a twin's own name can be linked to
+	// hers in the table as well (Robert and William), so possible, her plan
+	// first; with her mobile too, a match.
 	q := Query{NHSNumber: "9434765919", GivenName: "Peggy", FamilyName: "O'Brien", BirthDate: "1941-03-07"}
+	if r := mustMatch(t, ix, q); r.Tier != TierPossible || r.Candidates[0].PlanID != "UCP-123" {
+		t.Errorf("her NHS number with her nickname: %v %+v, want possible with her plan first", r.Tier, r.Candidates)
+	}
+	q.Phone = "07700 900123"
 	if r := mustMatch(t, ix, q); r.Tier != TierMatch {
-		t.Errorf("her NHS number with her nickname: %v, want match", r.Tier)
+		t.Errorf("her NHS number, her nickname and her mobile: %v, want match", r.Tier)
+	}
+	for _, g := range []string{"Margaret", "Margret", ""} {
+		q := Query{NHSNumber: "9434765919", GivenName: g, FamilyName: "O'Brien", BirthDate: "1941-03-07"}
+		if r := mustMatch(t, ix, q); r.Tier != TierMatch {
+			t.Errorf("her NHS number with given name %q: %v, want match", g, r.Tier)
+		}
 	}
 }
+
+// TestTwinsNamedAlike: a twin without a plan rings with their own correct
+// details, the household's landline included, where their given name
+// agrees with the plan holder's only in a way two people's names can: the
+// holder's middle name (James Edward, Edward James), the holder's name with
+// the caller's initial run into it (Paula, "Paul A"), a name linked in the
+// nickname table read out with the holder's NHS number. At most possible.
+func TestTwinsNamedAlike(t *testing.T) {
+	for _, c := range []struct {
+		plan   []string
+		caller string
+		nhs    bool
+	}{
+		{[]string{"James", "Edward"}, "Edward", false}, {[]string{"James", "Edward"}, "Ted", false},
+		{[]string{"James", "Edward"}, "Edward James", false}, {[]string{"Mary", "Jane"}, "Jane", false},
+		{[]string{"John", "Paul"}, "Paul", false},
+		{[]string{"Paula"}, "Paul A", false}, {[]string{"Erica"}, "Eric Alan", false},
+		{[]string{"Danielle"}, "Daniel E", false}, {[]string{"Roberta"}, "Robert A", false},
+		{[]string{"Marianne"}, "Mary Ann", false},
+		{[]string{"Robert"}, "William", true}, {[]string{"Peter"}, "Patrick", true},
+		{[]string{"Christopher"}, "Christine", true}, {[]string{"Christopher"}, "C", true},
+		{[]string{"James", "Edward"}, "Edward", true},
+	} {
+		ix := household(t, c.plan, nil)
+		ix.Upsert("PLAN-HOLDER", 2, &Patient{NHSNumber: "9434765919", GivenNames: c.plan, FamilyName: "Hughes",
+			BirthDate: "1990-05-14", Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}},
+			Phones: []string{"0113 496 0000"}})
+		q := householdQuery(c.caller, "")
+		if c.nhs {
+			q.NHSNumber = "9434765919"
+		}
+		if r := mustMatch(t, ix, q); r.Tier == TierMatch {
+			t.Errorf("plan holder %v, twin %q rings (NHS number read out: %v): match (given name %v, score %.1f)",
+				c.plan, c.caller, c.nhs, r.Candidates[0].Agreement.GivenName, r.Candidates[0].Score)
+		}
+	}
+	// The plan holder ringing with the name on the plan is still a match.
+	if r := mustMatch(t, household(t, []string{"James", "Edward"}, nil), householdQuery("James", "")); r.Tier != TierMatch {
+		t.Errorf("James Edward rings as James: %v, want match", r.Tier)
+	}
+}
+
+// TestSharedNumberIsNotPersonal: only a UK mobile is a person's own; a
+// number a household may share (0800, 0845, 03, VoIP, a landline abroad)
+// does not make a twin's nickname a match, as a mobile would.
+func TestSharedNumberIsNotPersonal(t *testing.T) {
+	for _, phone := range []string{"0845 496 0000", "0800 496 0000", "0300 496 0000", "056 1234 5678", "+353 1 496 0000", "07000 123456"} {
+		ix := household(t, []string{"Christine"}, nil)
+		ix.Upsert("PLAN-HOLDER", 2, &Patient{GivenNames: []string{"Christine"}, FamilyName: "Hughes", BirthDate: "1990-05-14",
+			Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}}, Phones: []string{phone}})
+		q := householdQuery("Chris", "")
+		q.Phone = phone
+		if r := mustMatch(t, ix, q); r.Tier == TierMatch {
+			t.Errorf("Chris on the shared number %s: match on Christine's plan (phone %v)", phone, r.Candidates[0].Agreement.Phone)
+		}
+	}
+	for _, phone := range []string{"07700 900456", "+44 7700 900456"} {
+		ix := household(t, []string{"Christine"}, nil)
+		ix.Upsert("PLAN-HOLDER", 2, &Patient{GivenNames: []string{"Christine"}, FamilyName: "Hughes", BirthDate: "1990-05-14",
+			Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}}, Phones: []string{phone}})
+		q := householdQuery("Chris", "female")
+		q.Phone = phone
+		if r := mustMatch(t, ix, q); r.Tier != TierMatch {
+			t.Errorf("Chris on Christine's mobile %s: %v, want match", phone, r.Tier)
+		}
+	}
+}
+
+// TestNicknamesWhole: no nickname's formal names are cut short by
+// maxFormals: Chris stands for Christopher and Christine both, so that
+// twins Christopher and Christine, both holding plans and sharing the
+// family mobile, are not told apart by "Chris" (possible), and a caller
+// giving only "Chris" and the family name is not answered none.
+func TestNicknamesWhole(t *testing.T) {
+	full := map[string]map[string]bool{} // name → itself and every formal name the table gives it
+	add := func(name, formal string) {
+		if full[name] == nil {
+			full[name] = map[string]bool{name: true}
+		}
+		full[name][formal] = true
+	}
+	for i, line := range strings.Split(nicknamesCSV, "\n") {
+		formal, rest, ok := strings.Cut(strings.TrimSpace(line), ",has_nickname,")
+		if i == 0 || !ok || formal == "" || rest == "" {
+			continue
+		}
+		add(formal, formal)
+		add(rest, formal)
+	}
+	for name, want := range full {
+		if got := len(formalsOf(name)); got != len(want) {
+			t.Errorf("%s: %d formal names kept of %d", name, got, len(want))
+		}
+	}
+	for _, f := range []string{"christopher", "christine", "kristopher"} {
+		if !slices.Contains(formalsOf("chris"), f) {
+			t.Errorf("chris does not stand for %s: %v", f, formalsOf("chris"))
+		}
+	}
+	mobile := "07700 900456"
+	ix := household(t, []string{"Christine"}, []string{"Christopher"})
+	for _, id := range []string{"PLAN-HOLDER", "PLAN-TWIN"} {
+		g := map[string]string{"PLAN-HOLDER": "Christine", "PLAN-TWIN": "Christopher"}[id]
+		ix.Upsert(id, 2, &Patient{GivenNames: []string{g}, FamilyName: "Hughes", BirthDate: "1990-05-14",
+			Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}}, Phones: []string{mobile}})
+	}
+	q := householdQuery("Chris", "")
+	q.Phone = mobile
+	if r := mustMatch(t, ix, q); r.Tier == TierMatch {
+		t.Errorf("Chris on the twins' shared mobile: match on %s", r.Candidates[0].PlanID)
+	}
+}
+
 
 // TestSwappedNamesake: Thomas Henry, not a plan holder, shares a birthday
 // with Henry Thomas, who is: names the other way round anchor a match only
