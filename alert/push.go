@@ -29,15 +29,40 @@ import (
 // The recent-lookups registry lives in Redis so every replica sees every
 // lookup: {planflag:recent}:<plan id> is a hash client → unix time of the
 // last lookup that returned the plan, expiring Window after it. When a
-// replica applies a change to a plan that happened after a client's
-// lookup, it claims the alert with SET NX on {planflag:alerts}:<plan
+// replica applies a change to a plan a client was given before it, it
+// claims the alert with SET NX on {planflag:alerts}:<plan
 // id>:<version>:<client>, so however many replicas apply the change, one
 // sends it. Alerts carry plan ID, change kind, version and time: no
 // identifiers.
+//
+// "Before" is judged by when the change was applied here, not when it
+// happened (occurred_at): a withdrawal the plan store published late, or
+// that waited out a Kafka outage or a lagging feed, was not in the index
+// for the lookups answered meanwhile, however long ago it happened. Only a
+// replay of the log's history, before the replica serves, goes by
+// occurred_at: it applies a day of changes in minutes, and by apply time
+// every one of them would be news to every client.
 
-// clockSlack is how far before a lookup a change may be stamped and still
-// be pushed to the client.
+// clockSlack is how far before a lookup a change may be stamped (applied;
+// in a replay, occurred) and still be pushed to the client: clocks differ
+// between replicas and the plan store, and it is the safe side.
 const clockSlack = 5 * time.Minute
+
+// lookupGrace is how long a change applied at the head waits before the
+// registry is read for it. A lookup reaches the registry after it is
+// answered: the handler calls Looked once Match has returned, and Run (this
+// replica's or another's) writes it when it gets to it. A change applied in
+// between and checked at once would miss the client given the plan just
+// before it, on every replica.
+const lookupGrace = time.Second
+
+// lookupChunk is how many queued lookups one pipeline registers: at a busy
+// control room's rate a round trip each falls behind.
+const lookupChunk = 512
+
+// shutdownWait bounds registering, once Run's context has ended, the
+// lookups still queued.
+const shutdownWait = 2 * time.Second
 
 // PlanAlert is the body of a webhook POST and the value of a plan-alerts
 // event.
@@ -94,7 +119,7 @@ type Pusher struct {
 
 	looked  chan lookedUp
 	changed chan []planChange                         // batches of changes, as the feed applied them
-	pending atomic.Int64                              // changes in changed and not yet checked
+	pending atomic.Int64                              // changes handed to Run (queued or held) and not yet checked
 	checked atomic.Int64                              // chunks of changes checked (or given up on): progress
 	atHead  atomic.Bool                               // the feed has reached the log's head once: Record never waits
 	stalled atomic.Bool                               // a replaying Record gave up waiting: it waits again once the pusher is clear
@@ -104,8 +129,8 @@ type Pusher struct {
 
 	// A replay hands over changes by the thousand: when work is dropped,
 	// the log says so at most once a second, with the count.
-	now                                 func() int64 // unix seconds
-	queueFull, laneFull, registryFailed logThrottle
+	now                                                              func() time.Time
+	queueFull, laneFull, registryFailed, registerFailed, claimFailed logThrottle
 }
 
 // logThrottle lets a repeated error be logged at most once a second, with
@@ -128,7 +153,9 @@ func (t *logThrottle) add(n int, now int64) (total int64, ok bool) {
 type planChange struct {
 	plan      string
 	version   uint64
-	at        time.Time
+	at        time.Time // when it happened (occurred_at)
+	applied   time.Time // when Record was handed it
+	live      bool      // recorded once the feed had reached the head: applied decides, and it waits lookupGrace
 	withdrawn bool
 }
 
@@ -164,7 +191,7 @@ func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead
 		looked:  make(chan lookedUp, cfg.Queue),
 		changed: make(chan []planChange, 1024),
 		lanes:   make(map[string]*[deliveryLanes]chan PlanAlert),
-		now:     func() int64 { return time.Now().Unix() },
+		now:     time.Now,
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_total",
 			Help: "Push alerts delivered, by channel (webhook, kafka)."}, []string{"channel"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_failed_total",
@@ -204,23 +231,27 @@ func (p *Pusher) Looked(client string, plans []string, at time.Time) {
 // Once at the head, changes beyond the bound are dropped at once, so that
 // withdrawals are never held up: counted, and logged at most once a second.
 func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
-	// A change from longer ago than the window (and the clocks' slack) is
-	// no news to any client: a lookup it could follow was due its alert
-	// when the change was applied, by whichever replica was running then.
-	// A replica replaying the topic's history skips it here, rather than
-	// read the registry for every event of the store and, where a plan's
-	// registry entry outlives its window, alert on a change of weeks ago.
-	oldest := time.Unix(p.now(), 0).Add(-p.cfg.Window - clockSlack)
+	applied, live := p.now(), p.atHead.Load()
+	// In a replay, a change from longer ago than the window (and the
+	// clocks' slack) is no news to any client: a lookup it could follow
+	// was due its alert when the change was first applied, by whichever
+	// replica was running then. A replica replaying the topic's history
+	// skips it here, rather than read the registry for every event of the
+	// store and, where a plan's registry entry outlives its window, alert
+	// on a change of weeks ago. At the head a change is applied now,
+	// whenever it happened: a late one is news to every lookup since.
+	oldest := applied.Add(-p.cfg.Window - clockSlack)
 	var batch []planChange
 	for _, c := range changes {
-		if !c.At.Before(oldest) {
-			batch = append(batch, planChange{c.PlanID, c.Version, c.At, c.Event == nil})
+		if live || !c.At.Before(oldest) {
+			batch = append(batch, planChange{plan: c.PlanID, version: c.Version, at: c.At,
+				applied: applied, live: live, withdrawn: c.Event == nil})
 		}
 	}
 	if len(batch) == 0 {
 		return
 	}
-	if !p.atHead.Load() {
+	if !live {
 		p.waitRoom(len(batch))
 	}
 	kept := batch // a batch larger than the bound still goes in whole when none are waiting
@@ -241,7 +272,7 @@ func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
 		return
 	}
 	p.lost.WithLabelValues("queue_full").Add(float64(len(dropped)))
-	if n, ok := p.queueFull.add(len(dropped), p.now()); ok {
+	if n, ok := p.queueFull.add(len(dropped), p.now().Unix()); ok {
 		p.log.Error("push alert work lost: queue full", "changes", n, "plan_id", dropped[0].plan)
 	}
 }
@@ -276,33 +307,163 @@ func (p *Pusher) waitRoom(n int) {
 
 // Run works until ctx ends: it records lookups in the registry and sends
 // alerts for changes.
+//
+// Lookups come first: every lookup queued when Run turns to a change is
+// registered before the change is checked, so a lookup queued before a
+// change was applied is never missed for want of Run's turn. A change
+// applied at the head also waits lookupGrace after it was applied, for the
+// lookups answered just before it that were not yet queued (here or on
+// another replica); Run registers lookups meanwhile.
 func (p *Pusher) Run(ctx context.Context) {
 	defer p.closeLanes()
+	var waiting [][]planChange // batches handed over and not yet checked, in the order applied
+	buf := make([]lookedUp, 0, lookupChunk)
+	// A lookup taken off the queue is registered even as ctx ends, rather
+	// than lost: Redis's own timeouts bound the round trip.
+	rctx := context.WithoutCancel(ctx)
+	wake := time.NewTimer(time.Hour)
+	wake.Stop()
+	defer wake.Stop()
 	for {
+		if ctx.Err() != nil {
+			p.stop(ctx, buf, waiting)
+			return
+		}
+		p.registerQueued(rctx, buf[:0], "redis")
+		if len(waiting) > 0 && !p.now().Before(checkAt(waiting[0])) {
+			if rest := p.check(ctx, rctx, buf, waiting[0]); len(rest) > 0 {
+				waiting[0] = rest // ctx ended: stop counts it
+				continue
+			}
+			waiting[0] = nil
+			waiting = waiting[1:]
+			continue
+		}
+		var due <-chan time.Time
+		if len(waiting) > 0 {
+			wake.Reset(checkAt(waiting[0]).Sub(p.now()))
+			due = wake.C
+		}
 		select {
 		case <-ctx.Done():
-			return
 		case l := <-p.looked:
-			pipe := p.rdb.Pipeline()
-			for _, plan := range l.plans {
-				pipe.HSet(ctx, recentKey(plan), l.client, l.at.Unix())
-				pipe.Expire(ctx, recentKey(plan), p.cfg.Window)
-			}
-			if _, err := pipe.Exec(ctx); err != nil && ctx.Err() == nil {
-				p.lost.WithLabelValues("redis").Inc()
-				p.log.Warn("recent-lookups registry not updated", "client_id", l.client, "err", err.Error())
-			}
+			p.registerQueued(rctx, append(buf[:0], l), "redis")
 		case batch := <-p.changed:
-			for len(batch) > 0 && ctx.Err() == nil {
-				n := min(len(batch), changeChunk)
-				p.changes(ctx, batch[:n])
-				p.pending.Add(-int64(n))
-				p.checked.Add(1)
-				batch = batch[n:]
-			}
-			p.pending.Add(-int64(len(batch))) // left by shutdown
+			waiting = append(waiting, batch)
+		case <-due:
 		}
 	}
+}
+
+// checkAt is when batch may be checked against the registry: a replay's
+// at once (the replica is not serving, and its changes go by occurred_at),
+// one applied at the head lookupGrace after it was applied.
+func checkAt(batch []planChange) time.Time {
+	if !batch[0].live {
+		return time.Time{}
+	}
+	return batch[0].applied.Add(lookupGrace)
+}
+
+// check checks batch against the registry a chunk at a time, registering
+// the lookups queued meanwhile (with rctx) before each chunk. It returns
+// what is left unchecked when ctx ends.
+func (p *Pusher) check(ctx, rctx context.Context, buf []lookedUp, batch []planChange) []planChange {
+	for len(batch) > 0 && ctx.Err() == nil {
+		p.registerQueued(rctx, buf[:0], "redis")
+		n := min(len(batch), changeChunk)
+		p.changes(ctx, batch[:n])
+		p.pending.Add(-int64(n))
+		p.checked.Add(1)
+		batch = batch[n:]
+	}
+	return batch
+}
+
+// registerQueued registers ls and the lookups queued when it is called,
+// lookupChunk to a round trip. Those it cannot register are counted lost
+// for reason and logged, at most a line a second. It reads only as many as
+// were queued, so lookups arriving as fast as it registers them cannot
+// hold up a change.
+func (p *Pusher) registerQueued(ctx context.Context, ls []lookedUp, reason string) {
+	for n := len(p.looked); ; ls = ls[:0] {
+		for ; n > 0 && len(ls) < lookupChunk; n-- {
+			ls = append(ls, <-p.looked) // Run alone receives: n are there
+		}
+		if len(ls) == 0 {
+			return
+		}
+		failed, err := p.register(ctx, ls)
+		if failed == 0 {
+			continue
+		}
+		p.lost.WithLabelValues(reason).Add(float64(failed))
+		if total, ok := p.registerFailed.add(failed, p.now().Unix()); ok {
+			p.log.Warn("recent-lookups registry not updated", "lookups", total, "reason", reason, "client_id", ls[0].client, "err", err.Error())
+		}
+	}
+}
+
+// register writes ls to the registry in one round trip and says how many
+// of them did not get there, and why.
+func (p *Pusher) register(ctx context.Context, ls []lookedUp) (failed int, err error) {
+	if err := ctx.Err(); err != nil {
+		return len(ls), err
+	}
+	pipe := p.rdb.Pipeline()
+	for _, l := range ls {
+		for _, plan := range l.plans {
+			pipe.HSet(ctx, recentKey(plan), l.client, l.at.Unix())
+			pipe.Expire(ctx, recentKey(plan), p.cfg.Window)
+		}
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err == nil {
+		return 0, nil
+	}
+	i := 0
+	for _, l := range ls {
+		ok := true
+		for range l.plans {
+			if i+1 >= len(cmds) || cmds[i].Err() != nil || cmds[i+1].Err() != nil {
+				ok = false
+			}
+			i += 2
+		}
+		if !ok {
+			failed++
+		}
+	}
+	return failed, err
+}
+
+// stop ends Run's work once ctx has ended. Lookups answered in the last
+// moments may still be queued: without them a change applied afterwards,
+// on another replica, finds no entry. They are registered with a deadline
+// of their own, ctx's having passed; those that cannot be, and every
+// change left unchecked, are counted lost (shutdown), so the loss shows.
+func (p *Pusher) stop(ctx context.Context, buf []lookedUp, waiting [][]planChange) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownWait)
+	defer cancel()
+	p.registerQueued(rctx, buf[:0], "shutdown")
+	changes := 0
+	for _, batch := range waiting {
+		changes += len(batch)
+	}
+	for more := true; more; {
+		select {
+		case batch := <-p.changed:
+			changes += len(batch)
+		default:
+			more = false
+		}
+	}
+	if changes == 0 {
+		return
+	}
+	p.pending.Add(-int64(changes))
+	p.lost.WithLabelValues("shutdown").Add(float64(changes))
+	p.log.Warn("applied changes not checked for push alerts: shutting down", "changes", changes)
 }
 
 // registryRead returns, for the keys (registry entries) that exist, the
@@ -328,11 +489,13 @@ func (p *Pusher) changes(ctx context.Context, cs []planChange) {
 	}
 	found, err := registryRead.Run(ctx, p.rdb, keys).Slice()
 	if err != nil && err != redis.Nil {
-		if ctx.Err() == nil {
-			p.lost.WithLabelValues("redis").Add(float64(len(cs)))
-			if n, ok := p.registryFailed.add(len(cs), p.now()); ok {
-				p.log.Warn("recent-lookups registry not read", "changes", n, "plan_id", cs[0].plan, "err", err.Error())
-			}
+		if ctx.Err() != nil {
+			p.lost.WithLabelValues("shutdown").Add(float64(len(cs)))
+			return
+		}
+		p.lost.WithLabelValues("redis").Add(float64(len(cs)))
+		if n, ok := p.registryFailed.add(len(cs), p.now().Unix()); ok {
+			p.log.Warn("recent-lookups registry not read", "changes", n, "plan_id", cs[0].plan, "err", err.Error())
 		}
 		return
 	}
@@ -360,19 +523,41 @@ func (p *Pusher) change(ctx context.Context, c planChange, recent map[string]str
 	if c.withdrawn {
 		kind = "withdrawn"
 	}
+	// What a client was given depends on when the change reached the
+	// index, not when it happened: a lookup answered before a late
+	// withdrawal was applied was given the plan. A replay goes by when it
+	// happened (see Record).
+	at := c.at
+	if c.live {
+		at = c.applied
+	}
 	for client, ts := range recent {
 		sec, err := strconv.ParseInt(ts, 10, 64)
 		looked := time.Unix(sec, 0)
 		// A change from before the lookup is not news to the client, but
-		// clocks differ between the plan store and planflag: within
-		// clockSlack of the lookup, tell them anyway (the safe side).
-		if err != nil || c.at.Before(looked.Add(-clockSlack)) || c.at.Sub(looked) > p.cfg.Window {
+		// clocks differ (replicas, the plan store): within clockSlack of
+		// the lookup, tell them anyway (the safe side).
+		if err != nil || at.Before(looked.Add(-clockSlack)) || at.Sub(looked) > p.cfg.Window {
 			continue
 		}
 		claim := fmt.Sprintf("{planflag:alerts}:%s:%d:%s", c.plan, c.version, client)
 		won, err := p.rdb.SetNX(ctx, claim, 1, 2*p.cfg.Window).Result()
-		if err != nil || !won {
-			continue // another replica sends it (or Redis is away: it will retry)
+		if err != nil {
+			// Nothing hands this change over again: a claim not made (Redis
+			// failing over, a timeout) is an alert lost, and it must show.
+			reason := "redis"
+			if ctx.Err() != nil {
+				reason = "shutdown"
+			}
+			p.lost.WithLabelValues(reason).Inc()
+			if n, ok := p.claimFailed.add(1, p.now().Unix()); ok {
+				p.log.Error("push alerts lost: claim not made", "alerts", n, "reason", reason,
+					"plan_id", c.plan, "client_id", client, "err", err.Error())
+			}
+			continue
+		}
+		if !won {
+			continue // another replica sends it
 		}
 		p.enqueue(ctx, PlanAlert{PlanID: c.plan, Change: kind, Version: c.version, At: c.at.UTC(), ClientID: client})
 	}
@@ -407,7 +592,7 @@ func (p *Pusher) enqueue(ctx context.Context, a PlanAlert) {
 	case lanes[h.Sum32()%deliveryLanes] <- a:
 	default:
 		p.lost.WithLabelValues("queue_full").Inc()
-		if n, ok := p.laneFull.add(1, p.now()); ok {
+		if n, ok := p.laneFull.add(1, p.now().Unix()); ok {
 			p.log.Error("push alerts lost: delivery lane full", "alerts", n, "plan_id", a.PlanID, "client_id", a.ClientID)
 		}
 	}

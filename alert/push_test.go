@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -258,7 +259,7 @@ func TestPusherQueueFullLogThrottled(t *testing.T) {
 		slog.New(slog.NewJSONHandler(&logs, nil)), prometheus.NewRegistry())
 	p.RecordHead(time.Time{}, nil) // serving: Record never waits
 	sec := int64(1_800_000_000)
-	p.now = func() int64 { return sec }
+	p.now = func() time.Time { return time.Unix(sec, 0) }
 	batch := func(n int) []feed.Applied { return changesAt(n, time.Unix(sec, 0)) }
 	check := func(wantLines int, wantLast string) {
 		t.Helper()
@@ -289,7 +290,7 @@ func TestPusherReplayWaitsOnlyWhileChecking(t *testing.T) {
 	p := NewPusher(PushConfig{Changes: 10}, nil, &Clients{}, nil, nil,
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	sec := int64(1_800_000_000)
-	p.now = func() int64 { return sec }
+	p.now = func() time.Time { return time.Unix(sec, 0) }
 	batch := func(n int) []feed.Applied { return changesAt(n, time.Unix(sec, 0)) }
 	timed := func(n int) time.Duration {
 		start := time.Now()
@@ -317,7 +318,7 @@ func TestPusherSkipsChangesOlderThanTheWindow(t *testing.T) {
 	p := NewPusher(PushConfig{Changes: 10, Window: time.Hour}, nil, &Clients{}, nil, nil,
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	sec := int64(1_800_000_000)
-	p.now = func() int64 { return sec }
+	p.now = func() time.Time { return time.Unix(sec, 0) }
 	now := time.Unix(sec, 0)
 	p.Record([]feed.Applied{
 		{PlanID: "UCP-OLD", Version: 1, At: now.Add(-3 * time.Hour)},
@@ -370,4 +371,287 @@ func changesAt(n int, at time.Time) []feed.Applied {
 		changes[i] = feed.Applied{PlanID: fmt.Sprintf("UCP-%d", i), Version: 1, At: at}
 	}
 	return changes
+}
+
+// A withdrawal that reaches planflag late (the plan store published it
+// late, Kafka was away, the feed lagged) is pushed to a client given the
+// plan before it was applied, however long before that it happened: until
+// it was applied, lookups were answered with the plan. A client that looked
+// the plan up well after it was applied was given the plan without it and
+// hears nothing.
+func TestPushLateChangeByApplyTime(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		late time.Duration // occurred_at this long before it is applied
+	}{
+		{"ten minutes late", 10 * time.Minute},
+		{"older than the window", 25 * time.Hour}, // the feed was stuck for a day
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hook := newReceiver(t, 0)
+			ps, _ := pushers(t, hook.URL, 1)
+			ps[0].RecordHead(time.Now(), nil) // serving
+			plan, later := feedtest.Name("UCP"), feedtest.Name("UCP")
+			now := time.Now()
+			looked(t, ps[0], plan, now)                      // answered from an index that still held the plan
+			looked(t, ps[0], later, now.Add(10*time.Minute)) // answered well after the withdrawal was applied
+			ps[0].Record([]feed.Applied{
+				{PlanID: plan, Version: 9, At: now.Add(-tc.late)},
+				{PlanID: later, Version: 9, At: now.Add(-tc.late)},
+			}, nil)
+			feedtest.Eventually(t, 5*time.Second, "withdrawal alert delivered", func() bool { return len(hook.alerts()) > 0 })
+			time.Sleep(200 * time.Millisecond) // room for the other alert, were there one
+			got := hook.alerts()
+			if len(got) != 1 || got[0].PlanID != plan || got[0].Change != "withdrawn" || !got[0].At.Equal(now.Add(-tc.late).UTC()) {
+				t.Errorf("alerts %+v, want one: %s withdrawn, at its occurred_at", got, plan)
+			}
+		})
+	}
+}
+
+// Once the replica serves, Record queues a change whenever it happened: it
+// is news to every lookup answered before it was applied. (In a replay,
+// before the head, changes older than the window are still skipped.)
+func TestPusherQueuesLateChangesAtTheHead(t *testing.T) {
+	p := NewPusher(PushConfig{Window: time.Hour}, nil, &Clients{}, nil, nil,
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	p.RecordHead(time.Now(), nil)
+	p.Record([]feed.Applied{{PlanID: "UCP-LATE", Version: 1, At: time.Now().Add(-3 * time.Hour)}}, nil)
+	if p.pending.Load() != 1 || len(p.changed) != 1 {
+		t.Errorf("%d changes queued, want the late one", p.pending.Load())
+	}
+}
+
+// A client given a plan just before it is withdrawn is alerted, however
+// its lookup and the withdrawal meet the registry: the lookup queued
+// behind a busy control room's other lookups, queued just before the
+// withdrawal is applied, queued just after it (the handler notes a lookup
+// once Match has returned, and the feed may apply a change in between), or
+// answered by another replica.
+func TestPushLookupJustBeforeAChange(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		busy        int           // other clients' lookups queued ahead
+		after       time.Duration // Looked this long after the change is applied; 0: before
+		sameReplica bool
+	}{
+		{"queued behind other lookups", 200, 0, true},
+		{"queued just before", 0, 0, true},
+		{"queued just after", 0, 20 * time.Millisecond, true},
+		{"on another replica", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hook := newReceiver(t, 0)
+			ps, _ := pushers(t, hook.URL, 2)
+			for _, p := range ps {
+				p.RecordHead(time.Now(), nil)
+			}
+			applies, answers := ps[0], ps[0]
+			if !tc.sameReplica {
+				answers = ps[1]
+			}
+			const n = 20
+			var plans []string
+			for i := range n {
+				plan := feedtest.Name("UCP")
+				plans = append(plans, plan)
+				now := time.Now()
+				for j := range tc.busy {
+					answers.Looked("other-cad", []string{fmt.Sprintf("%s-busy-%d", plan, j)}, now)
+				}
+				if tc.after == 0 {
+					answers.Looked("las-cad", []string{plan}, now) // answered with the plan…
+				}
+				applies.Record([]feed.Applied{{PlanID: plan, Version: 9, At: now.Add(time.Millisecond)}}, nil) // …then withdrawn
+				if tc.after > 0 {
+					time.Sleep(tc.after)
+					answers.Looked("las-cad", []string{plan}, now)
+				}
+				if i%5 == 4 {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			missing := func() (m int) {
+				got := map[string]bool{}
+				for _, a := range hook.alerts() {
+					got[a.PlanID] = true
+				}
+				for _, plan := range plans {
+					if !got[plan] {
+						m++
+					}
+				}
+				return m
+			}
+			for deadline := time.Now().Add(5 * time.Second); missing() > 0 && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if m := missing(); m > 0 {
+				var lost float64
+				for _, p := range ps {
+					lost += testutil.ToFloat64(p.lost.WithLabelValues("queue_full")) + testutil.ToFloat64(p.lost.WithLabelValues("redis"))
+				}
+				t.Errorf("%d of %d clients given a plan just before its withdrawal were never alerted (%v counted lost)", m, n, lost)
+			}
+		})
+	}
+}
+
+// A busy control room makes thousands of lookups a second: queued lookups
+// are registered many to a Redis round trip, not one each, so the registry
+// keeps up.
+func TestPushRegistersLookupsInBatches(t *testing.T) {
+	hook := newReceiver(t, 0)
+	rdb, clients := pushClient(t, hook.URL)
+	var trips atomic.Int64
+	rdb.AddHook(countPipelines{&trips})
+	p := NewPusher(PushConfig{}, rdb, clients, nil, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	plan := feedtest.Name("UCP")
+	const lookups = 10000
+	for i := range lookups {
+		p.Looked("las-cad", []string{fmt.Sprintf("%s-%d", plan, i)}, time.Now())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	start := time.Now()
+	go p.Run(ctx)
+	feedtest.Eventually(t, 60*time.Second, "every lookup registered", func() bool {
+		n, _ := rdb.Exists(context.Background(), recentKey(fmt.Sprintf("%s-%d", plan, lookups-1))).Result()
+		return n == 1
+	})
+	took := time.Since(start)
+	t.Logf("%d lookups registered in %v (%.0f/s), %d round trips", lookups, took, lookups/took.Seconds(), trips.Load())
+	if trips.Load() > 100 {
+		t.Errorf("%d lookups took %d round trips to register", lookups, trips.Load())
+	}
+}
+
+// countPipelines counts the pipelines (round trips) a client sends.
+type countPipelines struct{ n *atomic.Int64 }
+
+func (countPipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (countPipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (c countPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// When the claim on an alert fails (Redis failing over, a timeout), nothing
+// retries it: the alert is counted lost (redis) and logged with the plan
+// and client IDs, not dropped silently.
+func TestPushClaimFailureCounted(t *testing.T) {
+	hook := newReceiver(t, 0)
+	rdb, clients := pushClient(t, hook.URL)
+	rdb.AddHook(failSetHook{})
+	var logs feedtest.LogBuffer
+	p := NewPusher(PushConfig{}, rdb, clients, nil, nil, slog.New(slog.NewJSONHandler(&logs, nil)), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go p.Run(ctx)
+	plan := feedtest.Name("UCP")
+	now := time.Now()
+	looked(t, p, plan, now.Add(-time.Minute))
+	p.Record([]feed.Applied{{PlanID: plan, Version: 9, At: now}}, nil)
+	feedtest.Eventually(t, 5*time.Second, "alert counted lost", func() bool {
+		return testutil.ToFloat64(p.lost.WithLabelValues("redis")) == 1
+	})
+	if l := logs.String(); !strings.Contains(l, `"plan_id":"`+plan+`"`) || !strings.Contains(l, `"client_id":"las-cad"`) {
+		t.Errorf("lost alert not logged with its plan and client:\n%s", l)
+	}
+	if len(hook.alerts()) != 0 {
+		t.Errorf("alerts %+v sent without a claim", hook.alerts())
+	}
+}
+
+// failSetHook fails SET commands (the claim), as a Redis failing over would.
+type failSetHook struct{}
+
+func (failSetHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (failSetHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "set" {
+			err := errors.New("READONLY You can't write against a read only replica.")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+func (failSetHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// At shutdown, lookups answered in the last moments and still queued are
+// registered (a withdrawal another replica applies afterwards must find
+// them), and what cannot be registered, or checked, is counted lost
+// (shutdown): nothing is dropped silently, and the pending-changes gauge
+// goes back to 0.
+func TestPushShutdown(t *testing.T) {
+	// stopped stops a pusher on rdb and waits for Run to return. queued is
+	// done before Run starts (the work still queued when ctx ends), running
+	// while it runs.
+	stopped := func(t *testing.T, rdb *redis.Client, clients *Clients, queued, running func(p *Pusher)) *Pusher {
+		t.Helper()
+		p := NewPusher(PushConfig{}, rdb, clients, nil, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan struct{})
+		queued(p)
+		if running == nil {
+			cancel()
+		}
+		go func() { p.Run(ctx); close(done) }()
+		if running != nil {
+			running(p)
+			cancel()
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return")
+		}
+		return p
+	}
+	queue := func(plan string) func(p *Pusher) {
+		return func(p *Pusher) {
+			for i := range 100 {
+				p.Looked("las-cad", []string{fmt.Sprintf("%s-%d", plan, i)}, time.Now())
+			}
+		}
+	}
+	t.Run("queued lookups registered", func(t *testing.T) {
+		rdb, clients := pushClient(t, newReceiver(t, 0).URL)
+		plan := feedtest.Name("UCP")
+		p := stopped(t, rdb, clients, queue(plan), nil)
+		registered := 0
+		for i := range 100 {
+			n, _ := rdb.Exists(context.Background(), recentKey(fmt.Sprintf("%s-%d", plan, i))).Result()
+			registered += int(n)
+		}
+		if lost := testutil.ToFloat64(p.lost.WithLabelValues("shutdown")); registered != 100 || lost != 0 {
+			t.Errorf("%d of 100 queued lookups registered, %v counted lost", registered, lost)
+		}
+	})
+	t.Run("Redis away: queued lookups counted", func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+		t.Cleanup(func() { rdb.Close() })
+		p := stopped(t, rdb, &Clients{}, queue("UCP"), nil)
+		if lost := testutil.ToFloat64(p.lost.WithLabelValues("shutdown")) + testutil.ToFloat64(p.lost.WithLabelValues("redis")); lost != 100 {
+			t.Errorf("%v of 100 queued lookups counted lost", lost)
+		}
+	})
+	t.Run("unchecked changes counted", func(t *testing.T) {
+		rdb, clients := pushClient(t, newReceiver(t, 0).URL)
+		p := stopped(t, rdb, clients, func(p *Pusher) {
+			p.RecordHead(time.Now(), nil)
+			p.Record(changesAt(3, time.Now()), nil) // not yet taken by Run
+		}, func(p *Pusher) {
+			p.Record(changesAt(5, time.Now()), nil) // applied just now: not yet checked
+		})
+		if lost := testutil.ToFloat64(p.lost.WithLabelValues("shutdown")); lost != 8 || p.pending.Load() != 0 {
+			t.Errorf("%v of 8 unchecked changes counted lost, %d still pending", lost, p.pending.Load())
+		}
+	})
 }
