@@ -2,11 +2,16 @@ package alert
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +23,10 @@ import (
 )
 
 // AuditEvent is the record of one lookup: who asked, when, which fields
-// they gave (names, never values), and what was returned.
+// they gave (names, never values), and what was returned. A lookup refused
+// after its client was known (400, 403, 405, 413, 500) is recorded too,
+// with the tier TierRefused, the error code of the answer in Code, and no
+// plan IDs; refusals that control load (429, 503) are only counted.
 type AuditEvent struct {
 	RequestID string    `json:"request_id"`
 	ClientID  string    `json:"client_id"`
@@ -27,7 +35,12 @@ type AuditEvent struct {
 	Tier      string    `json:"tier"`
 	PlanIDs   []string  `json:"plan_ids"`
 	LinkIDs   []string  `json:"link_ids,omitempty"`
+	Code      string    `json:"code,omitempty"` // a refusal's error code, as in its answer
 }
+
+// TierRefused is the tier of the audit event of a lookup that was refused
+// (its answer an error): nothing was returned.
+const TierRefused = "refused"
 
 // AppendJSON appends e as a JSON object: the object encoding/json makes of
 // it (the same names in the same order, link_ids left out when there are
@@ -50,6 +63,10 @@ func (e *AuditEvent) AppendJSON(dst []byte) []byte {
 	if len(e.LinkIDs) > 0 {
 		dst = append(dst, `,"link_ids":`...)
 		dst = appendStrings(dst, e.LinkIDs)
+	}
+	if e.Code != "" {
+		dst = append(dst, `,"code":`...)
+		dst = appendString(dst, e.Code)
 	}
 	return append(dst, '}')
 }
@@ -78,20 +95,62 @@ type AuditSink interface {
 }
 
 // FileSink appends audit events to a file as JSON lines.
+//
+// A write that fails part way (a full disk: write(2) stores what fits)
+// leaves part of a line with no newline; the batch is counted lost. So that
+// the next batch is not appended to that fragment, making one unreadable
+// line of it and the first event after it, the write after a failed or
+// short one begins with a newline: the fragment stays a line of its own,
+// which Search skips and reports. An empty line may result; Search passes
+// over it.
 type FileSink struct {
 	w   io.Writer
 	buf []byte
+	// broken: the last write failed or was short, so the file may end
+	// part way through a line.
+	broken bool
 }
 
-// NewFileSink writes to w (closed by Close, if an io.Closer).
-func NewFileSink(w io.Writer) *FileSink { return &FileSink{w: w} }
+// NewFileSink writes to w (closed by Close, if an io.Closer). When w is a
+// file whose last byte is not a newline (a line cut short by a full disk,
+// or a crash, before flagd last stopped), the first write begins with one.
+func NewFileSink(w io.Writer) *FileSink { return &FileSink{w: w, broken: endsMidLine(w)} }
+
+// endsMidLine reports whether w is a regular file, not empty, whose last
+// byte is not a newline. The file is read through its name, as flagd opens
+// the audit file for appending only; one that cannot be read is taken to
+// end well.
+func endsMidLine(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	r, err := os.Open(f.Name())
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	st, err := r.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return false
+	}
+	var last [1]byte
+	if _, err := r.ReadAt(last[:], st.Size()-1); err != nil {
+		return false
+	}
+	return last[0] != '\n'
+}
 
 func (f *FileSink) Write(batch []*AuditEvent) error {
 	f.buf = f.buf[:0]
+	if f.broken {
+		f.buf = append(f.buf, '\n')
+	}
 	for _, e := range batch {
 		f.buf = append(e.AppendJSON(f.buf), '\n')
 	}
-	_, err := f.w.Write(f.buf)
+	n, err := f.w.Write(f.buf)
+	f.broken = err != nil || n < len(f.buf)
 	return err
 }
 
@@ -233,24 +292,124 @@ func (a *Auditor) Lost() float64 {
 	return n
 }
 
+// maxListed is how many unreadable records an UnreadableError lists by
+// position; it counts them all.
+const maxListed = 100
+
+// UnreadableError is Search's report of the lines it skipped because they
+// are not audit events (a line a full disk cut short, a damaged file): how
+// many, and the numbers of the first of them. It never quotes them.
+type UnreadableError struct {
+	Count int   // lines skipped
+	Lines []int // their numbers, from 1: the first maxListed
+}
+
+func (e *UnreadableError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d unreadable audit line", e.Count)
+	if e.Count != 1 {
+		b.WriteString("s")
+	}
+	b.WriteString(" skipped (line")
+	if len(e.Lines) != 1 {
+		b.WriteString("s")
+	}
+	for i, l := range e.Lines {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " %d", l)
+	}
+	if e.Count > len(e.Lines) {
+		fmt.Fprintf(&b, " and %d more", e.Count-len(e.Lines))
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func (e *UnreadableError) add(line int) {
+	e.Count++
+	if len(e.Lines) < maxListed {
+		e.Lines = append(e.Lines, line)
+	}
+}
+
+// errNotAuditEvent is DecodeAuditEvent's error for a record that is not an
+// audit event. It never quotes the record.
+var errNotAuditEvent = errors.New("not an audit event")
+
+// DecodeAuditEvent reads one audit record: a line of an audit file, or a
+// message of the audit topic. Anything but a JSON object of an audit
+// event's shape is an error (which never quotes it).
+func DecodeAuditEvent(b []byte) (AuditEvent, error) {
+	var e AuditEvent
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' || json.Unmarshal(b, &e) != nil {
+		return AuditEvent{}, errNotAuditEvent
+	}
+	return e, nil
+}
+
+// Returned reports whether planID was among the plans the lookup returned.
+func (e *AuditEvent) Returned(planID string) bool {
+	return slices.Contains(e.PlanIDs, planID)
+}
+
+// maxLine is the longest audit line Search reads; a longer one is
+// unreadable (an event is a few hundred bytes).
+const maxLine = 1 << 20
+
 // Search reads an audit file and returns the events that returned planID.
+// A line that is not an audit event (a fragment a full disk left, a damaged
+// line) does not stop it: it is skipped, and once the whole file is read
+// the skipped lines are reported as an *UnreadableError (with the events
+// found), so that an event written after them is still found, and the
+// caller still learns the search may have missed some. Empty lines are
+// passed over. An error reading r stops the search (joined with the
+// report of the lines skipped before it).
 func Search(r io.Reader, planID string) ([]AuditEvent, error) {
 	var out []AuditEvent
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		var e AuditEvent
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return out, fmt.Errorf("audit line %d: %w", line, err)
+	var bad UnreadableError
+	br := bufio.NewReaderSize(r, 64<<10)
+	var readErr error
+	for line := 1; ; line++ {
+		b, err := br.ReadSlice('\n')
+		tooLong := false
+		if err == bufio.ErrBufferFull { // a line longer than br's buffer
+			long := append([]byte(nil), b...)
+			for err == bufio.ErrBufferFull {
+				b, err = br.ReadSlice('\n')
+				if len(long) <= maxLine {
+					long = append(long, b...)
+				}
+			}
+			b, tooLong = long, len(long) > maxLine
 		}
-		for _, p := range e.PlanIDs {
-			if p == planID {
+		if err != nil && err != io.EOF {
+			readErr = fmt.Errorf("audit line %d: %w", line, err)
+			break
+		}
+		if tooLong {
+			bad.add(line)
+		} else if len(bytes.TrimSpace(b)) > 0 {
+			e, derr := DecodeAuditEvent(b)
+			if derr != nil {
+				bad.add(line)
+			} else if e.Returned(planID) {
 				out = append(out, e)
-				break
 			}
 		}
+		if err == io.EOF {
+			break
+		}
 	}
-	return out, sc.Err()
+	switch {
+	case bad.Count > 0 && readErr != nil:
+		return out, errors.Join(readErr, &bad)
+	case bad.Count > 0:
+		return out, &bad
+	}
+	return out, readErr
 }
 
 func counterValue(c prometheus.Counter) float64 {

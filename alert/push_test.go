@@ -557,9 +557,12 @@ func TestPushClaimFailureCounted(t *testing.T) {
 	feedtest.Eventually(t, 5*time.Second, "alert counted lost", func() bool {
 		return testutil.ToFloat64(p.lost.WithLabelValues("redis")) == 1
 	})
-	if l := logs.String(); !strings.Contains(l, `"plan_id":"`+plan+`"`) || !strings.Contains(l, `"client_id":"las-cad"`) {
-		t.Errorf("lost alert not logged with its plan and client:\n%s", l)
+	// The count comes just before the log line: wait for the line too.
+	logged := func() bool {
+		l := logs.String()
+		return strings.Contains(l, `"plan_id":"`+plan+`"`) && strings.Contains(l, `"client_id":"las-cad"`)
 	}
+	feedtest.Eventually(t, 5*time.Second, "lost alert logged with its plan and client", logged)
 	if len(hook.alerts()) != 0 {
 		t.Errorf("alerts %+v sent without a claim", hook.alerts())
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"github.com/valyala/fastjson"
 
 	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/matcher"
@@ -69,7 +70,8 @@ func (s *Server) SetPusher(p *Pusher) { s.pusher = p }
 // serving.
 func (s *Server) SetLinker(l *careplanclient.Linker) { s.linker = l }
 
-// SetAuditor records every answered lookup. Call before serving.
+// SetAuditor records every lookup from a known client: those answered and
+// those refused. Call before serving.
 func (s *Server) SetAuditor(a *Auditor) { s.auditor = a }
 
 type matcherBox struct{ m Matcher }
@@ -230,19 +232,25 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	id := s.requestID()
 	if !ctx.IsPost() {
 		ctx.Response.Header.Set("Allow", "POST")
-		s.fail(ctx, Errorf(405, "method_not_allowed", "use POST"), id)
+		s.refuse(ctx, Errorf(405, "method_not_allowed", "use POST"), id, s.authenticate(ctx), start)
 		return
 	}
 	client := s.authenticate(ctx)
 	if client == nil {
+		// No client to attribute it to, so not audited (a flood of
+		// unknown tokens must not crowd real lookups out of the audit
+		// queue); counted in planflag_errors_total.
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="planflag"`)
 		s.fail(ctx, Errorf(401, "unauthorized", "missing or unknown bearer token"), id)
 		return
 	}
 	if !client.Has(ScopeLookup) {
-		s.fail(ctx, Errorf(403, "forbidden", "client %s lacks the lookup scope", client.ID), id)
+		s.refuse(ctx, Errorf(403, "forbidden", "client %s lacks the lookup scope", client.ID), id, client, start)
 		return
 	}
+	// Refusals that control load (429, 503) are counted, not audited: a
+	// client far over its rate, or a flood while shedding, must not fill
+	// the audit queue and crowd out the events of lookups answered.
 	if ok, retry := client.limiter.allow(); !ok {
 		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retry))
 		s.fail(ctx, Errorf(429, "rate_limited", "client %s is over its rate of %g lookups a second", client.ID, client.ratePerS), id)
@@ -270,17 +278,17 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	}()
 	body := ctx.PostBody()
 	if len(body) > s.cfg.MaxBody {
-		s.fail(ctx, Errorf(413, "body_too_large", "request body larger than %d bytes", s.cfg.MaxBody), id)
+		s.refuse(ctx, Errorf(413, "body_too_large", "request body larger than %d bytes", s.cfg.MaxBody), id, client, start)
 		return
 	}
 	q, aerr := DecodeRequest(body, false)
 	if aerr != nil {
-		s.fail(ctx, aerr, id)
+		s.refuse(ctx, aerr, id, client, start)
 		return
 	}
 	res, err := s.ix.Load().m.Match(q)
 	if err != nil {
-		s.fail(ctx, FromMatchError(err), id)
+		s.refuse(ctx, FromMatchError(err), id, client, start)
 		return
 	}
 	var links []careplanclient.Link
@@ -336,6 +344,49 @@ func (s *Server) fail(ctx *fasthttp.RequestCtx, e *Error, requestID string) {
 	if e.Status >= 500 {
 		s.log.Warn("request refused", "request_id", requestID, "status", e.Status, "code", e.Code)
 	}
+}
+
+// refuse answers a lookup request from client (nil: not known) with e, as
+// fail does, and audits it when the client is known: the request was given
+// a request ID, which the client may quote. The event names the fields the
+// request body supplied (read again here: a refusal may come before or
+// during its decoding), never their values, and no plans.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, e *Error, requestID string, client *Client, at time.Time) {
+	s.fail(ctx, e, requestID)
+	if s.auditor == nil || client == nil {
+		return
+	}
+	fields := fieldSets[0]
+	if body := ctx.PostBody(); len(body) <= s.cfg.MaxBody {
+		fields = suppliedFields(body)
+	}
+	s.auditor.Record(&AuditEvent{RequestID: requestID, ClientID: client.ID, Time: at.UTC(), Fields: fields,
+		Tier: TierRefused, PlanIDs: []string{}, Code: e.Code})
+}
+
+// suppliedFields names the lookup fields a request body gives a value (not
+// null, not an empty string; of any JSON type, as a refused one may be),
+// in the order audit events list them. A body that is not a JSON object
+// supplies none.
+func suppliedFields(body []byte) []string {
+	if len(body) == 0 || fastjson.ValidateBytes(body) != nil {
+		return fieldSets[0]
+	}
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(body)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return fieldSets[0]
+	}
+	given := 0
+	v.GetObject().Visit(func(key []byte, val *fastjson.Value) {
+		i := requestField(key)
+		if i < 0 || val.Type() == fastjson.TypeNull || val.Type() == fastjson.TypeString && len(val.GetStringBytes()) == 0 {
+			return
+		}
+		given |= 1 << i
+	})
+	return fieldSets[given]
 }
 
 // auditEvent describes an answered lookup: the names of the fields given,
