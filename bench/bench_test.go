@@ -403,3 +403,18 @@ func TestEventChunks(t *testing.T) {
 		t.Errorf("%d distinct plans over the chunks, want %d", len(ids), cfg.Plans)
 	}
 }
+
+// Lookups leaves out exactly the callers the matcher refuses.
+func TestLookups(t *testing.T) {
+	future := time.Now().UTC().AddDate(1, 0, 0).Format("2006-01-02")
+	qs := []LabeledQuery{
+		{Query: matcher.Query{GivenName: "Ann", FamilyName: "Lee"}},
+		{Query: matcher.Query{GivenName: "Ann", FamilyName: "Lee", BirthDate: future}},
+		{Query: matcher.Query{GivenName: "Ann"}},
+		{Query: matcher.Query{Phone: "07700 900123"}},
+	}
+	kept, refused := Lookups(qs)
+	if refused != 2 || len(kept) != 2 || kept[0].Query.BirthDate != "" || kept[1].Query.Phone == "" {
+		t.Errorf("kept %+v, refused %d; want the first and last, 2 refused", kept, refused)
+	}
+}

@@ -95,6 +95,14 @@ func (ix *Index) Match(q Query) (Result, error) {
 	return ix.match(pq), nil
 }
 
+// Check reports whether q can be looked up: the *InputError Match would
+// return for it, or nil. It reads no index.
+func Check(q Query) error {
+	pq := preparedPool.Get().(*prepared)
+	defer preparedPool.Put(pq)
+	return pq.prepare(&q)
+}
+
 func (ix *Index) match(pq *prepared) Result {
 	n := int(ix.live.Load())
 	matchT, possibleT := ix.w.thresholds(n)

@@ -112,8 +112,9 @@ func runSoak(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	bodies := make([][]byte, len(ds.Queries))
-	for i, q := range ds.Queries {
+	callers, _ := bench.Lookups(ds.Queries) // a caller refused with 400 is not a lookup
+	bodies := make([][]byte, len(callers))
+	for i, q := range callers {
 		bodies[i], _ = json.Marshal(q.Query)
 	}
 	ds = nil
