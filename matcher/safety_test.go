@@ -248,7 +248,6 @@ func TestNicknamesWhole(t *testing.T) {
 	}
 }
 
-
 // TestSwappedNamesake: Thomas Henry, not a plan holder, shares a birthday
 // with Henry Thomas, who is: names the other way round anchor a match only
 // with the home (or a mobile) to tell them apart.
