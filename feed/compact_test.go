@@ -25,16 +25,8 @@ func TestKafkaCompactedBatchEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	compactingTopic(t, ctx, brokers, topic, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: "8388608"})
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll,
-		BatchSize: 100000, BatchBytes: 6 << 20, BatchTimeout: 20 * time.Millisecond, WriteTimeout: 20 * time.Second}
-	defer w.Close()
-	write := func(msgs ...kafka.Message) {
-		t.Helper()
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			t.Fatalf("publish: %v", err)
-		}
-		time.Sleep(300 * time.Millisecond) // the next write rolls the segment
-	}
+	write := segmentWriter(t, ctx, &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll,
+		BatchSize: 100000, BatchBytes: 6 << 20, BatchTimeout: 20 * time.Millisecond, WriteTimeout: 20 * time.Second})
 	// Batch A: plans 0 and 1 (offsets 0, 1). Batch B: plan 1 again, then
 	// enough plans to make B larger than a fetch response. Then one more
 	// write, so that B's segment is rolled and can be cleaned.
@@ -109,6 +101,20 @@ func compactingTopic(t *testing.T, ctx context.Context, brokers []string, topic 
 	}
 }
 
+// segmentWriter returns a function that publishes through w (closed when
+// the test ends) and then waits long enough that the next write rolls the
+// segment (compactingTopic's segment.ms), so the one written can be cleaned.
+func segmentWriter(t *testing.T, ctx context.Context, w *kafka.Writer) func(msgs ...kafka.Message) {
+	t.Cleanup(func() { w.Close() })
+	return func(msgs ...kafka.Message) {
+		t.Helper()
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
 // fetchFrom fetches partition 0 of topic from offset at, raw (records the
 // cleaner removed are not there); nil if the fetch fails or has no records.
 func fetchFrom(ctx context.Context, tr *kafka.Transport, brokers []string, topic string, at int64) *fetchAPI.ResponsePartition {
@@ -141,16 +147,8 @@ func TestSnapshotKeepsWithdrawalsPastCompaction(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	compactingTopic(t, ctx, brokers, topic)
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond, WriteTimeout: 20 * time.Second}
-	defer w.Close()
-	write := func(msgs ...kafka.Message) {
-		t.Helper()
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			t.Fatalf("publish: %v", err)
-		}
-		time.Sleep(300 * time.Millisecond) // the next write rolls the segment
-	}
+	write := segmentWriter(t, ctx, &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond, WriteTimeout: 20 * time.Second})
 	write(msg(1, feedtest.Upsert(1, 1)), msg(2, feedtest.Upsert(2, 1)))
 	write(msg(1, feedtest.Withdrawn(1, 2))) // offset 2
 
