@@ -1,5 +1,7 @@
 package matcher
 
+import "strconv"
+
 // Name similarity thresholds (Jaro-Winkler) for the Fuzzy level: high enough
 // that different common names (Jane, Joan) stay apart, low enough for one
 // typo in a name of five letters or more.
@@ -24,6 +26,38 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	a.Postcode = comparePostcode(pq.postcode, p)
 	a.Address = compareAddress(pq.house, pq.street, p)
 	a.Phone = comparePhone(pq.phone, p)
+	a.givenUnrecorded = a.GivenName == Missing && pq.given != ""
+	// Another house on the plan holder's street is a neighbour; another
+	// street is as likely a street name mistyped (the street is compared
+	// by a hash of its name), so it does not count here.
+	a.otherHouse = a.Address == Street && otherHouseNumber(pq.house, pq.street, p)
+}
+
+// otherHouseNumber reports a caller's house number on the plan holder's
+// street that differs from the one the plan has there (both known) by more
+// than a slip: a neighbour.
+func otherHouseNumber(house, street uint32, p *person) bool {
+	if house == 0 {
+		return false
+	}
+	for i := 0; i < p.addrSlots(); i++ {
+		if a := p.addr(i); a.street == street && a.house != 0 && !houseSlip(a.house, house) {
+			return true
+		}
+	}
+	return false
+}
+
+// houseSlip reports house numbers (number*32 + letter, houseNumber) that
+// one person may give for one house: the same number with or without a
+// letter (14, 14a), or numbers one typing slip apart (14 and 41, 14 and
+// 15, 14 and 144) with the same letter. 14 and 22 are two houses.
+func houseSlip(a, b uint32) bool {
+	na, nb := a/32, b/32
+	if na == nb {
+		return true
+	}
+	return a%32 == b%32 && oneEdit(strconv.FormatUint(uint64(na), 10), strconv.FormatUint(uint64(nb), 10))
 }
 
 func compareNHS(pq *prepared, p *person) Level {

@@ -102,7 +102,11 @@ func TestMatchTiers(t *testing.T) {
 	check("family typo", Query{GivenName: "Margaret", FamilyName: "O'Brian", BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, TierMatch, "UCP-123")
 	check("NHS number and birth date", Query{NHSNumber: "943 476 5919", BirthDate: "1941-03-07"}, TierMatch, "UCP-123")
 	check("stray space in the given name", Query{GivenName: "Ma rgaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, TierMatch, "UCP-123")
-	check("postcode mistyped, same house and street", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SE9 2QT", Address: "14 Elm Road"}, TierMatch, "UCP-123")
+	check("postcode one character off", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SW1A 1AB"}, TierMatch, "UCP-123")
+	// Another postcode with her house number and street: "14 Elm Road" is
+	// in a thousand towns, so possible, hers first (a postcode one
+	// character off is a typo: above).
+	check("another postcode, same house and street", Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07", Postcode: "SE9 2QT", Address: "14 Elm Road"}, TierPossible, "UCP-123")
 	// Both names and the postcode mistyped: only the birth date and house
 	// number file her (kDOBHouse); a flag for the call handler to confirm.
 	check("names and postcode mistyped", Query{GivenName: "Margit", FamilyName: "Abrien", BirthDate: "1941-03-07", Postcode: "SE9 2QT", Address: "14 Elm Rd"}, TierPossible, "UCP-123")

@@ -113,6 +113,12 @@ type Agreement struct {
 	// givenConflict: the first given names agree but the caller's second
 	// given name plainly differs from the plan holder's (see Anchored).
 	givenConflict bool
+	// givenUnrecorded: the caller gave a given name and the plan has none:
+	// missing, but not for want of the caller's saying (see Anchored).
+	givenUnrecorded bool
+	// otherHouse: the caller gave another house number on the plan
+	// holder's street, not a slip of it (see corroborated).
+	otherHouse bool
 }
 
 // Level returns the level of field f.

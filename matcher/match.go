@@ -331,10 +331,15 @@ func (a *Agreement) Anchored() bool {
 		// name, an initial or a name that sounds alike can be the twin's
 		// own name (Robert and William share a nickname; twins are named
 		// James Edward and Edward James): with the mobile too.
-		switch a.GivenName {
-		case Exact, Fuzzy, Missing:
+		switch {
+		case a.GivenName == Exact || a.GivenName == Fuzzy:
 			return true
-		case Nickname, MiddleName, Phonetic, Initial, Swapped:
+		case a.GivenName == Missing:
+			// The caller gave none; or the plan has none to check the
+			// caller's against: then with the mobile only.
+			return !a.givenUnrecorded || mobile
+		case a.GivenName == Nickname || a.GivenName == MiddleName || a.GivenName == Phonetic ||
+			a.GivenName == Initial || a.GivenName == Swapped:
 			return mobile
 		}
 		return false
@@ -347,8 +352,11 @@ func (a *Agreement) Anchored() bool {
 		return true
 	case Nickname, MiddleName:
 		// A twin may be called by the plan holder's middle name
-		// (James Edward and Edward James): with the mobile only.
-		return mobile
+		// (James Edward and Edward James): with the mobile only. And
+		// many couples share one mobile (Pat and Patricia, Chris and
+		// Christine): then the birth date must agree exactly, or the
+		// gender be given and agree.
+		return mobile && (a.BirthDate == Exact || a.Gender == Exact)
 	case Swapped:
 		// The risk is a namesake elsewhere (Thomas Henry, Henry Thomas),
 		// not a relative: the home tells them apart.
@@ -368,10 +376,19 @@ func corroborated(a *Agreement) bool {
 		return false
 	}
 	personal := a.NHSNumber == Exact || a.Phone == Exact
-	if a.Postcode == Different && !personal && a.Address != Exact {
+	if a.Postcode == Different && !personal {
 		// A namesake elsewhere, or a move the plan store has not heard of.
-		// The same house number and street with a different postcode is a
-		// mistyped postcode, not somewhere else.
+		// (A mistyped postcode is one character off; the same house
+		// number and street name are found in a thousand towns.)
+		return false
+	}
+	if a.FamilyName == Different && !personal {
+		// Another family's member with the same first name and birth
+		// date in the same building: a care home, a block of flats.
+		return false
+	}
+	if a.otherHouse && !personal {
+		// A namesake at another house in the same postcode or street.
 		return false
 	}
 	if a.BirthDate == Exact || personal {

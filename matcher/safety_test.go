@@ -288,3 +288,73 @@ func TestParentIsNotASlip(t *testing.T) {
 		t.Errorf("1962 for 1952: %v %+v, want a match with a one-digit slip", r.Tier, r.Candidates)
 	}
 }
+
+// nationalIndex is 2,000 strangers and the plans given, with the live count
+// of a national store.
+func nationalIndex(plans map[string]*Patient) *Index {
+	ix := NewIndex(nil)
+	background(ix, 2000)
+	for id, p := range plans {
+		ix.Upsert(id, 1, p)
+	}
+	ix.live.Add(10_000_000)
+	return ix
+}
+
+// TestHouseholdFactsDoNotMakeAMatch: people who share a building, a street
+// or a phone with a plan holder, or a name with one elsewhere, ringing with
+// their own details, are at most possible: another surname in the same care
+// home, a namesake at another house on the same street, a spouse on the shared mobile with a unisex nickname and a
+// slipped birth date, a namesake at the same house number and street name
+// in another town, and a caller who gives a name with the NHS number of a
+// plan that records none. The plan holder ringing is still a match.
+func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
+	careHome := &Patient{GivenNames: []string{"Mary"}, FamilyName: "Smith", Gender: "female", BirthDate: "1931-03-12",
+		Addresses: []Address{{Lines: []string{"Rosewood Care Home", "40 Park Road"}, Postcode: "LS6 3QT"}}, Phones: []string{"0113 496 1111"}}
+	namesake := &Patient{GivenNames: []string{"Mohammed"}, FamilyName: "Hussain", BirthDate: "1955-01-01",
+		Addresses: []Address{{Lines: []string{"14 Carlisle Road"}, Postcode: "BD8 7QT"}}}
+	couple := &Patient{GivenNames: []string{"Patricia"}, FamilyName: "Hughes", Gender: "female", BirthDate: "1948-06-16",
+		Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}}, Phones: []string{"07700 900777"}}
+	town := &Patient{GivenNames: []string{"John"}, FamilyName: "Smith", Gender: "male", BirthDate: "1948-07-02",
+		Addresses: []Address{{Lines: []string{"1 Church Road"}, Postcode: "LS6 3QT"}}}
+	noGiven := &Patient{NHSNumber: "9434765919", FamilyName: "O'Brien", BirthDate: "1941-03-07",
+		Addresses: []Address{{Lines: []string{"14 Elm Road"}, Postcode: "SW1A 1AA"}}}
+	for _, c := range []struct {
+		name  string
+		plan  *Patient
+		q     Query
+		match bool // the plan holder's own call: a match
+	}{
+		{"care home, another surname", careHome, Query{GivenName: "Mary", FamilyName: "Jones", Gender: "female", BirthDate: "1931-03-12",
+			Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
+		{"care home, the resident", careHome, Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1931-03-12",
+			Postcode: "LS6 3QT", Address: "40 Park Road"}, true},
+		{"namesake next door", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain", BirthDate: "1955-01-01",
+			Postcode: "BD8 7QT", Address: "22 Carlisle Road"}, false},
+		{"namesake a year apart next door", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain", BirthDate: "1956-01-01",
+			Postcode: "BD8 7QT", Address: "22 Carlisle Road"}, false},
+		{"the namesake's plan holder", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain", BirthDate: "1955-01-01",
+			Postcode: "BD8 7QT", Address: "14 Carlisle Road"}, true},
+		{"spouse on the shared mobile", couple, Query{GivenName: "Pat", FamilyName: "Hughes", BirthDate: "1948-06-15",
+			Postcode: "LS6 2AB", Phone: "07700 900777"}, false},
+		{"Pat on her mobile, her birth date", couple, Query{GivenName: "Pat", FamilyName: "Hughes", BirthDate: "1948-06-16",
+			Postcode: "LS6 2AB", Phone: "07700 900777"}, true},
+		{"same house and street, another town", town, Query{GivenName: "John", FamilyName: "Smith", Gender: "male", BirthDate: "1948-07-02",
+			Postcode: "CF14 3NB", Address: "1 Church Road, Cardiff"}, false},
+		{"a name where the plan has none", noGiven, Query{NHSNumber: "9434765919", GivenName: "Mary", FamilyName: "O'Brien",
+			BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, false},
+		{"no name where the plan has none", noGiven, Query{NHSNumber: "9434765919", FamilyName: "O'Brien",
+			BirthDate: "1941-03-07", Postcode: "SW1A 1AA"}, true},
+	} {
+		ix := nationalIndex(map[string]*Patient{"PLAN": c.plan})
+		r := mustMatch(t, ix, c.q)
+		switch {
+		case !c.match && r.Tier == TierMatch:
+			t.Errorf("%s: match (score %.1f, %+v)", c.name, r.Candidates[0].Score, r.Candidates[0].Agreement)
+		case c.match && r.Tier != TierMatch:
+			t.Errorf("%s: %v %+v, want match", c.name, r.Tier, r.Candidates)
+		case len(r.Candidates) == 0 || r.Candidates[0].PlanID != "PLAN":
+			t.Errorf("%s: %v %+v, want the plan first", c.name, r.Tier, r.Candidates)
+		}
+	}
+}
