@@ -79,10 +79,19 @@ func nicknameAgree(a, b string) bool {
 //go:embed data/given_names.txt
 var givenNamesTxt string
 
+//go:embed data/given_names_older.txt
+var olderGivenNamesTxt string
+
 // knownGivenNames is every first name registered for at least three births
-// in England and Wales, 1996–2018 (scripts/gen-given-names.sh), sorted:
-// substrings of the embedded file, so it costs the slice headers only.
-var knownGivenNames = strings.Fields(givenNamesTxt)
+// in England and Wales, 1996–2018 (scripts/gen-given-names.sh), and names of
+// older generations those years lack (given_names_older.txt: Glenda,
+// Gwenda, Melvyn, Meriel…), sorted: substrings of the embedded files, so it
+// costs the slice headers only.
+var knownGivenNames = func() []string {
+	names := append(strings.Fields(givenNamesTxt), strings.Fields(olderGivenNamesTxt)...)
+	slices.Sort(names)
+	return slices.Compact(names)
+}()
 
 // knownGiven reports whether a normalised given name is a name people are
 // given (the registered names above, or a name in the nickname table)

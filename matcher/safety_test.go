@@ -49,6 +49,9 @@ func TestTwinIsAtMostPossible(t *testing.T) {
 		{"Frances", "Francis", ""}, {"Paula", "Paul", ""}, {"Danielle", "Daniel", ""},
 		{"Alexandra", "Alexander", ""}, {"Charlotte", "Charles", ""}, {"Roberta", "Robert", ""},
 		{"Michaela", "Michael", ""}, {"Oliver", "Olivia", ""}, {"Louise", "Louis", ""},
+		// Names of the plan holders' generations, not registered since 1996.
+		{"Gwenda", "Glenda", "female"}, {"Muriel", "Meriel", "female"}, {"Mavis", "Avis", "female"},
+		{"Gwyn", "Glyn", "male"}, {"Mervyn", "Melvyn", "male"}, {"Selma", "Velma", "female"}, {"Glenn", "Glynn", "male"},
 		// The same first name, a different second.
 		{"Mary-Kate", "Mary-Jane", "female"}, {"Jean-Paul", "Jean-Luc", "male"}, {"John Paul", "John Michael", "male"},
 	} {
