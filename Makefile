@@ -16,6 +16,8 @@ run:
 test:
 	$(GO) vet $(PKGS)
 	scripts/with-services.sh $(GO) test -race -count=1 -p 1 $(PKGS)
+	# The allocation budgets, which the race detector's own allocations skip.
+	$(GO) test -count=1 -run 'Alloc' ./matcher/ ./alert/
 	PLANFLAG_BENCH_PLANS=20000 $(GO) test -run '^$$' -bench . -benchtime=1x -count=1 $(PKGS)
 
 # The tests that need no services (integration tests skip).

@@ -228,8 +228,9 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		{"platform.tls-key", "-platform.url", c.PlatformURL == ""},
 		{"link.base-url", "-link.key-file", c.LinkKeyFile == "" && !c.Demo},
 		{"link.ttl", "-link.key-file", c.LinkKeyFile == "" && !c.Demo},
-		{"tls.check-interval", "a certificate file (-http.tls-cert, -kafka.tls-cert, -redis.tls-cert or -platform.tls-cert)",
-			c.HTTPTLSCert == "" && c.KafkaAuth.CertFile == "" && c.RedisAuth.CertFile == "" && c.PlatformAuth.CertFile == ""},
+		{"tls.check-interval", "a certificate or CA file (-http.tls-cert, or -kafka, -redis or -platform .tls-cert or .tls-ca)",
+			c.HTTPTLSCert == "" && c.KafkaAuth.CertFile == "" && c.RedisAuth.CertFile == "" && c.PlatformAuth.CertFile == "" &&
+				c.KafkaAuth.CAFile == "" && c.RedisAuth.CAFile == "" && c.PlatformAuth.CAFile == ""},
 	} {
 		if how := e.given(n.flag); n.off && how != "" {
 			return c, fmt.Errorf("%s has no effect without %s", how, n.needs)

@@ -329,7 +329,7 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-clients", "c", "-events", "e", "-link.ttl", "5m"}, [2]string{}, "-link.ttl has no effect without -link.key-file"},
 		{[]string{"-clients", "c", "-events", "e", "-audit.topic", "audit"}, [2]string{}, "-audit.topic has no effect without -kafka.brokers"},
 		{[]string{"-demo"}, [2]string{"FLAGD_AUDIT_TOPIC", "audit"}, "FLAGD_AUDIT_TOPIC (-audit.topic) has no effect without -kafka.brokers"},
-		{[]string{"-clients", "c", "-events", "e", "-tls.check-interval", "1m"}, [2]string{}, "-tls.check-interval has no effect without a certificate file"},
+		{[]string{"-clients", "c", "-events", "e", "-tls.check-interval", "1m"}, [2]string{}, "-tls.check-interval has no effect without a certificate or CA file"},
 		{[]string{"-clients", "c", "-events", "e", "-http.tls-cert", "c.pem", "-http.tls-key", "k.pem", "-tls.check-interval", "100ms"}, [2]string{}, "-tls.check-interval must be at least 1s"},
 		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.file", "a", "-audit.topic", "audit"}, [2]string{}, "-audit.topic has no effect with -audit.file"},
 	} {
