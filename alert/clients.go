@@ -149,6 +149,17 @@ func parseClients(b []byte, now func() int64) (*Clients, error) {
 	return cs, nil
 }
 
+// WithWebhook returns the IDs of the clients that take push alerts.
+func (cs *Clients) WithWebhook() []string {
+	var ids []string
+	for _, c := range cs.list {
+		if c.webhookURL != "" {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
 // Webhook returns where the client takes push alerts and the secret that
 // signs them; ok is false when it takes none.
 func (cs *Clients) Webhook(id string) (url string, secret []byte, ok bool) {

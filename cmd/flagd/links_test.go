@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planflag/planflag/alert"
 	"github.com/planflag/planflag/careplanclient"
 	"github.com/planflag/planflag/feed/feedtest"
 )
@@ -223,5 +225,22 @@ func TestAuditCommandSASL(t *testing.T) {
 		"-kafka.sasl-user", "u", "-kafka.sasl-password-file", "/nonexistent"}, &out, &errs)
 	if err == nil || !strings.Contains(err.Error(), "password file") {
 		t.Errorf("SASL with a missing password file: %v", err)
+	}
+}
+
+// A client that takes push alerts (webhook_url) with no Redis and Kafka to
+// send them is refused at start, naming the client: its webhook would never
+// be called.
+func TestServiceWebhookNeedsRedis(t *testing.T) {
+	dir := t.TempDir()
+	b, _ := json.Marshal([]alert.ClientConfig{{ID: "las-cad", TokenSHA256: alert.TokenHash(tokenCAD), Scopes: []string{"lookup"},
+		WebhookURL: "https://cad.example/alerts", WebhookSecret: "0123456789abcdef0123"}})
+	path := filepath.Join(dir, "clients.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := runErr(t, "-clients", path, "-events", eventsFile(t))
+	if err == nil || !strings.Contains(err.Error(), "las-cad") || !strings.Contains(err.Error(), "-redis.addr") {
+		t.Errorf("webhook without Redis: %v, want it refused naming the client and -redis.addr", err)
 	}
 }

@@ -326,6 +326,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := checkEventsFile(m.Config.Events); err != nil {
 		return err
 	}
+	if ids := clients.WithWebhook(); len(ids) > 0 && (m.Config.RedisAddr == "" || len(m.Config.KafkaBrokers) == 0) {
+		// A webhook that could never be called is refused, as a flag
+		// whose feature is off is: its client expects alerts.
+		return fmt.Errorf("clients file: %s take push alerts (webhook_url), which need -kafka.brokers and -redis.addr",
+			strings.Join(ids, ", "))
+	}
 	m.failed = make(chan error, 1)
 	m.metrics = alert.NewMetrics()
 	if len(m.Config.KafkaBrokers) > 0 {
