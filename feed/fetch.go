@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -147,6 +148,9 @@ func (r *partitionReader) run(ctx context.Context, out chan<- []item) {
 		if failing {
 			log.Info("kafka reads resumed", "partition", r.p, "offset", r.offset)
 			failing = false
+		}
+		if mt := r.c.cfg.Metrics; mt != nil {
+			mt.FetchOK.WithLabelValues(strconv.Itoa(r.p)).SetToCurrentTime()
 		}
 		backoff = fetchBackoffMin
 		if len(items) > 0 {

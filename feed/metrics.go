@@ -8,7 +8,8 @@ type Metrics struct {
 	Events                *prometheus.CounterVec // consumed events by outcome
 	Lag                   *prometheus.GaugeVec   // events behind the last stable offset, by partition
 	DeadLetterWriteErrors prometheus.Counter
-	FetchThrottled        prometheus.Counter // seconds brokers asked fetches to wait (quotas)
+	FetchThrottled        prometheus.Counter   // seconds brokers asked fetches to wait (quotas)
+	FetchOK               *prometheus.GaugeVec // unix time of each partition's last fetch the broker answered
 
 	SnapshotWrites   *prometheus.CounterVec // by result: ok, error
 	SnapshotPending  prometheus.Gauge       // plans changed since the last written snapshot
@@ -29,6 +30,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Refused events that could not be copied to the dead-letter topic."}),
 		FetchThrottled: prometheus.NewCounter(prometheus.CounterOpts{Name: "planflag_feed_fetch_throttled_seconds_total",
 			Help: "Time brokers asked the feed's fetches to wait, summed over responses: the client ID is over a broker quota (each partition's reader may be asked separately)."}),
+		FetchOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "planflag_feed_last_fetch_success_timestamp_seconds",
+			Help: "Unix time of the last fetch of the partition that the broker answered, records or none (a fetch waits up to its MaxWait for them): while the brokers cannot be reached it stops moving, and the lag, measured at each fetch, is not told. Alert when it is more than a minute old: withdrawals are not being read."}, []string{"partition"}),
 		SnapshotWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_snapshot_writes_total",
 			Help: "Snapshot writes to Redis, by result."}, []string{"result"}),
 		SnapshotPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_snapshot_pending_plans",
@@ -42,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SnapshotDiscards: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_snapshot_discarded_total",
 			Help: "Snapshots not used at start, by reason."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.Events, m.Lag, m.DeadLetterWriteErrors, m.FetchThrottled, m.SnapshotWrites, m.SnapshotPending,
+	reg.MustRegister(m.Events, m.Lag, m.DeadLetterWriteErrors, m.FetchThrottled, m.FetchOK, m.SnapshotWrites, m.SnapshotPending,
 		m.SnapshotLastOK, m.RedisUp, m.SnapshotLoaded, m.SnapshotDiscards)
 	return m
 }

@@ -81,3 +81,33 @@ func TestKafkaQuota(t *testing.T) {
 		t.Errorf("%d failed reads logged under a quota; log:\n%s", k, logs.String())
 	}
 }
+
+// Every fetch the broker answers, records or none, moves the partition's
+// planflag_feed_last_fetch_success_timestamp_seconds: an idle topic keeps
+// it current, so an alert on its age tells a feed cut off from Kafka (whose
+// lag, measured at each fetch, stops being told) from a quiet one.
+func TestFetchSuccessTimestamp(t *testing.T) {
+	e := newTopic(t, 2)
+	e.publish(upserts(10)...)
+	m := feed.NewMetrics(prometheus.NewRegistry())
+	c := feed.NewConsumer(feed.KafkaConfig{Brokers: e.brokers, Topic: e.topic, MaxWait: 50 * time.Millisecond, Metrics: m},
+		matcher.NewIndex(nil), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, nil) }()
+	<-c.CaughtUp()
+	ts := func(p string) float64 { return testutil.ToFloat64(m.FetchOK.WithLabelValues(p)) }
+	first := ts("0")
+	feedtest.Eventually(t, 10*time.Second, "both partitions' timestamps move on while the topic is idle", func() bool {
+		return ts("0") > first && ts("1") >= first
+	})
+	if age := float64(time.Now().Unix()) - ts("1"); age > 5 {
+		t.Errorf("partition 1 last fetched %.0fs ago", age)
+	}
+	cancel()
+	<-done
+}
