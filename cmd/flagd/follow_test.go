@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -406,5 +408,71 @@ func TestFlagdPushAlert(t *testing.T) {
 	case g := <-alerts:
 		t.Errorf("unexpected alert %+v", g.alert)
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// gate is a TCP proxy to addr that refuses connections until opened: a
+// broker that cannot be reached, then can.
+type gate struct {
+	ln   net.Listener
+	open atomic.Bool
+}
+
+func newGate(t *testing.T, addr string) *gate {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gate{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !g.open.Load() {
+				c.Close()
+				continue
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return g
+}
+
+// A broker that cannot be reached when flagd starts: the audit topic is
+// created once it can be (retried in the background, not tried once and
+// given up), flagd turns ready only then, and a lookup's audit event reaches
+// the topic. Before, the topic was never created and every audit event of
+// the process's life was lost.
+func TestFlagdAuditTopicOnceKafkaAnswers(t *testing.T) {
+	k := newKafkaEnv(t)
+	k.publish(t, upsertMsg(1, 1))
+	g := newGate(t, k.brokers[0])
+	audit := k.topic + "-audit-late"
+	p := startFlagd(t, "-clients", fastClients(t, t.TempDir()), "-kafka.brokers", g.ln.Addr().String(),
+		"-kafka.topic", k.topic, "-audit.topic", audit)
+	time.Sleep(3 * time.Second)
+	if r, err := http.Get("http://" + p.addr + "/readyz"); err != nil || r.StatusCode == http.StatusOK {
+		t.Fatalf("ready with the broker unreachable: %v %v", r, err)
+	}
+	g.open.Store(true)
+	p.waitReady(t, 60*time.Second)
+	if len(p.flags(t, 1)) == 0 {
+		t.Fatal("plan not flagged")
+	}
+	if msgs := readTopic(t, k.brokers, audit, 1, 30*time.Second); len(msgs) == 0 {
+		t.Error("no audit event on the topic")
 	}
 }

@@ -21,7 +21,7 @@ import (
 // setupLinksAndAudit turns on plan links (with -link.key-file, or an
 // ephemeral key under -demo) and the audit trail (-audit.file; following
 // Kafka without it, -audit.topic), warning when either is off.
-func (m *Main) setupLinksAndAudit() error {
+func (m *Main) setupLinksAndAudit(ctx context.Context) error {
 	var keys *careplanclient.Keys
 	switch {
 	case m.Config.LinkKeyFile != "":
@@ -53,11 +53,7 @@ func (m *Main) setupLinksAndAudit() error {
 		m.auditor = alert.NewAuditor(alert.NewFileSink(f), 65536, m.Log, m.metrics.Registry)
 		m.api.SetAuditor(m.auditor)
 	} else if len(m.Config.KafkaBrokers) > 0 && m.Config.AuditTopic != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := feed.CreateTopic(ctx, m.Config.KafkaBrokers, m.kafkaAuth, m.Config.AuditTopic, 3, false); err != nil {
-			m.Log.Warn("audit topic not created; audit events may be lost", "topic", m.Config.AuditTopic, "err", err.Error())
-		}
+		m.ensureTopics(ctx, "audit", m.Config.AuditTopic)
 		w := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AuditTopic, Balancer: &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, BatchSize: 1000, WriteTimeout: 10 * time.Second}
 		m.auditor = alert.NewAuditor(alert.KafkaSink{W: w}, 65536, m.Log, m.metrics.Registry)
@@ -121,7 +117,7 @@ func (m *Main) reconcile(ctx context.Context) {
 // rate, counted across replicas once the replica is ready (load starts it),
 // and push alerts (the recent-lookups registry, webhooks to the clients that
 // configure one, and alert events on Kafka).
-func (m *Main) setupShared(clients *alert.Clients) {
+func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
 	rdb := redis.NewClient(m.redisAuth.Options(m.Config.RedisAddr))
 	m.closers = append(m.closers, rdb.Close)
 	m.rates = alert.NewRateShare(alert.RateShareConfig{}, rdb, clients, m.Log, m.metrics.Registry)
@@ -134,13 +130,7 @@ func (m *Main) setupShared(clients *alert.Clients) {
 		dead = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic + ".dead-letters",
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second}
 		m.closers = append(m.closers, events.Close, dead.Close)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		for _, t := range []string{m.Config.AlertsTopic, m.Config.AlertsTopic + ".dead-letters"} {
-			if err := feed.CreateTopic(ctx, m.Config.KafkaBrokers, m.kafkaAuth, t, 3, false); err != nil {
-				m.Log.Warn("alerts topic not created; alert events may fail", "topic", t, "err", err.Error())
-			}
-		}
+		m.ensureTopics(ctx, "alerts", m.Config.AlertsTopic, m.Config.AlertsTopic+".dead-letters")
 	}
 	m.pusher = alert.NewPusher(alert.PushConfig{Window: m.Config.AlertsWindow}, rdb, clients, events, dead, m.Log, m.metrics.Registry)
 	m.api.SetPusher(m.pusher)
@@ -179,4 +169,51 @@ func (a platformAuth) client(base string) (*careplanclient.Client, *feed.TLSClie
 	tr.DialTLSContext = tc.Dial // each connection with the CAs then on disk
 	c.HTTP = &http.Client{Transport: tr}
 	return c, tc, nil
+}
+
+// ensureTopics creates the topics flagd writes to (3 partitions each) in
+// the background, retrying with backoff until they exist or ctx ends: a
+// broker unreachable at start must not leave them missing for the life of
+// the process (every audit event written to a topic that does not exist is
+// lost), nor hold up start-up and signals while it is tried. The replica
+// turns ready only once they exist (load waits for m.topics).
+func (m *Main) ensureTopics(ctx context.Context, what string, topics ...string) {
+	done := make(chan struct{})
+	m.topics = append(m.topics, done)
+	m.loading.Add(1)
+	go func() {
+		defer m.loading.Done()
+		backoff, failed := time.Second, false
+		for {
+			var err error
+			for _, t := range topics {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				err = feed.CreateTopic(cctx, m.Config.KafkaBrokers, m.kafkaAuth, t, 3, false)
+				cancel()
+				if err != nil {
+					break
+				}
+			}
+			if err == nil {
+				if failed {
+					m.Log.Info(what+" topics created", "topics", strings.Join(topics, ","))
+				}
+				close(done)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if !failed {
+				m.Log.Warn(what+" topics not created yet; retrying, and not ready until they are", "topics", strings.Join(topics, ","), "err", err.Error())
+				failed = true
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
+	}()
 }

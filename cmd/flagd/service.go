@@ -294,6 +294,7 @@ type Main struct {
 	served    chan error
 	failed    chan error // the plan source cannot load (a bad file, credentials refused): flagd exits
 	loading   sync.WaitGroup
+	topics    []chan struct{} // closed once the topics flagd writes exist (ensureTopics)
 	cancel    context.CancelFunc
 
 	readyMu sync.Mutex // guards closing, and readiness turned on against it
@@ -349,7 +350,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	cfg := alert.Config{MaxBody: m.Config.MaxBody, MaxInFlight: m.Config.MaxInFlight}
 	m.api = alert.NewServer(cfg, clients, m.metrics, m.Log, time.Now)
-	if err := m.setupLinksAndAudit(); err != nil {
+	if err := m.setupLinksAndAudit(ctx); err != nil {
 		return err
 	}
 	var platformTLS *feed.TLSClient
@@ -359,7 +360,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	if m.snaps != nil {
-		m.setupShared(clients) // shared rates and push alerts need Redis
+		m.setupShared(ctx, clients) // shared rates and push alerts need Redis
 	}
 	m.ix = matcher.NewIndex(nil)
 	m.api.SetMatcher(m.ix)
@@ -518,6 +519,13 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	st := m.ix.Stats()
 	m.metrics.IndexPlans.Set(float64(st.Live))
 	m.metrics.Sparse.Set(float64(st.Sparse))
+	for _, created := range m.topics { // the audit and alert topics (ensureTopics)
+		select {
+		case <-created:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if !m.setReady() {
 		m.Log.Info("plan source loaded after shutdown began; staying not ready", "live", st.Live)
 		return nil
