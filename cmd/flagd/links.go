@@ -39,7 +39,7 @@ func (m *Main) setupLinksAndAudit(ctx context.Context) error {
 		m.api.SetLinker(&careplanclient.Linker{Base: m.Config.LinkBaseURL, TTL: m.Config.LinkTTL, Keys: keys})
 	}
 	if m.Config.Demo && m.Config.AuditFile == "" {
-		dir, err := os.MkdirTemp("", "planflag-demo-audit-")
+		dir, err := m.demoDir()
 		if err != nil {
 			return err
 		}

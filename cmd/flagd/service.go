@@ -295,7 +295,9 @@ type Main struct {
 	failed    chan error // the plan source cannot load (a bad file, credentials refused): flagd exits
 	loading   sync.WaitGroup
 	topics    []chan struct{} // closed once the topics flagd writes exist (ensureTopics)
-	cancel    context.CancelFunc
+	// -demo: the folder of its files, and its clients file.
+	demoFiles, demoClientsFile string
+	cancel                     context.CancelFunc
 
 	readyMu sync.Mutex // guards closing, and readiness turned on against it
 	closing bool       // Close has begun: never ready again
@@ -317,7 +319,7 @@ func (m *Main) Run(ctx context.Context) error {
 	var err error
 	var demoToken string
 	if m.Config.Demo && m.Config.Clients == "" {
-		demoToken, clients, err = demoClients(now)
+		demoToken, clients, err = m.demoClients(now)
 	} else {
 		clients, err = alert.LoadClients(m.Config.Clients, now)
 	}
@@ -546,7 +548,11 @@ func (m *Main) load(ctx context.Context, demoToken string) error {
 	}
 	m.Log.Info("ready", "live", st.Live, "sparse", st.Sparse, "seconds", time.Since(start).Seconds())
 	if m.Config.Demo {
-		printDemo(m.Stdout, m.URL(), demoToken, st.Live, examples, m.Config.AuditFile)
+		clientsFile := m.demoClientsFile
+		if demoToken == "" {
+			clientsFile = m.Config.Clients
+		}
+		printDemo(m.Stdout, m.URL(), demoToken, clientsFile, st.Live, examples, m.Config.AuditFile)
 	}
 	return nil
 }
@@ -653,7 +659,7 @@ func (m *Main) Close() error {
 }
 
 // demoClients makes a client with a fresh random token.
-func demoClients(now func() int64) (string, *alert.Clients, error) {
+func (m *Main) demoClients(now func() int64) (string, *alert.Clients, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", nil, err
@@ -661,17 +667,39 @@ func demoClients(now func() int64) (string, *alert.Clients, error) {
 	token := "demo-" + hex.EncodeToString(b[:])
 	cfg := []alert.ClientConfig{{ID: "demo-cad", TokenSHA256: alert.TokenHash(token), Scopes: []string{alert.ScopeLookup}}}
 	raw, _ := json.Marshal(cfg)
-	dir, err := os.MkdirTemp("", "planflag-demo-")
-	if err == nil {
-		_ = os.WriteFile(filepath.Join(dir, "clients.json"), raw, 0o600)
+	if dir, err := m.demoDir(); err == nil {
+		m.demoClientsFile = filepath.Join(dir, "clients.json") // the token stored hashed, as -clients takes it
+		if os.WriteFile(m.demoClientsFile, raw, 0o600) != nil {
+			m.demoClientsFile = ""
+		}
 	}
 	cs, err := alert.ParseClients(raw, now)
 	return token, cs, err
 }
 
-func printDemo(w io.Writer, base, token string, live int, examples []demoQuery, auditFile string) {
+// demoDir is the folder of the demo's files (its clients file, its audit
+// file): one a run, made on first use.
+func (m *Main) demoDir() (string, error) {
+	if m.demoFiles == "" {
+		dir, err := os.MkdirTemp("", "planflag-demo-")
+		if err != nil {
+			return "", err
+		}
+		m.demoFiles = dir
+	}
+	return m.demoFiles, nil
+}
+
+func printDemo(w io.Writer, base, token, clientsFile string, live int, examples []demoQuery, auditFile string) {
 	fmt.Fprintf(w, "\nplanflag demo: %d live synthetic plans (every record is generated; no real person's data)\n", live)
-	fmt.Fprintf(w, "Serving on %s — demo client token: %s\n\n", base, token)
+	if token == "" {
+		// -clients given: the token is one of that file's, which flagd
+		// holds only hashed.
+		token = "$TOKEN"
+		fmt.Fprintf(w, "Serving on %s — set TOKEN to a token of a client in -clients %s\n\n", base, clientsFile)
+	} else {
+		fmt.Fprintf(w, "Serving on %s — demo client token: %s (clients file: %s)\n\n", base, token, clientsFile)
+	}
 	for _, ex := range examples {
 		body, _ := json.Marshal(ex.q)
 		fmt.Fprintf(w, "# %s\ncurl -s -H 'Authorization: Bearer %s' -d '%s' %s/v1/lookup\n\n",

@@ -496,3 +496,41 @@ func runErr(t *testing.T, args ...string) error {
 	}
 	return err
 }
+
+// -demo prints its token and clients file, and three lookups to paste,
+// and keeps its files in one folder; with -clients, whose tokens flagd holds
+// only hashed, it says to use one of that file's and prints no empty token.
+func TestDemoOutput(t *testing.T) {
+	run := func(extra ...string) (string, *Main) {
+		t.Helper()
+		cfg, err := parseConfig(append([]string{"-demo", "-http.addr", "127.0.0.1:0"}, extra...), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out feedtest.LogBuffer // written by the service, read here
+		m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler), Stdout: &out}
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		feedtest.Eventually(t, 60*time.Second, "the demo's lookups printed", func() bool { return strings.Contains(out.String(), "Stop with Ctrl-C") })
+		m.Close()
+		t.Cleanup(func() { os.RemoveAll(m.demoFiles) })
+		return out.String(), m
+	}
+	out, m := run()
+	if !strings.Contains(out, "demo client token: demo-") || !strings.Contains(out, m.demoClientsFile) || strings.Count(out, "curl -s -H 'Authorization: Bearer demo-") != 3 {
+		t.Errorf("demo output:\n%s", out)
+	}
+	if filepath.Dir(m.demoClientsFile) != filepath.Dir(m.Config.AuditFile) {
+		t.Errorf("clients file %s and audit file %s in different folders", m.demoClientsFile, m.Config.AuditFile)
+	}
+	if _, err := os.Stat(m.demoClientsFile); err != nil {
+		t.Error(err)
+	}
+	clients := clientsFile(t, t.TempDir())
+	out, _ = run("-clients", clients)
+	if !strings.Contains(out, "set TOKEN to a token of a client in -clients "+clients) || strings.Contains(out, "Bearer '") ||
+		strings.Count(out, "Bearer $TOKEN") != 3 {
+		t.Errorf("demo output with -clients:\n%s", out)
+	}
+}
