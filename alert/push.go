@@ -243,6 +243,9 @@ func (p *Pusher) Record(changes []feed.Applied, _ feed.Offsets) {
 	oldest := applied.Add(-p.cfg.Window - clockSlack)
 	var batch []planChange
 	for _, c := range changes {
+		if c.AlreadyWithdrawn {
+			continue // nothing a client was given changed: told once, at the first withdrawal
+		}
 		if live || !c.At.Before(oldest) {
 			batch = append(batch, planChange{plan: c.PlanID, version: c.Version, at: c.At,
 				applied: applied, live: live, withdrawn: c.Event == nil})

@@ -660,3 +660,19 @@ func TestPushShutdown(t *testing.T) {
 		}
 	})
 }
+
+// A withdrawal of a plan that was not live (a tombstone after the plan
+// store's plan.withdrawn) changes nothing a client was given: the client
+// heard of the first withdrawal and is not told again.
+func TestPusherSkipsRepeatedWithdrawal(t *testing.T) {
+	p := NewPusher(PushConfig{Window: time.Hour}, nil, &Clients{}, nil, nil,
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	p.RecordHead(time.Now(), nil)
+	p.Record([]feed.Applied{
+		{PlanID: "UCP-1", Version: 2, At: time.Now()},
+		{PlanID: "UCP-1", Version: feed.TombstoneVersion, At: time.Now(), AlreadyWithdrawn: true},
+	}, nil)
+	if p.pending.Load() != 1 {
+		t.Errorf("%d changes queued, want the first withdrawal only", p.pending.Load())
+	}
+}

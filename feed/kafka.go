@@ -122,6 +122,10 @@ type Applied struct {
 	Version uint64
 	Event   []byte    // the event as published; nil for a withdrawal
 	At      time.Time // when the change happened (occurred_at; for a tombstone, when it was read)
+	// AlreadyWithdrawn: a withdrawal of a plan that was not live (withdrawn
+	// before, or never seen): it raises the version, and no lookup could
+	// have been given the plan since (a tombstone after plan.withdrawn).
+	AlreadyWithdrawn bool
 }
 
 // A HeadRecorder is also told when the index has reached the head of the
@@ -574,7 +578,8 @@ func (c *Consumer) apply(batch []item, changes []matcher.Change, next Offsets, d
 				if changes[i].Patient == nil {
 					ev = nil
 				}
-				applied = append(applied, Applied{PlanID: changes[i].PlanID, Version: changes[i].Version, Event: ev, At: ats[i]})
+				applied = append(applied, Applied{PlanID: changes[i].PlanID, Version: changes[i].Version, Event: ev, At: ats[i],
+					AlreadyWithdrawn: changes[i].Patient == nil && changes[i].NotLive})
 			}
 		}
 		c.rec.Record(applied, next.clone())

@@ -2,6 +2,8 @@ package feed_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -326,5 +328,39 @@ func TestKafkaCompressed(t *testing.T) {
 				t.Errorf("after a compressed withdrawal: plan 0 found %v (want false), plan %d found %v (want true)", found(ix, 0), n-1, found(ix, n-1))
 			}
 		})
+	}
+}
+
+// appliedLog records every Applied the consumer hands over.
+type appliedLog struct {
+	mu  sync.Mutex
+	all []feed.Applied
+}
+
+func (l *appliedLog) Record(changes []feed.Applied, _ feed.Offsets) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all = append(l.all, changes...)
+}
+
+// A tombstone after a plan's withdrawal is applied (the version rises to
+// TombstoneVersion) and marked AlreadyWithdrawn, so push alerts do not tell
+// clients of the same withdrawal twice; the first withdrawal is not marked.
+func TestKafkaAlreadyWithdrawn(t *testing.T) {
+	e := newTopic(t, 1)
+	e.publish(upserts(1)...)
+	e.publish(msg(0, feedtest.Withdrawn(0, 2)))
+	e.publish(kafka.Message{Key: []byte(feedtest.PlanID(0))})
+	rec := &appliedLog{}
+	e.follow(matcher.NewIndex(nil), rec, nil)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var got []string
+	for _, a := range rec.all {
+		got = append(got, fmt.Sprintf("v%d:%v", a.Version, a.AlreadyWithdrawn))
+	}
+	want := []string{"v1:false", "v2:false", fmt.Sprintf("v%d:true", uint64(feed.TombstoneVersion))}
+	if !slices.Equal(got, want) {
+		t.Errorf("applied %v, want %v", got, want)
 	}
 }

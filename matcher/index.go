@@ -47,6 +47,10 @@ type Change struct {
 	// Stale is set by Apply when the change was ignored because its version
 	// was not newer than the plan's applied one.
 	Stale bool
+	// NotLive is set by Apply when the plan was not live before the change
+	// (never seen, or withdrawn already): a withdrawal then changes nothing
+	// a lookup could have returned (a tombstone after plan.withdrawn).
+	NotLive bool
 }
 
 // ApplyStats counts what a batch of changes did.
@@ -111,6 +115,7 @@ func (ix *Index) Apply(changes []Change) ApplyStats {
 			ix.planSlots[c.PlanID] = id
 		}
 		prev := ix.slots.get(id).Swap(next)
+		c.NotLive = prev == nil
 		if w, bit := id/64, uint64(1)<<(id%64); ix.touchedBits[w]&bit == 0 {
 			ix.touchedBits[w] |= bit
 			before = append(before, touched{id, prev})

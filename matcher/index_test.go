@@ -410,3 +410,22 @@ func TestFamilyCodesBounded(t *testing.T) {
 		t.Error("a double-barrelled name: want the whole and both parts")
 	}
 }
+
+// Apply says which changes found their plan not live: a withdrawal after a
+// withdrawal (a tombstone after plan.withdrawn) or of a plan never seen.
+func TestApplyNotLive(t *testing.T) {
+	ix := NewIndex(nil)
+	changes := []Change{
+		{PlanID: "A", Version: 1, Patient: margaret()},
+		{PlanID: "A", Version: 2},
+		{PlanID: "A", Version: 3},
+		{PlanID: "B", Version: 1},
+		{PlanID: "A", Version: 4, Patient: margaret()},
+	}
+	ix.Apply(changes)
+	for i, want := range []bool{true, false, true, true, true} {
+		if changes[i].NotLive != want {
+			t.Errorf("change %d: NotLive %v, want %v", i, changes[i].NotLive, want)
+		}
+	}
+}
