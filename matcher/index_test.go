@@ -429,3 +429,29 @@ func TestApplyNotLive(t *testing.T) {
 		}
 	}
 }
+
+// A common name with a slipped birth date and only the outward code: the
+// keys on the birth date and the full postcode cannot find the plan, and
+// the name's broad keys hold thousands (3,000 John Smiths here); the house
+// number and street with the family name still do.
+func TestCommonNameFoundByHouse(t *testing.T) {
+	ix := NewIndex(nil)
+	var changes []Change
+	for i := range 3000 {
+		changes = append(changes, Change{PlanID: fmt.Sprintf("JS-%d", i), Version: 1, Patient: &Patient{
+			GivenNames: []string{"John"}, FamilyName: "Smith", BirthDate: fmt.Sprintf("%d-%02d-%02d", 1930+i%60, 1+i%12, 1+i%28),
+			Addresses: []Address{{Lines: []string{fmt.Sprintf("%d High Street", i+1)}, Postcode: "LS6 2AB"}}}})
+	}
+	changes = append(changes, Change{PlanID: "PLAN", Version: 1, Patient: &Patient{GivenNames: []string{"John"}, FamilyName: "Smith",
+		BirthDate: "1947-10-29", Addresses: []Address{{Lines: []string{"3 Quarry Lane"}, Postcode: "S10 2TN"}}}})
+	ix.Apply(changes)
+	for _, q := range []Query{
+		{GivenName: "John", FamilyName: "Smith", BirthDate: "1948-10-29", Postcode: "S10", Address: "3 Quarry Lane"},
+		{GivenName: "John", FamilyName: "Smith", BirthDate: "1948-10-29", Address: "3 Quarry Lane"},
+	} {
+		r := mustMatch(t, ix, q)
+		if len(r.Candidates) == 0 || r.Candidates[0].PlanID != "PLAN" {
+			t.Errorf("%+v: %v %+v, want the plan first", q, r.Tier, r.Candidates)
+		}
+	}
+}

@@ -17,6 +17,9 @@ import "slices"
 //	kPostcodeDOB     full postcode + birth date (catches both names mistyped or missing)
 //	kDOBHouse        birth date + house number (catches both names and the postcode
 //	                 mistyped or missing at once; probed only when nothing narrower matched)
+//	kHouseFamily     house number and street + Soundex of the family name (catches a
+//	                 slipped birth date with the postcode missing or only its outward
+//	                 code: a common name's broad keys hold thousands)
 //
 // A birth date files under dateKey, which is the same for a date and its
 // day/month-swapped twin, so one probe finds a caller who swapped them. When
@@ -34,7 +37,11 @@ const (
 	kPostcodeFamily
 	kPostcodeDOB
 	kDOBHouse
+	kHouseFamily
 )
+
+// houseKey is an address's house number and street as one key part.
+func houseKey(house, street uint32) uint64 { return uint64(house)<<32 | uint64(street) }
 
 // blockKey hashes a key kind with two numbers and a string, to the bits
 // the postings keep (keyMask).
@@ -133,8 +140,12 @@ func personKeys(names *nameTable, p *person, dst []uint64) []uint64 {
 			dst = append(dst, blockKey(kDOBFamily, dateKey(p.dob), c, ""))
 		}
 		for i := 0; i < p.addrSlots(); i++ {
-			if pc := p.addr(i).postcode; pc.IsFull() {
-				dst = append(dst, blockKey(kPostcodeFamily, uint64(pc), c, ""))
+			a := p.addr(i)
+			if a.postcode.IsFull() {
+				dst = append(dst, blockKey(kPostcodeFamily, uint64(a.postcode), c, ""))
+			}
+			if a.house != 0 && a.street != 0 {
+				dst = append(dst, blockKey(kHouseFamily, houseKey(a.house, a.street), c, ""))
 			}
 		}
 	}

@@ -295,6 +295,9 @@ func (pq *prepared) probeKeys(dst []uint64, broad bool) []uint64 {
 		if fullPC {
 			dst = append(dst, blockKey(kPostcodeFamily, uint64(pq.postcode), c, ""))
 		}
+		if pq.house != 0 && pq.street != 0 {
+			dst = append(dst, blockKey(kHouseFamily, houseKey(pq.house, pq.street), c, ""))
+		}
 	}
 	if fullPC && dob != 0 {
 		dst = append(dst, blockKey(kPostcodeDOB, uint64(pq.postcode), dob, ""))
