@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -220,6 +221,35 @@ func (c *TLSClient) Config(server string) *tls.Config {
 	cfg.ServerName = server
 	if c.CAs != nil {
 		cfg.RootCAs = c.CAs.Pool()
+	}
+	return cfg
+}
+
+// ServerConfig is the TLS settings of connections to the one server named
+// server (a host name or IP address), whoever makes them — net/http through
+// a proxy's CONNECT too, where no dial function of ours is called: the
+// server's certificate is verified at each handshake against the CAs on
+// disk then, by VerifyConnection (Go's own check, which would use a pool
+// fixed in the settings, is turned off for it).
+func (c *TLSClient) ServerConfig(server string) *tls.Config {
+	cfg := c.base.Clone()
+	cfg.ServerName = server
+	if c.CAs == nil {
+		return cfg // the system's roots: Go's own check
+	}
+	cfg.InsecureSkipVerify = true // verified below, never skipped
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("tls: the server sent no certificate")
+		}
+		opts := x509.VerifyOptions{Roots: c.CAs.Pool(), DNSName: server, Intermediates: x509.NewCertPool()}
+		for _, ic := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(ic)
+		}
+		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+			return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+		}
+		return nil
 	}
 	return cfg
 }

@@ -6,7 +6,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,5 +160,72 @@ func TestLoadCAFileErrors(t *testing.T) {
 	write(t, file, append(append([]byte{}, a.key...), a.cert...))
 	if _, err := feed.LoadCAFile("redis", file); err != nil {
 		t.Errorf("a key block beside the certificate: %v", err)
+	}
+}
+
+// ServerConfig verifies the one server it names against the CAs on disk at
+// each handshake, whoever dials: here net/http through a CONNECT proxy, the
+// way a platform behind an HTTPS_PROXY is reached. A CA added to the file
+// is trusted from the next connection; another server name is refused.
+func TestServerConfigThroughProxy(t *testing.T) {
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	srv := newPair(t, 100, time.Now().Add(time.Hour))
+	srvCert, err := tls.X509KeyPair(srv.cert, srv.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	hs.TLS = &tls.Config{Certificates: []tls.Certificate{srvCert}}
+	hs.StartTLS()
+	defer hs.Close()
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		up, err := net.Dial("tcp", r.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			up.Close()
+			return
+		}
+		go func() { io.Copy(up, c); up.Close() }()
+		io.Copy(c, up)
+		c.Close()
+	}))
+	defer proxy.Close()
+	proxyURL, _ := url.Parse(proxy.URL)
+
+	other := newPair(t, 7, time.Now().Add(time.Hour))
+	write(t, caFile, other.cert)
+	tc, err := feed.NewTLSClient("platform", "platform", true, caFile, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.CAFile().SetCheckEvery(0)
+	get := func(server string) error {
+		tr := &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: tc.ServerConfig(server)}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(hs.URL)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get("127.0.0.1"); err == nil || !strings.Contains(err.Error(), "unknown authority") {
+		t.Fatalf("through the proxy with another CA: %v, want the server's certificate refused", err)
+	}
+	write(t, caFile, append(append([]byte{}, other.cert...), srv.cert...))
+	if err := get("127.0.0.1"); err != nil {
+		t.Fatalf("through the proxy once the CA was added: %v", err)
+	}
+	if err := get("platform.example"); err == nil {
+		t.Error("a certificate for 127.0.0.1 accepted as platform.example's")
 	}
 }

@@ -721,6 +721,20 @@ func (c *Consumer) checkCaughtUp(next Offsets) {
 	c.caughtUpOnce.Do(func() { close(c.caughtUp) })
 }
 
+// led reports whether md, the metadata of one topic, shows it with every
+// partition led.
+func led(md *kafka.MetadataResponse) bool {
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) == 0 {
+		return false
+	}
+	for _, p := range md.Topics[0].Partitions {
+		if p.Error != nil || p.Leader.ID < 0 || p.Leader.Host == "" {
+			return false
+		}
+	}
+	return true
+}
+
 // CreateTopic creates a topic (compacted if compact) with the given
 // partitions on a single-broker or larger cluster; an existing topic is not
 // an error. A refusal of auth's credentials or certificate, or of the
@@ -731,9 +745,16 @@ func CreateTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic st
 
 func createTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic string, partitions int, compact bool) error {
 	cl := auth.Client(brokers, 15*time.Second)
-	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{})
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return fmt.Errorf("metadata: %w", err)
+	}
+	if led(md) {
+		// It exists: nothing to create. (A client allowed to write to
+		// and describe topics an operator made, but not to create any,
+		// would otherwise be refused: brokers check the permission to
+		// create before whether the topic exists.)
+		return nil
 	}
 	rf := min(3, len(md.Brokers))
 	cfg := []kafka.ConfigEntry{}
@@ -753,14 +774,8 @@ func createTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic st
 	// until the metadata shows every partition with a leader.
 	for {
 		md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0 {
-			led := true
-			for _, p := range md.Topics[0].Partitions {
-				led = led && p.Error == nil && p.Leader.ID >= 0 && p.Leader.Host != ""
-			}
-			if led {
-				return nil
-			}
+		if err == nil && led(md) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():

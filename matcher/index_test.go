@@ -272,9 +272,23 @@ func TestInputErrors(t *testing.T) {
 	check(Query{GivenName: "Margaret", FamilyName: "O'Bri\x01en"}, "family_name")
 	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", Phone: "\x7f07700 900123"}, "phone")
 	check(Query{GivenName: "Marg\xffaret", FamilyName: "O'Brien"}, "given_name")
-	// A birth date after today (in the UK: tomorrow in UTC is allowed).
-	dayAfter := time.Now().UTC().AddDate(0, 0, 2).Format("2006-01-02")
-	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: dayAfter}, "birth_date")
+	// A birth date after today (in the UK: tomorrow in UTC is allowed) is
+	// refused, unless day and month the other way round are a past date:
+	// this year's baby, day and month swapped.
+	today := time.Now().UTC()
+	for d := time.Date(today.Year(), 1, 1, 0, 0, 0, 0, time.UTC); d.Before(today.AddDate(0, 0, -1)); d = d.AddDate(0, 0, 1) {
+		sw := time.Date(d.Year(), time.Month(d.Day()), int(d.Month()), 0, 0, 0, 0, time.UTC)
+		if d.Day() > 12 || d.Day() == int(d.Month()) || !sw.After(today.AddDate(0, 0, 2)) {
+			continue
+		}
+		// d is past, its swap is after tomorrow: a caller giving the swap.
+		if _, err := ix.Match(Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: sw.Format("2006-01-02")}); err != nil {
+			t.Errorf("this year's %s given day and month swapped (%s): %v", d.Format("2006-01-02"), sw.Format("2006-01-02"), err)
+		}
+		break
+	}
+	nextJune := fmt.Sprintf("%d-06-20", time.Now().UTC().Year()+1) // no month 20: no swapped reading
+	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: nextJune}, "birth_date")
 	check(Query{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "2150-06-04"}, "birth_date")
 	for _, q := range []Query{
 		{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: time.Now().UTC().Format("2006-01-02")},

@@ -70,8 +70,16 @@ func (pq *prepared) prepare(q *Query) error {
 	if pq.dob, err = ParseDate(q.BirthDate); err != nil {
 		return &InputError{Field: "birth_date", Problem: err.Error()}
 	}
-	if pq.dob.Year() >= startYear && pq.dob > latestBirthDate(time.Now()) {
-		return &InputError{Field: "birth_date", Problem: "is in the future"}
+	if pq.dob.Year() >= startYear {
+		// A date after today is refused, unless day and month the other
+		// way round make it a past one: a baby born on 10 February,
+		// given as 02/10 in a September, is searched (the swap is a slip
+		// the matcher takes: day-month-swapped).
+		if latest := latestBirthDate(time.Now()); pq.dob > latest {
+			if sw := swappedDate(pq.dob); sw == 0 || sw > latest {
+				return &InputError{Field: "birth_date", Problem: "is in the future"}
+			}
+		}
 	}
 	if pq.postcode, err = ParsePostcode(q.Postcode); err != nil {
 		return &InputError{Field: "postcode", Problem: err.Error()}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -165,8 +166,15 @@ func (a platformAuth) client(base string) (*careplanclient.Client, *feed.TLSClie
 	if err != nil {
 		return nil, nil, err
 	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-platform.url: %w", err)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.DialTLSContext = tc.Dial // each connection with the CAs then on disk
+	// Settings rather than a dial function, so that a connection through
+	// an HTTPS_PROXY (CONNECT) verifies the platform the same way; the CAs
+	// are those on disk at each handshake.
+	tr.TLSClientConfig = tc.ServerConfig(u.Hostname())
 	c.HTTP = &http.Client{Transport: tr}
 	return c, tc, nil
 }
@@ -202,6 +210,15 @@ func (m *Main) ensureTopics(ctx context.Context, what string, topics ...string) 
 				return
 			}
 			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, feed.ErrKafkaAuth) {
+				// Missing, and flagd may not create it: that will not
+				// mend by waiting. Stop with the reason.
+				select {
+				case m.failed <- fmt.Errorf("%s topics %s: %w", what, strings.Join(topics, ","), err):
+				default:
+				}
 				return
 			}
 			if !failed {
