@@ -30,11 +30,7 @@ import (
 func TestCAFileRotation(t *testing.T) {
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
-	srv := newPair(t, 100, time.Now().Add(time.Hour))
-	srvCert, err := tls.X509KeyPair(srv.cert, srv.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, srvCert := serverPair(t)
 	addr, _ := tlsServer(t, &tls.Config{Certificates: []tls.Certificate{srvCert}})
 	other := newPair(t, 7, time.Now().Add(2*time.Hour))
 
@@ -170,11 +166,7 @@ func TestLoadCAFileErrors(t *testing.T) {
 func TestServerConfigThroughProxy(t *testing.T) {
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
-	srv := newPair(t, 100, time.Now().Add(time.Hour))
-	srvCert, err := tls.X509KeyPair(srv.cert, srv.key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, srvCert := serverPair(t)
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	hs.TLS = &tls.Config{Certificates: []tls.Certificate{srvCert}}
 	hs.StartTLS()
@@ -228,4 +220,16 @@ func TestServerConfigThroughProxy(t *testing.T) {
 	if err := get("platform.example"); err == nil {
 		t.Error("a certificate for 127.0.0.1 accepted as platform.example's")
 	}
+}
+
+// serverPair is a new self-signed certificate for 127.0.0.1 (serial 100,
+// an hour to run) as PEM and as a server presents it.
+func serverPair(t *testing.T) (pemPair, tls.Certificate) {
+	t.Helper()
+	p := newPair(t, 100, time.Now().Add(time.Hour))
+	c, err := tls.X509KeyPair(p.cert, p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, c
 }
