@@ -25,23 +25,10 @@ var requestFields = [...]string{"nhs_number", "given_name", "family_name", "birt
 // any case of letters (as encoding/json reads keys), or -1 for a key the
 // API does not know (ignored).
 func requestField(key []byte) int {
-	switch string(key) { // no allocation: the compiler compares in place
-	case "nhs_number":
-		return 0
-	case "given_name":
-		return 1
-	case "family_name":
-		return 2
-	case "birth_date":
-		return 3
-	case "gender":
-		return 4
-	case "postcode":
-		return 5
-	case "address":
-		return 6
-	case "phone":
-		return 7
+	for i, f := range requestFields {
+		if string(key) == f { // no allocation: the compiler compares in place
+			return i
+		}
 	}
 	var lower [16]byte
 	if len(key) > len(lower) {

@@ -80,27 +80,29 @@ const errPhone = phoneError("not a phone number (want UK national or internation
 // numbering that redirects anywhere, nor +4476, pagers): the one kind of
 // number that is a person's own.
 func (p Phone) IsUKMobile() bool {
-	if p < 44_000_000_000 || p >= 450_000_000_000 {
-		return false
-	}
-	v := uint64(p)
-	for v >= 10000 {
-		v /= 10
-	}
-	// v is the first four digits: 447X.
+	v := p.ukPrefix(4) // 447X
 	return v/10 == 447 && v != 4470 && v != 4476
 }
 
 // IsUKLandline reports UK geographic and non-geographic lines (+441, +442,
 // +443): numbers a household shares, so agreeing on one is a household fact.
 func (p Phone) IsUKLandline() bool {
+	v := p.ukPrefix(3) // 44X
+	return v == 441 || v == 442 || v == 443
+}
+
+// ukPrefix is the first n digits of a UK number (+44 and at least nine
+// digits more), 0 for any other.
+func (p Phone) ukPrefix(n int) uint64 {
 	if p < 44_000_000_000 || p >= 450_000_000_000 {
-		return false
+		return 0
 	}
-	v := uint64(p)
-	for v >= 1000 {
+	v, limit := uint64(p), uint64(1)
+	for range n {
+		limit *= 10
+	}
+	for v >= limit {
 		v /= 10
 	}
-	// v is the first three digits: 44X.
-	return v == 441 || v == 442 || v == 443
+	return v
 }
