@@ -331,15 +331,14 @@ func (a *Agreement) Anchored() bool {
 		// name, an initial or a name that sounds alike can be the twin's
 		// own name (Robert and William share a nickname; twins are named
 		// James Edward and Edward James): with the mobile too.
-		switch {
-		case a.GivenName == Exact || a.GivenName == Fuzzy:
+		switch a.GivenName {
+		case Exact, Fuzzy:
 			return true
-		case a.GivenName == Missing:
+		case Missing:
 			// The caller gave none; or the plan has none to check the
 			// caller's against: then with the mobile only.
 			return !a.givenUnrecorded || mobile
-		case a.GivenName == Nickname || a.GivenName == MiddleName || a.GivenName == Phonetic ||
-			a.GivenName == Initial || a.GivenName == Swapped:
+		case Nickname, MiddleName, Phonetic, Initial, Swapped:
 			return mobile
 		}
 		return false
