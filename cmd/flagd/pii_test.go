@@ -811,3 +811,23 @@ func TestFollowNoPersonalData(t *testing.T) {
 	checkNoPII(t, "webhook calls", webhook)
 	checkNoPII(t, "audit topic", auditText.String())
 }
+
+// carries reports whether text holds value. A number counts only whole,
+// not as a run of digits inside a longer one: a timestamp's nanoseconds
+// or a latency sum hold "1940" by chance, a leaked birth date does not
+// sit between other digits.
+func carries(text, value string) bool {
+	digit := func(c byte) bool { return '0' <= c && c <= '9' }
+	for from := 0; ; {
+		i := strings.Index(text[from:], value)
+		if i < 0 {
+			return false
+		}
+		i += from
+		end := i + len(value)
+		if !digit(value[0]) || (i == 0 || !digit(text[i-1])) && (end == len(text) || !digit(text[end])) {
+			return true
+		}
+		from = i + 1
+	}
+}
