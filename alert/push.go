@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -88,7 +89,7 @@ func Sign(secret, body []byte) string {
 // PushConfig configures a Pusher.
 type PushConfig struct {
 	Window   time.Duration // how long after a lookup changes are pushed (default 24h)
-	Attempts int           // webhook attempts before the dead letter (default 5)
+	Attempts int           // attempts of each channel: webhook attempts before the dead letter, alert-event publishes (each itself retried by the Kafka writer) before it is counted failed (default 5)
 	Backoff  time.Duration // first retry wait, doubling, jittered (default 1s)
 	Timeout  time.Duration // per webhook attempt (default 5s)
 	Queue    int           // lookups waiting to be registered (default 10000)
@@ -112,8 +113,8 @@ type Pusher struct {
 	cfg     PushConfig
 	rdb     *redis.Client
 	clients *Clients
-	events  *kafka.Writer // plan-alerts; nil: webhooks only
-	dead    *kafka.Writer // plan-alerts.dead-letters; nil: logged and counted only
+	events  MessageWriter // plan-alerts; nil: webhooks only
+	dead    MessageWriter // plan-alerts.dead-letters; nil: logged and counted only
 	http    *http.Client
 	log     *slog.Logger
 
@@ -165,9 +166,15 @@ type lookedUp struct {
 	at     time.Time
 }
 
+// MessageWriter publishes to one Kafka topic: a *kafka.Writer.
+type MessageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
 // NewPusher returns a pusher; call Run to start its workers. events and
-// dead may be nil.
-func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead *kafka.Writer, log *slog.Logger, reg prometheus.Registerer) *Pusher {
+// dead may be nil (an untyped nil: a nil *kafka.Writer in the interface is
+// not).
+func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead MessageWriter, log *slog.Logger, reg prometheus.Registerer) *Pusher {
 	if cfg.Window <= 0 {
 		cfg.Window = 24 * time.Hour
 	}
@@ -630,46 +637,79 @@ func (p *Pusher) closeLanes() {
 }
 
 // deliver sends one alert: an event on plan-alerts and the client's webhook,
-// retried with jittered backoff, then a dead letter.
+// side by side (brokers away do not hold the webhook back, nor the other
+// way), each tried up to Attempts times with jittered backoff; a webhook
+// that still fails is dead-lettered. An alert cut short by shutdown is
+// counted lost, once.
 func (p *Pusher) deliver(ctx context.Context, a PlanAlert) {
 	body, _ := json.Marshal(a)
+	var published sync.WaitGroup
+	var kafkaErr error
 	if p.events != nil {
-		if err := p.events.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body}); err != nil {
-			p.failed.WithLabelValues("kafka").Inc()
-			p.log.Warn("plan alert event not published", "plan_id", a.PlanID, "client_id", a.ClientID, "err", err.Error())
-		} else {
-			p.sent.WithLabelValues("kafka").Inc()
-		}
+		published.Go(func() {
+			kafkaErr = p.attempt(ctx, func() error {
+				return p.events.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body})
+			})
+		})
 	}
-	url, secret, ok := p.clients.Webhook(a.ClientID)
-	if !ok {
+	url, secret, hook := p.clients.Webhook(a.ClientID)
+	var hookErr error
+	if hook {
+		hookErr = p.attempt(ctx, func() error { return p.post(ctx, url, secret, body) })
+	}
+	published.Wait()
+	if ctx.Err() != nil && (p.events != nil && kafkaErr != nil || hook && hookErr != nil) {
+		p.lost.WithLabelValues("shutdown").Inc()
+		p.log.Warn("push alert not sent: shutting down", "plan_id", a.PlanID, "client_id", a.ClientID)
 		return
 	}
+	if p.events != nil {
+		if kafkaErr == nil {
+			p.sent.WithLabelValues("kafka").Inc()
+		} else {
+			p.failed.WithLabelValues("kafka").Inc()
+			p.log.Error("plan alert event not published after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
+				"attempts", p.cfg.Attempts, "err", kafkaErr.Error())
+		}
+	}
+	switch {
+	case !hook:
+	case hookErr == nil:
+		p.sent.WithLabelValues("webhook").Inc()
+	default:
+		p.failed.WithLabelValues("webhook").Inc()
+		p.log.Error("push alert dead-lettered after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
+			"attempts", p.cfg.Attempts, "err", hookErr.Error())
+		if p.dead != nil {
+			_ = p.dead.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body,
+				Headers: []kafka.Header{{Key: feed.HeaderReason, Value: []byte(hookErr.Error())}}})
+		}
+	}
+}
+
+// attempt calls send up to Attempts times, waiting a jittered, doubling
+// backoff between tries, and returns the last error; it stops early, with
+// ctx's error, when ctx ends.
+func (p *Pusher) attempt(ctx context.Context, send func() error) error {
 	var last error
-	for attempt := range p.cfg.Attempts {
-		if attempt > 0 {
-			d := p.cfg.Backoff << (attempt - 1)
+	for try := range p.cfg.Attempts {
+		if try > 0 {
+			d := p.cfg.Backoff << (try - 1)
 			d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 			select {
 			case <-ctx.Done():
-				p.lost.WithLabelValues("shutdown").Inc()
-				p.log.Warn("push alert not sent: shutting down", "plan_id", a.PlanID, "client_id", a.ClientID)
-				return
+				return ctx.Err()
 			case <-time.After(d):
 			}
 		}
-		if last = p.post(ctx, url, secret, body); last == nil {
-			p.sent.WithLabelValues("webhook").Inc()
-			return
+		if last = send(); last == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
 	}
-	p.failed.WithLabelValues("webhook").Inc()
-	p.log.Error("push alert dead-lettered after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
-		"attempts", p.cfg.Attempts, "err", last.Error())
-	if p.dead != nil {
-		_ = p.dead.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body,
-			Headers: []kafka.Header{{Key: feed.HeaderReason, Value: []byte(last.Error())}}})
-	}
+	return last
 }
 
 func (p *Pusher) post(ctx context.Context, url string, secret, body []byte) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/planflag/planflag/feed"
 	"github.com/planflag/planflag/feed/feedtest"
@@ -674,5 +675,83 @@ func TestPusherSkipsRepeatedWithdrawal(t *testing.T) {
 	}, nil)
 	if p.pending.Load() != 1 {
 		t.Errorf("%d changes queued, want the first withdrawal only", p.pending.Load())
+	}
+}
+
+// flakyTopic fails its first fail writes, then takes messages.
+type flakyTopic struct {
+	mu    sync.Mutex
+	fail  int
+	calls int
+	got   []kafka.Message
+}
+
+func (f *flakyTopic) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f.calls <= f.fail {
+		return errors.New("kafka: leader not available")
+	}
+	f.got = append(f.got, msgs...)
+	return nil
+}
+
+// TestPushKafkaRetried: an alert event the brokers refuse is published
+// again after a backoff, up to Attempts times, then counted failed; an
+// alert whose retries are cut short by shutdown is counted lost, once.
+func TestPushKafkaRetried(t *testing.T) {
+	a := PlanAlert{PlanID: "UCP-1", ClientID: "las-cad", Change: "withdrawn", Version: 3}
+	for _, c := range []struct {
+		name                    string
+		fail                    int
+		sent, failed, published int
+	}{
+		{"refused twice", 2, 1, 0, 1},
+		{"refused every time", 3, 0, 1, 0},
+	} {
+		topic := &flakyTopic{fail: c.fail}
+		p := NewPusher(PushConfig{Attempts: 3, Backoff: time.Millisecond}, nil, &Clients{}, topic, nil,
+			slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		p.deliver(context.Background(), a)
+		sent, failed := testutil.ToFloat64(p.sent.WithLabelValues("kafka")), testutil.ToFloat64(p.failed.WithLabelValues("kafka"))
+		if topic.calls != min(c.fail+1, 3) || len(topic.got) != c.published || int(sent) != c.sent || int(failed) != c.failed {
+			t.Errorf("%s: %d writes, %d published, sent %v, failed %v; want %d published, sent %d, failed %d",
+				c.name, topic.calls, len(topic.got), sent, failed, c.published, c.sent, c.failed)
+		}
+		if len(topic.got) == 1 && string(topic.got[0].Key) != "UCP-1" {
+			t.Errorf("%s: keyed %q, want the plan ID", c.name, topic.got[0].Key)
+		}
+	}
+
+	// Brokers away: the webhook is not held back by the topic's retries.
+	hook := newReceiver(t, 0)
+	clients, err := ParseClients([]byte(`[{"id":"las-cad","token_sha256":"`+TokenHash("t")+`","scopes":["lookup"],`+
+		`"webhook_url":"`+hook.URL+`","webhook_secret":"`+hookSecret+`"}]`), func() int64 { return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := &flakyTopic{fail: 1000}
+	p := NewPusher(PushConfig{Attempts: 5, Backoff: time.Minute}, nil, clients, topic, nil,
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.deliver(ctx, a); close(done) }()
+	feedtest.Eventually(t, 5*time.Second, "webhook called while the topic refuses", func() bool {
+		topic.mu.Lock()
+		defer topic.mu.Unlock()
+		return topic.calls == 1 && len(hook.alerts()) == 1
+	})
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("deliver still waiting out its backoff after shutdown")
+	}
+	if lost, failed := testutil.ToFloat64(p.lost.WithLabelValues("shutdown")), testutil.ToFloat64(p.failed.WithLabelValues("kafka")); lost != 1 || failed != 0 {
+		t.Errorf("cut short by shutdown: lost %v, failed %v; want lost 1, failed 0", lost, failed)
 	}
 }

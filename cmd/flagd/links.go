@@ -122,15 +122,16 @@ func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
 	rdb := redis.NewClient(m.redisAuth.Options(m.Config.RedisAddr))
 	m.closers = append(m.closers, rdb.Close)
 	m.rates = alert.NewRateShare(alert.RateShareConfig{}, rdb, clients, m.Log, m.metrics.Registry)
-	var events, dead *kafka.Writer
+	var events, dead alert.MessageWriter // nil, not a nil *kafka.Writer, without Kafka
 	if m.Config.AlertsTopic != "" {
 		// Keyed by plan ID: one plan's alerts share a partition, in order.
-		events = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic,
+		ew := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic,
 			Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: false, BatchTimeout: 5 * time.Millisecond,
 			WriteTimeout: 10 * time.Second}
-		dead = &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic + ".dead-letters",
+		dw := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic + ".dead-letters",
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second}
-		m.closers = append(m.closers, events.Close, dead.Close)
+		m.closers = append(m.closers, ew.Close, dw.Close)
+		events, dead = ew, dw
 		m.ensureTopics(ctx, "alerts", m.Config.AlertsTopic, m.Config.AlertsTopic+".dead-letters")
 	}
 	m.pusher = alert.NewPusher(alert.PushConfig{Window: m.Config.AlertsWindow}, rdb, clients, events, dead, m.Log, m.metrics.Registry)
