@@ -22,7 +22,9 @@
 # Redis answers over TLS too, on REDIS_TLS_ADDR. The test CA, the client's
 # certificate and key and the SASL user and password are files in
 # SERVICES_TLS_DIR (ca.pem, client.pem, client.key, sasl-user, sasl-password),
-# made with openssl at the first start.
+# made with openssl at the first start. The broker has an authorizer that
+# allows everything no ACL forbids; the plaintext listener is a super user,
+# so tests make SASL users and ACLs through it.
 #
 # Environment:
 #   PLANFLAG_SERVICES_DIR  running state (default: <repo>/.services, git-ignored)
@@ -267,6 +269,13 @@ sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_planflag="$pw";
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+# An authorizer, so that clients refused by ACLs are tested against a real
+# broker: everything is allowed where no ACL says otherwise, and the
+# plaintext listener's principal (ANONYMOUS: the broker itself, the
+# controller, the tests' admin) is a super user.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=true
+super.users=User:ANONYMOUS
 log.dirs=$KDIR/data
 num.partitions=1
 default.replication.factor=1
