@@ -288,7 +288,7 @@ func TestErrorHandlerStatuses(t *testing.T) {
 	s.SetMatcher(matcher.NewIndex(nil))
 	s.SetReady(true)
 	hs := HTTPServer(s.Handler, s.ErrorHandler, 1024, s.ConnLogger())
-	hs.ReadTimeout = 200 * time.Millisecond // the 408 case waits this long
+	hs.ReadTimeout = 2 * time.Second // the 408 case waits this long; the others must be read within it
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -149,17 +149,20 @@ func TestKafkaFollow(t *testing.T) {
 	// producer's round trip to the broker.
 	start := time.Now()
 	e.publish(msg(n, feedtest.Upsert(n, 1)))
-	feedtest.Eventually(t, 2*time.Second, "new plan visible", func() bool { return found(ix, n) })
+	feedtest.Eventually(t, 10*time.Second, "new plan visible", func() bool { return found(ix, n) })
 	t.Logf("publish → visible: %v", time.Since(start))
 
-	// Withdrawal and tombstone: gone within a second.
+	// Withdrawal and tombstone: gone. (Within a second is the product's
+	// promise, measured by `flagbench ingest`, not here: one pause of the
+	// broker's JVM on a loaded machine, under the race detector, would
+	// fail a test timed to it. The times are logged.)
 	start = time.Now()
 	e.publish(msg(1, feedtest.Withdrawn(1, 2)))
-	feedtest.Eventually(t, time.Second-time.Since(start), "withdrawn plan gone", func() bool { return !found(ix, 1) })
+	feedtest.Eventually(t, 10*time.Second, "withdrawn plan gone", func() bool { return !found(ix, 1) })
 	t.Logf("withdrawal → gone: %v", time.Since(start))
 	start = time.Now()
 	e.publish(kafka.Message{Key: []byte(feedtest.PlanID(2))})
-	feedtest.Eventually(t, time.Second-time.Since(start), "tombstoned plan gone", func() bool { return !found(ix, 2) })
+	feedtest.Eventually(t, 10*time.Second, "tombstoned plan gone", func() bool { return !found(ix, 2) })
 	t.Logf("tombstone → gone: %v", time.Since(start))
 
 	// Stale copies change nothing: an older upsert of the withdrawn plan, a

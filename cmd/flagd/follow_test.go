@@ -273,9 +273,20 @@ func TestFlagdKillAndWarmStart(t *testing.T) {
 		return len(p.flags(t, 10)) == 0 && len(p.flags(t, n-51)) > 0
 	})
 	expect(t, p, n, live)
-	// Let a snapshot cover the changes (and the audit events reach Kafka:
-	// SIGKILL loses what is still queued), then kill.
+	// Every lookup goes to the audit topic: flagd audit finds who looked
+	// up plan 13, once by each run of flagd.
+	audited := func() (int, string) {
+		var out, errs strings.Builder
+		if err := run([]string{"audit", "-brokers", strings.Join(k.brokers, ","), "-topic", k.topic + "-audit",
+			"-plan", feedtest.PlanID(13)}, &out, &errs); err != nil {
+			t.Fatalf("flagd audit: %v %s", err, errs.String())
+		}
+		return strings.Count(out.String(), "\n"), out.String()
+	}
+	// Let a snapshot cover the changes and the audit events reach Kafka
+	// (SIGKILL loses what is still queued), then kill.
 	time.Sleep(2500 * time.Millisecond)
+	feedtest.Eventually(t, 30*time.Second, "the first run's audit events on Kafka", func() bool { n, _ := audited(); return n == 1 })
 	if p.metric(t, `planflag_snapshot_writes_total{result="ok"}`) == "" {
 		t.Fatal("no snapshot written")
 	}
@@ -299,15 +310,9 @@ func TestFlagdKillAndWarmStart(t *testing.T) {
 	}
 	expect(t, q, n, live2)
 
-	// Every lookup went to the audit topic: flagd audit finds who looked
-	// up plan 13 (once by each run of flagd).
-	var out, errs strings.Builder
-	if err := run([]string{"audit", "-brokers", strings.Join(k.brokers, ","), "-topic", k.topic + "-audit",
-		"-plan", feedtest.PlanID(13)}, &out, &errs); err != nil {
-		t.Fatalf("flagd audit: %v %s", err, errs.String())
-	}
-	if n := strings.Count(out.String(), "\n"); n != 2 || !strings.Contains(out.String(), `"client_id":"las-cad"`) {
-		t.Errorf("audit events for plan 13: %d\n%s", n, out.String())
+	feedtest.Eventually(t, 30*time.Second, "the second run's audit events on Kafka", func() bool { n, _ := audited(); return n >= 2 })
+	if n, out := audited(); n != 2 || !strings.Contains(out, `"client_id":"las-cad"`) {
+		t.Errorf("audit events for plan 13: %d\n%s", n, out)
 	}
 }
 

@@ -813,11 +813,13 @@ func TestFollowNoPersonalData(t *testing.T) {
 }
 
 // carries reports whether text holds value. A number counts only whole,
-// not as a run of digits inside a longer one: a timestamp's nanoseconds
-// or a latency sum hold "1940" by chance, a leaked birth date does not
-// sit between other digits.
+// not inside a longer run of digits and letters: a timestamp's
+// nanoseconds, a float's digits before its exponent ("2.1941e-05") or a
+// hex request ID hold "1940" by chance; a leaked birth date sits between
+// quotes, dashes or slashes.
 func carries(text, value string) bool {
 	digit := func(c byte) bool { return '0' <= c && c <= '9' }
+	word := func(c byte) bool { return digit(c) || 'a' <= c|0x20 && c|0x20 <= 'z' }
 	for from := 0; ; {
 		i := strings.Index(text[from:], value)
 		if i < 0 {
@@ -825,7 +827,7 @@ func carries(text, value string) bool {
 		}
 		i += from
 		end := i + len(value)
-		if !digit(value[0]) || (i == 0 || !digit(text[i-1])) && (end == len(text) || !digit(text[end])) {
+		if !digit(value[0]) || (i == 0 || !word(text[i-1])) && (end == len(text) || !word(text[end])) {
 			return true
 		}
 		from = i + 1

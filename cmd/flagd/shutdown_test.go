@@ -158,14 +158,14 @@ func TestServiceCloseDuringFileLoad(t *testing.T) {
 		t.Skipf("no fifo: %v", err)
 	}
 	var logs feedtest.LogBuffer
-	m := bootLogged(t, &logs, fifo, "-shutdown.timeout", "200ms")
+	m := bootLogged(t, &logs, fifo, "-shutdown.timeout", "2s")
 	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	w.WriteString(events[:40]) // part of the first line, then nothing
-	if err := closeWithin(t, m, 3*time.Second); err != nil {
+	if err := closeWithin(t, m, 10*time.Second); err != nil {
 		t.Errorf("Close: %v", err)
 	}
 	if !strings.Contains(logs.String(), `"msg":"plan source load stopped: shutting down"`) {
@@ -228,8 +228,7 @@ func TestFlagdSecondSignalKills(t *testing.T) {
 // body is still arriving, which a graceful shutdown must wait for. A whole
 // lookup is answered on the connection first, so the server has accepted
 // it (a connection still in the listen queue when shutdown closes the
-// listener is dropped, not drained), and the partial one is given a moment
-// to be read.
+// listener is dropped, not drained).
 func holdDrain(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
@@ -246,7 +245,18 @@ func holdDrain(t *testing.T, addr string) net.Conn {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	io.WriteString(conn, head+lookupBody[:10])
-	time.Sleep(100 * time.Millisecond)
+	// The partial lookup asks to continue: the server's "100 Continue"
+	// shows it has read the headers and holds the connection as active
+	// (an idle one, not yet read, shutdown would close rather than drain).
+	io.WriteString(conn, strings.Replace(head, "\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n", 1))
+	const cont = "HTTP/1.1 100 Continue\r\n\r\n"
+	got := make([]byte, len(cont))
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(conn, got); err != nil || string(got) != cont {
+		conn.Close()
+		t.Fatalf("partial lookup: %q, %v; want %q", got, err, cont)
+	}
+	conn.SetReadDeadline(time.Time{})
+	io.WriteString(conn, lookupBody[:10])
 	return conn
 }
