@@ -153,7 +153,8 @@ func TestKafkaFollow(t *testing.T) {
 	t.Logf("publish → visible: %v", time.Since(start))
 
 	// Withdrawal and tombstone: gone. (Within a second is the product's
-	// promise, measured by `flagbench ingest`, not here: one pause of the
+	// promise, measured by `flagbench soak` (withdrawal → not flagged) and
+	// `flagbench ingest` (publish → visible), not here: one pause of the
 	// broker's JVM on a loaded machine, under the race detector, would
 	// fail a test timed to it. The times are logged.)
 	start = time.Now()
