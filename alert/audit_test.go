@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/planflag/planflag/feed/feedtest"
 	"github.com/planflag/planflag/matcher"
 )
 
@@ -417,7 +418,7 @@ func TestRefusedLookupsAudited(t *testing.T) {
 			}
 		}
 		for _, value := range []string{"Ann", "Lee", "1940", "female", "9434765919", "UCP-1"} {
-			if carries(line, value) {
+			if feedtest.Carries(line, value) {
 				t.Errorf("%s: audit event carries %q:\n%s", c.name, value, line)
 			}
 		}
@@ -440,48 +441,5 @@ func TestRefusedLookupsAudited(t *testing.T) {
 	}
 	if n, want := len(events), len(cases)+10+1; n != want {
 		t.Errorf("%d audit events, want %d (the refusals, the slow client's 10 lookups, one answered)", n, want)
-	}
-}
-
-// carries reports whether text holds value. A number counts only whole,
-// not inside a longer run of digits and letters: a timestamp's
-// nanoseconds, a float's digits before its exponent ("2.1941e-05") or a
-// hex request ID hold "1940" by chance; a leaked birth date sits between
-// quotes, dashes or slashes.
-func carries(text, value string) bool {
-	digit := func(c byte) bool { return '0' <= c && c <= '9' }
-	word := func(c byte) bool { return digit(c) || 'a' <= c|0x20 && c|0x20 <= 'z' }
-	for from := 0; ; {
-		i := strings.Index(text[from:], value)
-		if i < 0 {
-			return false
-		}
-		i += from
-		end := i + len(value)
-		if !digit(value[0]) || (i == 0 || !word(text[i-1])) && (end == len(text) || !word(text[end])) {
-			return true
-		}
-		from = i + 1
-	}
-}
-
-func TestCarries(t *testing.T) {
-	for _, c := range []struct {
-		text, value string
-		want        bool
-	}{
-		{`"birth_date":"1940-01-02"`, "1940", true},
-		{`"time":"2026-11-30T22:58:34.019405801Z"`, "1940", false},
-		{`1940`, "1940", true},
-		{`a 19401 and 1940`, "1940", true},
-		{`"birth_date":"02/01/1940"`, "1940", true},
-		{`go_gc_duration_seconds{quantile="0.5"} 2.1940e-05`, "1940", false},
-		{`"request_id":"3fa1940c2e1b-7"`, "1940", false},
-		{`"given_name":"Anne"`, "Ann", true},
-		{`"given_name":"Bob"`, "Ann", false},
-	} {
-		if got := carries(c.text, c.value); got != c.want {
-			t.Errorf("carries(%q, %q) = %v", c.text, c.value, got)
-		}
 	}
 }

@@ -66,7 +66,7 @@ func TestServiceLinksAndAudit(t *testing.T) {
 		t.Fatalf("audit has %d events, want 2:\n%s", len(lines), raw)
 	}
 	for _, value := range []string{"Peggy", "OBrien", "1941", "07/03", "sw1a", "Smith", "M1 1AE"} {
-		if carries(string(raw), value) {
+		if feedtest.Carries(string(raw), value) {
 			t.Errorf("audit trail carries a caller's value %q", value)
 		}
 	}

@@ -811,25 +811,3 @@ func TestFollowNoPersonalData(t *testing.T) {
 	checkNoPII(t, "webhook calls", webhook)
 	checkNoPII(t, "audit topic", auditText.String())
 }
-
-// carries reports whether text holds value. A number counts only whole,
-// not inside a longer run of digits and letters: a timestamp's
-// nanoseconds, a float's digits before its exponent ("2.1941e-05") or a
-// hex request ID hold "1940" by chance; a leaked birth date sits between
-// quotes, dashes or slashes.
-func carries(text, value string) bool {
-	digit := func(c byte) bool { return '0' <= c && c <= '9' }
-	word := func(c byte) bool { return digit(c) || 'a' <= c|0x20 && c|0x20 <= 'z' }
-	for from := 0; ; {
-		i := strings.Index(text[from:], value)
-		if i < 0 {
-			return false
-		}
-		i += from
-		end := i + len(value)
-		if !digit(value[0]) || (i == 0 || !word(text[i-1])) && (end == len(text) || !word(text[end])) {
-			return true
-		}
-		from = i + 1
-	}
-}

@@ -290,7 +290,7 @@ func TestServiceReadiness(t *testing.T) {
 		names.WriteString(line + "\n")
 	}
 	for _, pii := range []string{"Margaret", "O'Brien", "1941", "SW1A"} {
-		if carries(names.String(), pii) {
+		if feedtest.Carries(names.String(), pii) {
 			t.Errorf("metrics carry %q", pii)
 		}
 	}
