@@ -658,25 +658,24 @@ func (p *Pusher) deliver(ctx context.Context, a PlanAlert) {
 		hookErr = p.attempt(ctx, func() error { return p.post(ctx, url, secret, body) })
 	}
 	published.Wait()
-	if ctx.Err() != nil && (p.events != nil && kafkaErr != nil || hook && hookErr != nil) {
+	kafkaFailed, hookFailed := p.events != nil && kafkaErr != nil, hook && hookErr != nil
+	if p.events != nil && !kafkaFailed {
+		p.sent.WithLabelValues("kafka").Inc()
+	}
+	if hook && !hookFailed {
+		p.sent.WithLabelValues("webhook").Inc()
+	}
+	if ctx.Err() != nil && (kafkaFailed || hookFailed) {
 		p.lost.WithLabelValues("shutdown").Inc()
 		p.log.Warn("push alert not sent: shutting down", "plan_id", a.PlanID, "client_id", a.ClientID)
 		return
 	}
-	if p.events != nil {
-		if kafkaErr == nil {
-			p.sent.WithLabelValues("kafka").Inc()
-		} else {
-			p.failed.WithLabelValues("kafka").Inc()
-			p.log.Error("plan alert event not published after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
-				"attempts", p.cfg.Attempts, "err", kafkaErr.Error())
-		}
+	if kafkaFailed {
+		p.failed.WithLabelValues("kafka").Inc()
+		p.log.Error("plan alert event not published after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
+			"attempts", p.cfg.Attempts, "err", kafkaErr.Error())
 	}
-	switch {
-	case !hook:
-	case hookErr == nil:
-		p.sent.WithLabelValues("webhook").Inc()
-	default:
+	if hookFailed {
 		p.failed.WithLabelValues("webhook").Inc()
 		p.log.Error("push alert dead-lettered after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
 			"attempts", p.cfg.Attempts, "err", hookErr.Error())

@@ -751,7 +751,9 @@ func TestPushKafkaRetried(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("deliver still waiting out its backoff after shutdown")
 	}
-	if lost, failed := testutil.ToFloat64(p.lost.WithLabelValues("shutdown")), testutil.ToFloat64(p.failed.WithLabelValues("kafka")); lost != 1 || failed != 0 {
-		t.Errorf("cut short by shutdown: lost %v, failed %v; want lost 1, failed 0", lost, failed)
+	lost, failed, hooked := testutil.ToFloat64(p.lost.WithLabelValues("shutdown")), testutil.ToFloat64(p.failed.WithLabelValues("kafka")),
+		testutil.ToFloat64(p.sent.WithLabelValues("webhook"))
+	if lost != 1 || failed != 0 || hooked != 1 {
+		t.Errorf("cut short by shutdown: lost %v, failed %v, webhook sent %v; want lost 1, failed 0, sent 1", lost, failed, hooked)
 	}
 }
