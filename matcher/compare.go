@@ -25,12 +25,30 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	a.Gender = compareGender(pq.gender, p.gender)
 	a.Postcode = comparePostcode(pq.postcode, p)
 	a.Address = compareAddress(pq.house, pq.street, p)
-	a.Phone = comparePhone(pq.phone, p)
+	a.Phone = comparePhone(pq.phone, pq.minorAfter, p)
 	a.givenUnrecorded = a.GivenName == Missing && pq.given != ""
 	// Another house on the plan holder's street is a neighbour; another
 	// street is as likely a street name mistyped (the street is compared
 	// by a hash of its name), so it does not count here.
 	a.otherHouse = a.Address == Street && otherHouseNumber(pq.house, pq.street, p)
+	a.postcodeElsewhere = a.Postcode == OutwardOnly && fullElsewhere(pq.postcode, p)
+}
+
+// fullElsewhere reports whether a full postcode q, in the district of one
+// of the plan holder's postcodes, is in it only because the district
+// agrees: every postcode of the holder's in that district is full and is
+// not q (nor one character off it). The inward code then places the
+// caller in another few streets.
+func fullElsewhere(q Postcode, p *person) bool {
+	if !q.IsFull() {
+		return false
+	}
+	for i := 0; i < p.addrSlots(); i++ {
+		if pc := p.addr(i).postcode; pc != 0 && pc.Outward() == q.Outward() && !pc.IsFull() {
+			return false
+		}
+	}
+	return true
 }
 
 // otherHouseNumber reports a caller's house number on the plan holder's
@@ -367,7 +385,11 @@ func compareAddress(house, street uint32, p *person) Level {
 	return best
 }
 
-func comparePhone(q Phone, p *person) Level {
+// comparePhone compares the caller's number with the plan's. A UK mobile
+// agreeing is Exact, the person's own, unless the plan holder was born
+// after minorAfter: a child's plan holds a parent's mobile, a household
+// fact like a landline.
+func comparePhone(q Phone, minorAfter Date, p *person) Level {
 	if q == 0 {
 		return Missing
 	}
@@ -382,7 +404,7 @@ func comparePhone(q Phone, p *person) Level {
 			// Only a UK mobile is the person's own: a landline, an 0800,
 			// 0845 or 03 number, VoIP and numbers abroad may be shared
 			// by a household (or a care home).
-			if !q.IsUKMobile() {
+			if !q.IsUKMobile() || p.dob != 0 && p.dob > minorAfter {
 				return ExactLandline
 			}
 			return Exact

@@ -119,6 +119,10 @@ type Agreement struct {
 	// otherHouse: the caller gave another house number on the plan
 	// holder's street, not a slip of it (see corroborated).
 	otherHouse bool
+	// postcodeElsewhere: the caller's full postcode is in the plan
+	// holder's district but is not theirs (OutwardOnly from two full
+	// postcodes; see corroborated).
+	postcodeElsewhere bool
 }
 
 // Level returns the level of field f.

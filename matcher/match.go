@@ -251,7 +251,7 @@ func unrelated(pq *prepared, p *person) bool {
 	if compareDates(pq.dob, p.dob) != Different || comparePostcode(pq.postcode, p) != Different {
 		return false
 	}
-	if pq.phone != 0 && comparePhone(pq.phone, p) != Different {
+	if pq.phone != 0 && comparePhone(pq.phone, pq.minorAfter, p) != Different {
 		return false
 	}
 	return pq.nhsState != nhsValid || p.nhs == 0 || pq.nhs != p.nhs
@@ -379,6 +379,14 @@ func corroborated(a *Agreement) bool {
 		// A namesake elsewhere, or a move the plan store has not heard of.
 		// (A mistyped postcode is one character off; the same house
 		// number and street name are found in a thousand towns.)
+		return false
+	}
+	if (a.postcodeElsewhere || a.Postcode == OneCharOff && a.Address == Different) && !personal && a.Address != Exact {
+		// A full postcode in the holder's district but not theirs, or
+		// the next postcode along with another street: a namesake a few
+		// streets away (a common name, a birth date recorded as
+		// 1 January). The same house and street in the same district is
+		// the holder with the postcode misremembered.
 		return false
 	}
 	if a.FamilyName == Different && !personal {

@@ -35,6 +35,9 @@ type prepared struct {
 	house    uint32
 	street   uint32
 	phone    Phone
+	// minorAfter: a plan holder born after this date is a child, whose
+	// plan's mobile is a parent's or carer's (set with phone).
+	minorAfter Date
 
 	buf   []byte
 	abuf  []byte
@@ -86,6 +89,9 @@ func (pq *prepared) prepare(q *Query) error {
 	}
 	if pq.phone, err = ParsePhone(q.Phone); err != nil {
 		return &InputError{Field: "phone", Problem: err.Error()}
+	}
+	if pq.phone != 0 {
+		pq.minorAfter = minorAfter(time.Now())
 	}
 	if g := trimSpace(q.Gender); g != "" {
 		pq.gender = parseGender(g)
@@ -214,6 +220,18 @@ var startYear = time.Now().UTC().Year()
 func latestBirthDate(now time.Time) Date {
 	t := now.UTC().AddDate(0, 0, 1)
 	return Date(t.Year()*10000 + int(t.Month())*100 + t.Day())
+}
+
+// adultAge is the age from which a mobile on a plan is taken to be the
+// plan holder's own. A child's plan records a parent's or carer's number,
+// which the child's twin, siblings and parents share.
+const adultAge = 16
+
+// minorAfter is the birth date after which a plan holder is under
+// adultAge at now.
+func minorAfter(now time.Time) Date {
+	t := now.UTC()
+	return Date((t.Year()-adultAge)*10000 + int(t.Month())*100 + t.Day())
 }
 
 // searchable reports whether the query has enough to look up: a valid NHS

@@ -322,12 +322,45 @@ func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
 		Addresses: []Address{{Lines: []string{"1 Church Road"}, Postcode: "LS6 3QT"}}}
 	noGiven := &Patient{NHSNumber: "9434765919", FamilyName: "O'Brien", BirthDate: "1941-03-07",
 		Addresses: []Address{{Lines: []string{"14 Elm Road"}, Postcode: "SW1A 1AA"}}}
+	household := func(given []string, dob, gender, mobile string) *Patient {
+		p := &Patient{NHSNumber: "9434765919", GivenNames: given, FamilyName: "Hughes", BirthDate: dob, Gender: gender,
+			Addresses: []Address{{Lines: []string{"22 Acacia Avenue"}, Postcode: "LS6 2AB"}}, Phones: []string{"0113 496 0000"}}
+		if mobile != "" {
+			p.Phones = append(p.Phones, mobile)
+		}
+		return p
+	}
+	atHome := func(given, dob, gender, phone string) Query {
+		return Query{GivenName: given, FamilyName: "Hughes", BirthDate: dob, Gender: gender, Postcode: "LS6 2AB",
+			Address: "22 Acacia Ave", Phone: phone}
+	}
+	peter := household([]string{"Peter"}, "2015-05-14", "male", "07700 900456")
+	james := household([]string{"James", "Edward"}, "2015-05-14", "male", "07700 900456")
 	for _, c := range []struct {
 		name  string
 		plan  *Patient
 		q     Query
 		match bool // the plan holder's own call: a match
 	}{
+		// A child's plan records a parent's mobile, which the child's
+		// twin shares: not the child's own.
+		{"child's twin on the parent's mobile", peter, atHome("Patrick", "2015-05-14", "male", "07700 900456"), false},
+		{"child's twin by the holder's middle name", james, atHome("Edward", "2015-05-14", "male", "07700 900456"), false},
+		{"child's twin with the holder's NHS number", peter, Query{NHSNumber: "9434765919", GivenName: "Patrick", FamilyName: "Hughes",
+			BirthDate: "2015-05-14", Gender: "male", Postcode: "LS6 2AB", Phone: "07700 900456"}, false},
+		{"the child, on the parent's mobile", peter, atHome("Peter", "2015-05-14", "male", "07700 900456"), true},
+		// Names of older generations are names, not typos of each other.
+		{"Lillian, twin of Gillian", household([]string{"Gillian"}, "1960-05-14", "female", ""), atHome("Lillian", "1960-05-14", "female", "0113 496 0000"), false},
+		{"Lyn, twin of Glyn", household([]string{"Glyn"}, "1960-05-14", "", ""), atHome("Lyn", "1960-05-14", "", "0113 496 0000"), false},
+		// A namesake a few streets away in the same district.
+		{"namesake at another full postcode of the district", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1955-01-01", Postcode: "BD8 9ZZ"}, false},
+		{"namesake at the next postcode, another street", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1955-01-01", Postcode: "BD8 7QU", Address: "5 Lumb Lane"}, false},
+		{"the holder, postcode misremembered, his house", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1955-01-01", Postcode: "BD8 9ZZ", Address: "14 Carlisle Road"}, true},
+		{"the holder, postcode mistyped", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1955-01-01", Postcode: "BD8 7QU"}, true},
 		{"care home, another surname", careHome, Query{GivenName: "Mary", FamilyName: "Jones", Gender: "female", BirthDate: "1931-03-12",
 			Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
 		{"care home, the resident", careHome, Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1931-03-12",
