@@ -239,7 +239,7 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	if client == nil {
 		// No client to attribute it to, so not audited (a flood of
 		// unknown tokens must not crowd real lookups out of the audit
-		// queue); counted in planflag_errors_total.
+		// queue); counted in planflag_http_errors_total.
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="planflag"`)
 		s.fail(ctx, Errorf(401, "unauthorized", "missing or unknown bearer token"), id)
 		return
@@ -278,6 +278,8 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 	}()
 	body := ctx.PostBody()
 	if len(body) > s.cfg.MaxBody {
+		// A backstop: flagd's server (HTTPServer) refuses such a body
+		// before the handler, with no client known, in ErrorHandler.
 		s.refuse(ctx, Errorf(413, "body_too_large", "request body larger than %d bytes", s.cfg.MaxBody), id, client, start)
 		return
 	}

@@ -39,7 +39,7 @@ func (m *Main) setupLinksAndAudit(ctx context.Context) error {
 	if keys != nil {
 		m.api.SetLinker(&careplanclient.Linker{Base: m.Config.LinkBaseURL, TTL: m.Config.LinkTTL, Keys: keys})
 	}
-	if m.Config.Demo && m.Config.AuditFile == "" {
+	if m.Config.Demo && m.Config.AuditFile == "" && !m.Config.AuditNone {
 		dir, err := m.demoDir()
 		if err != nil {
 			return err
@@ -53,7 +53,7 @@ func (m *Main) setupLinksAndAudit(ctx context.Context) error {
 		}
 		m.auditor = alert.NewAuditor(alert.NewFileSink(f), 65536, m.Log, m.metrics.Registry)
 		m.api.SetAuditor(m.auditor)
-	} else if len(m.Config.KafkaBrokers) > 0 && m.Config.AuditTopic != "" {
+	} else if len(m.Config.KafkaBrokers) > 0 && m.Config.AuditTopic != "" && !m.Config.AuditNone {
 		m.ensureTopics(ctx, "audit", m.Config.AuditTopic)
 		w := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AuditTopic, Balancer: &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, BatchSize: 1000, WriteTimeout: 10 * time.Second}
@@ -61,7 +61,7 @@ func (m *Main) setupLinksAndAudit(ctx context.Context) error {
 		m.api.SetAuditor(m.auditor)
 	}
 	if m.auditor == nil {
-		m.Log.Warn("no -audit.file (nor, following Kafka, -audit.topic): lookups are not audited")
+		m.Log.Warn("lookups are not audited (-audit.none, or no -audit.file nor, following Kafka, -audit.topic)")
 	}
 	return nil
 }

@@ -176,15 +176,16 @@ func TestServiceAuditSinkDown(t *testing.T) {
 	waitMetrics(t, m, "audit", `planflag_audit_lost_total{reason="write_error"}`)
 }
 
-// Without an audit sink lookups go unaudited, which DESIGN.md says must not
-// happen unnoticed: flagd warns at start, and only then.
+// Serving unaudited (-audit.none: flagd refuses to start with nowhere to
+// audit to otherwise, TestConfigErrors) is warned of at start, and only
+// then.
 func TestServiceWarnsWithoutAudit(t *testing.T) {
 	const warning = "lookups are not audited"
 	for _, c := range []struct {
 		extra []string
 		warns bool
 	}{
-		{nil, true},
+		{[]string{"-audit.none"}, true},
 		{[]string{"-audit.file", filepath.Join(t.TempDir(), "audit.jsonl")}, false},
 	} {
 		var logs feedtest.LogBuffer

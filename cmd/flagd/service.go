@@ -59,6 +59,10 @@ type Config struct {
 	LinkKeyFile string
 	LinkTTL     time.Duration
 	AuditFile   string
+	// AuditNone serves without an audit trail, as the operator asked
+	// (-audit.none): without it, and with nowhere to audit to, flagd does
+	// not start.
+	AuditNone bool
 
 	PlatformURL       string
 	PlatformAuth      platformAuth // the platform API's token and TLS files
@@ -109,7 +113,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	alertsWindow := e.Duration("alerts.window", 24*time.Hour, "push alerts: a client given a plan is told of its changes for this long (needs -redis.addr)")
 	alertsTopic := e.String("alerts.topic", "plan-alerts", "push alerts: Kafka topic for alert events (empty: webhooks only)")
 	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines); without it, with Kafka, to -audit.topic")
-	auditTopic := e.String("audit.topic", "lookup-audit", "Kafka topic for audit events when following Kafka without -audit.file (empty: no audit)")
+	auditTopic := e.String("audit.topic", "lookup-audit", "Kafka topic for audit events when following Kafka without -audit.file")
+	auditNone := e.Bool("audit.none", false, "serve without an audit trail (a trial, a test); without it flagd will not start with nowhere to audit to (-audit.file, or -audit.topic following Kafka; -demo audits to a file of its own)")
 	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "a snapshot whose offsets were last at the log's head longer ago is not used at start (lowered to half the topic's delete.retention.ms if above it)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: flagd [flags]            serve the lookup API")
@@ -132,7 +137,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		MaxInFlight: *maxInFlight, ShutdownTimeout: *shutdown, LogLevel: *level,
 		KafkaTopic: *topic, KafkaDeadLetters: *dlq, KafkaClientID: *clientID, KafkaAuth: kafkaAuth(), RedisAddr: *redisAddr, RedisAuth: redisAuth(),
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
-		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit,
+		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit, AuditNone: *auditNone,
 		PlatformURL: strings.TrimRight(*platform, "/"), PlatformAuth: platformAuthf(), ReconcileInterval: *reconcile,
 		AlertsWindow: *alertsWindow, AlertsTopic: *alertsTopic, AuditTopic: *auditTopic}
 	for _, b := range strings.Split(*brokers, ",") {
@@ -244,7 +249,23 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 			return c, fmt.Errorf("%s has no effect without -kafka.brokers (audit to a file: -audit.file)", how)
 		case c.AuditFile != "":
 			return c, fmt.Errorf("%s has no effect with -audit.file: audit events go to the file", how)
+		case c.AuditNone:
+			return c, fmt.Errorf("%s and -audit.none contradict each other", how)
 		}
+	}
+	// Every lookup is audited (DESIGN.md): a replica with nowhere to write
+	// its audit events does not start unless the operator says so.
+	switch {
+	case c.AuditNone && c.AuditFile != "":
+		return c, fmt.Errorf("-audit.file and -audit.none contradict each other")
+	case c.AuditNone:
+		c.AuditTopic = ""
+	case c.AuditFile == "" && !c.Demo && !(kafka && c.AuditTopic != ""):
+		where := "-audit.file"
+		if kafka {
+			where = "-audit.file or -audit.topic"
+		}
+		return c, fmt.Errorf("lookups would not be audited: give %s, or -audit.none to serve without an audit trail", where)
 	}
 	return c, nil
 }

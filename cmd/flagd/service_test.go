@@ -43,6 +43,17 @@ func clientsFile(t *testing.T, dir string) string {
 	return path
 }
 
+// unaudited adds -audit.none to args that give no audit file: most tests
+// are not about the audit trail.
+func unaudited(args []string) []string {
+	for _, a := range args {
+		if a == "-audit.file" || a == "-audit.none" {
+			return args
+		}
+	}
+	return append(slices.Clone(args), "-audit.none")
+}
+
 // boot starts the whole service on 127.0.0.1:0 with the given events file
 // (and any extra flags).
 func boot(t *testing.T, events string, extra ...string) *Main {
@@ -55,7 +66,7 @@ func bootLogged(t *testing.T, w io.Writer, events string, extra ...string) *Main
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := parseConfig(append([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", events,
-		"-http.max-body", "4096", "-shutdown.timeout", "5s"}, extra...), io.Discard)
+		"-http.max-body", "4096", "-shutdown.timeout", "5s"}, unaudited(extra)...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,6 +353,11 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-clients", "c", "-events", "e", "-tls.check-interval", "1m"}, [2]string{}, "-tls.check-interval has no effect without a certificate or CA file"},
 		{[]string{"-clients", "c", "-events", "e", "-http.tls-cert", "c.pem", "-http.tls-key", "k.pem", "-tls.check-interval", "100ms"}, [2]string{}, "-tls.check-interval must be at least 1s"},
 		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.file", "a", "-audit.topic", "audit"}, [2]string{}, "-audit.topic has no effect with -audit.file"},
+		// Every lookup is audited unless the operator says otherwise.
+		{[]string{"-clients", "c", "-events", "e"}, [2]string{}, "lookups would not be audited: give -audit.file, or -audit.none"},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.topic", ""}, [2]string{}, "lookups would not be audited: give -audit.file or -audit.topic, or -audit.none"},
+		{[]string{"-clients", "c", "-events", "e", "-audit.file", "a", "-audit.none"}, [2]string{}, "-audit.file and -audit.none contradict"},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.topic", "audit", "-audit.none"}, [2]string{}, "-audit.topic and -audit.none contradict"},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			if c.env[0] != "" {
@@ -352,6 +368,19 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("%v: error %v, want %q", c.args, err, c.want)
 			}
 		})
+	}
+	for _, c := range []struct {
+		args  []string
+		topic string
+	}{
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092"}, "lookup-audit"}, // the default topic
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.none"}, ""},
+		{[]string{"-clients", "c", "-events", "e", "-audit.none"}, ""},
+		{[]string{"-demo"}, ""}, // a file of its own
+	} {
+		if cfg, err := parseConfig(c.args, io.Discard); err != nil || cfg.AuditTopic != c.topic && len(cfg.KafkaBrokers) > 0 {
+			t.Errorf("%v: audit topic %q, error %v; want %q", c.args, cfg.AuditTopic, err, c.topic)
+		}
 	}
 	// -demo's links point at careplans.invalid unless -link.base-url says
 	// otherwise, whether it signs them with its own key or -link.key-file's.
@@ -420,7 +449,7 @@ func TestServiceMalformedRequestNotLogged(t *testing.T) {
 func TestServiceUnusableEventsFile(t *testing.T) {
 	dir := t.TempDir()
 	start := func(events string) (*Main, error) {
-		cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", events}, io.Discard)
+		cfg, err := parseConfig([]string{"-http.addr", "127.0.0.1:0", "-clients", clientsFile(t, dir), "-events", events, "-audit.none"}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -495,7 +524,7 @@ func TestServiceKafkaAuthRefused(t *testing.T) {
 // returns Run's error, closing the service if it started.
 func runErr(t *testing.T, args ...string) error {
 	t.Helper()
-	cfg, err := parseConfig(append([]string{"-http.addr", "127.0.0.1:0"}, args...), io.Discard)
+	cfg, err := parseConfig(append([]string{"-http.addr", "127.0.0.1:0"}, unaudited(args)...), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
