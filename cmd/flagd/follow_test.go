@@ -390,7 +390,7 @@ func TestFlagdPushAlert(t *testing.T) {
 	other := given + 1
 	k.publish(t, now(given, 1), now(other, 1))
 	p := startFlagd(t, "-clients", clients, "-kafka.brokers", strings.Join(k.brokers, ","), "-kafka.topic", k.topic,
-		"-redis.addr", redisAddr, "-alerts.topic", k.topic+"-alerts", "-audit.topic", "")
+		"-redis.addr", redisAddr, "-alerts.topic", k.topic+"-alerts", "-audit.none")
 	p.waitReady(t, 60*time.Second)
 	if ids := p.flags(t, given); len(ids) == 0 {
 		t.Fatal("plan not flagged")
