@@ -3,6 +3,7 @@ package matcher
 import (
 	_ "embed"
 	"strings"
+	"unsafe"
 )
 
 //go:embed data/street_types.txt
@@ -35,6 +36,44 @@ type addr struct {
 	postcode Postcode
 	house    uint32
 	street   uint32
+}
+
+// communalWords name a home many people live in, unrelated but for it: a
+// resident's namesake there shares the postcode, the address and often the
+// phone.
+var communalWords = []string{" care home ", " nursing home ", " residential home ", " rest home ", " retirement home ",
+	" care centre ", " care center ", " nursing centre ", " hospice "} // whole words
+
+// communalAddress reports whether address text names a care or nursing
+// home (case and spacing aside).
+func communalAddress(text string) bool {
+	if len(text) < len("hospice") {
+		return false
+	}
+	var buf [302]byte
+	b := append(buf[:0], ' ')
+	space := true
+	for i := 0; i < len(text) && len(b) < len(buf)-1; i++ {
+		c := text[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b, space = append(b, c+'a'-'A'), false
+		case c >= 'a' && c <= 'z':
+			b, space = append(b, c), false
+		case !space:
+			b, space = append(b, ' '), true
+		}
+	}
+	if !space {
+		b = append(b, ' ')
+	}
+	lower := unsafe.String(unsafe.SliceData(b), len(b)) // b does not outlive the call
+	for _, w := range communalWords {
+		if strings.Contains(lower, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // subBuildingWords introduce a flat or unit number, which is not the house number.

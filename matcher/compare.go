@@ -32,6 +32,10 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	// by a hash of its name), so it does not count here.
 	a.otherHouse = a.Address == Street && otherHouseNumber(pq.house, pq.street, p)
 	a.postcodeElsewhere = a.Postcode == OutwardOnly && fullElsewhere(pq.postcode, p)
+	// A street name that differs with the house number agreeing is as
+	// likely the street mistyped (it is compared by a hash of its name).
+	a.otherStreet = a.Address == Different && !houseOnAnyStreet(pq.house, p)
+	a.communal = pq.communal || p.has&hasCommunal != 0
 }
 
 // fullElsewhere reports whether a full postcode q, in the district of one
@@ -60,6 +64,20 @@ func otherHouseNumber(house, street uint32, p *person) bool {
 	}
 	for i := 0; i < p.addrSlots(); i++ {
 		if a := p.addr(i); a.street == street && a.house != 0 && !houseSlip(a.house, house) {
+			return true
+		}
+	}
+	return false
+}
+
+// houseOnAnyStreet reports whether one of the plan holder's addresses has
+// the caller's house number, or a slip of it, whatever its street.
+func houseOnAnyStreet(house uint32, p *person) bool {
+	if house == 0 {
+		return false
+	}
+	for i := 0; i < p.addrSlots(); i++ {
+		if a := p.addr(i); a.house != 0 && houseSlip(a.house, house) {
 			return true
 		}
 	}

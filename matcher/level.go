@@ -123,6 +123,13 @@ type Agreement struct {
 	// holder's district but is not theirs (OutwardOnly from two full
 	// postcodes; see corroborated).
 	postcodeElsewhere bool
+	// otherStreet: the caller's address is on another street, with
+	// another house number (see corroborated).
+	otherStreet bool
+	// communal: the plan holder's home (or the caller's address) is a
+	// care or nursing home, whose residents share postcode, address and
+	// phone (see corroborated).
+	communal bool
 }
 
 // Level returns the level of field f.

@@ -381,7 +381,7 @@ func corroborated(a *Agreement) bool {
 		// number and street name are found in a thousand towns.)
 		return false
 	}
-	if (a.postcodeElsewhere || a.Postcode == OneCharOff && a.Address == Different) && !personal && a.Address != Exact {
+	if (a.postcodeElsewhere || a.Postcode == OneCharOff && a.otherStreet) && !personal && a.Address != Exact {
 		// A full postcode in the holder's district but not theirs, or
 		// the next postcode along with another street: a namesake a few
 		// streets away (a common name, a birth date recorded as
@@ -396,6 +396,13 @@ func corroborated(a *Agreement) bool {
 	}
 	if a.otherHouse && !personal {
 		// A namesake at another house in the same postcode or street.
+		return false
+	}
+	if a.communal && !personal && (a.BirthDate != Exact || a.FamilyName != Exact) {
+		// In a care home the postcode, address and phone are every
+		// resident's: they cannot make up for a slipped birth date or a
+		// family name not given as the holder's (Mary Smith and Mary
+		// Smith born a day apart, Mary Brown and Mary Browne).
 		return false
 	}
 	if a.BirthDate == Exact || personal {

@@ -36,6 +36,7 @@ const (
 	hasOtherGiven
 	hasMoreAddrs
 	hasMorePhones
+	hasCommunal // the current address is a care or nursing home (communalAddress)
 )
 
 // Genders, as far as matching goes.
@@ -190,7 +191,11 @@ func buildPerson(names *nameTable, planID string, pt *Patient) (*person, []strin
 		}
 		var ad addr
 		ad.postcode = pc
-		ad.house, ad.street, buf = parseStreet(buf, strings.Join(a.Lines, ", "))
+		lines := strings.Join(a.Lines, ", ")
+		if i == 0 && communalAddress(lines) {
+			p.has |= hasCommunal
+		}
+		ad.house, ad.street, buf = parseStreet(buf, lines)
 		if ad == (addr{}) {
 			continue
 		}

@@ -38,6 +38,7 @@ type prepared struct {
 	// minorAfter: a plan holder born after this date is a child, whose
 	// plan's mobile is a parent's or carer's (set with phone).
 	minorAfter Date
+	communal   bool // the caller's address names a care or nursing home
 
 	buf   []byte
 	abuf  []byte
@@ -100,6 +101,7 @@ func (pq *prepared) prepare(q *Query) error {
 		}
 	}
 	pq.house, pq.street, pq.abuf = parseStreet(pq.abuf, q.Address)
+	pq.communal = communalAddress(q.Address)
 
 	// Names: size buf once so the strings below never move.
 	need := 3*len(q.GivenName) + 2*len(q.FamilyName) + 8

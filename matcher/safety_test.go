@@ -361,6 +361,19 @@ func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
 			BirthDate: "1955-01-01", Postcode: "BD8 9ZZ", Address: "14 Carlisle Road"}, true},
 		{"the holder, postcode mistyped", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
 			BirthDate: "1955-01-01", Postcode: "BD8 7QU"}, true},
+		// In a care home postcode, address and phone are every
+		// resident's: they do not make up for a slipped birth date or a
+		// surname not the holder's.
+		{"care home namesake, birth date a day out", careHome, Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1931-03-13",
+			Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
+		{"care home namesake, a year out", careHome, Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1932-03-12",
+			Postcode: "LS6 3QT", Address: "Rosewood Care Home, 40 Park Road"}, false},
+		{"care home, Mary Smyth", careHome, Query{GivenName: "Mary", FamilyName: "Smyth", BirthDate: "1931-03-12",
+			Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
+		{"care home, Mary, no surname, a day out", careHome, Query{GivenName: "Mary", BirthDate: "1931-03-13",
+			Postcode: "LS6 3QT", Address: "40 Park Road"}, false},
+		{"the holder, street misspelt, postcode mistyped", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1955-01-01", Postcode: "BD8 7QU", Address: "14 Carlise Road"}, true},
 		{"care home, another surname", careHome, Query{GivenName: "Mary", FamilyName: "Jones", Gender: "female", BirthDate: "1931-03-12",
 			Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
 		{"care home, the resident", careHome, Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1931-03-12",
