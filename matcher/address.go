@@ -88,9 +88,11 @@ func isSubBuilding(tok []byte) bool {
 // parseStreet finds the house number and street in free address text
 // ("Flat 2, 14 Elm Rd, London"): the first number not introduced by flat,
 // apartment or unit, and the words after it up to a comma or the end. The
-// street's last word is read as a street type (Rd = Road). buf is scratch
-// space; the result holds no reference to it.
-func parseStreet(buf []byte, text string) (house, street uint32, _ []byte) {
+// street's last word is read as a street type (Rd = Road). flat is the
+// number a flat, apartment, unit, room or suite word introduces before it
+// (as houseNumber reads it; 0 when none). buf is scratch space; the result
+// holds no reference to it.
+func parseStreet(buf []byte, text string) (house, street, flat uint32, _ []byte) {
 	buf = buf[:0]
 	// Lowercase, commas kept as separators between lines.
 	for i := 0; i < len(text); i++ {
@@ -115,13 +117,28 @@ func parseStreet(buf []byte, text string) (house, street uint32, _ []byte) {
 			j++
 		}
 		tok := buf[i:j]
-		if h := houseNumber(tok); h != 0 && !isSubBuilding(prev) {
-			return h, streetHash(buf[j:]), buf
+		if h := houseNumber(tok); h != 0 {
+			if !isSubBuilding(prev) {
+				return h, streetHash(buf[j:]), flat, buf
+			}
+			if flat == 0 && isFlatWord(prev) {
+				flat = h
+			}
 		}
 		prev = tok
 		i = j
 	}
-	return 0, 0, buf
+	return 0, 0, flat, buf
+}
+
+// isFlatWord reports a word that introduces a flat's own number (not "no",
+// which introduces the house's, nor "floor").
+func isFlatWord(tok []byte) bool {
+	switch string(tok) {
+	case "flat", "apartment", "apt", "unit", "room", "suite":
+		return true
+	}
+	return false
 }
 
 // houseNumber reads "14" or "14a" as 14*32 + letter; 0 if tok is not one.

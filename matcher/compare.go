@@ -36,6 +36,8 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	// likely the street mistyped (it is compared by a hash of its name).
 	a.otherStreet = a.Address == Different && !houseOnAnyStreet(pq.house, p)
 	a.communal = pq.communal || p.has&hasCommunal != 0
+	// Flat 2 and Flat 9 at 14 Elm Road: one building, two homes.
+	a.otherFlat = a.Address == Exact && pq.flat != 0 && p.flat != 0 && !houseSlip(uint32(pq.flat), uint32(p.flat))
 }
 
 // fullElsewhere reports whether a full postcode q, in the district of one
@@ -92,6 +94,11 @@ func houseSlip(a, b uint32) bool {
 	na, nb := a/32, b/32
 	if na == nb {
 		return true
+	}
+	if na < 10 && nb < 10 {
+		// Any two digits are one edit apart: 2 and 9 are two homes;
+		// 2 and 3 may be a slip.
+		return a%32 == b%32 && (na == nb+1 || nb == na+1)
 	}
 	return a%32 == b%32 && oneEdit(strconv.FormatUint(uint64(na), 10), strconv.FormatUint(uint64(nb), 10))
 }

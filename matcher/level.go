@@ -130,6 +130,9 @@ type Agreement struct {
 	// care or nursing home, whose residents share postcode, address and
 	// phone (see corroborated).
 	communal bool
+	// otherFlat: the caller gave the plan holder's house and street but
+	// another flat in it, not a slip of its number (see corroborated).
+	otherFlat bool
 }
 
 // Level returns the level of field f.

@@ -394,8 +394,9 @@ func corroborated(a *Agreement) bool {
 		// date in the same building: a care home, a block of flats.
 		return false
 	}
-	if a.otherHouse && !personal {
-		// A namesake at another house in the same postcode or street.
+	if (a.otherHouse || a.otherFlat) && !personal {
+		// A namesake at another house in the same postcode or street, or
+		// in another flat of the same building.
 		return false
 	}
 	if a.communal && !personal && (a.BirthDate != Exact || a.FamilyName != Exact) {

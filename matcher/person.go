@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"math"
 	"strings"
 	"unsafe"
 )
@@ -15,6 +16,7 @@ type person struct {
 	given  [3]nameID // first given name, then middle names
 	gender uint8
 	has    uint8    // which parts of more are there (hasOther…, hasMore…): read without following more
+	flat   uint16   // the current address's flat number (parseStreet; 0: none, or too large), in what was padding
 	addrs  [2]addr  // current, then the most recent previous address
 	phones [2]Phone // the first two
 	more   *personMore
@@ -195,7 +197,11 @@ func buildPerson(names *nameTable, planID string, pt *Patient) (*person, []strin
 		if i == 0 && communalAddress(lines) {
 			p.has |= hasCommunal
 		}
-		ad.house, ad.street, buf = parseStreet(buf, lines)
+		var flat uint32
+		ad.house, ad.street, flat, buf = parseStreet(buf, lines)
+		if i == 0 && flat <= math.MaxUint16 {
+			p.flat = uint16(flat)
+		}
 		if ad == (addr{}) {
 			continue
 		}

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +39,8 @@ type prepared struct {
 	// minorAfter: a plan holder born after this date is a child, whose
 	// plan's mobile is a parent's or carer's (set with phone).
 	minorAfter Date
-	communal   bool // the caller's address names a care or nursing home
+	communal   bool   // the caller's address names a care or nursing home
+	flat       uint16 // the caller's flat number (parseStreet), 0 when none
 
 	buf   []byte
 	abuf  []byte
@@ -100,7 +102,11 @@ func (pq *prepared) prepare(q *Query) error {
 			return &InputError{Field: "gender", Problem: "not a gender (want female, male, other or unknown)"}
 		}
 	}
-	pq.house, pq.street, pq.abuf = parseStreet(pq.abuf, q.Address)
+	var flat uint32
+	pq.house, pq.street, flat, pq.abuf = parseStreet(pq.abuf, q.Address)
+	if flat <= math.MaxUint16 {
+		pq.flat = uint16(flat)
+	}
 	pq.communal = communalAddress(q.Address)
 
 	// Names: size buf once so the strings below never move.

@@ -334,6 +334,10 @@ func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
 		return Query{GivenName: given, FamilyName: "Hughes", BirthDate: dob, Gender: gender, Postcode: "LS6 2AB",
 			Address: "22 Acacia Ave", Phone: phone}
 	}
+	flat2 := &Patient{GivenNames: []string{"John"}, FamilyName: "Smith", Gender: "male", BirthDate: "1950-04-11",
+		Addresses: []Address{{Lines: []string{"Flat 2", "14 Elm Road"}, Postcode: "SW1A 1AA"}}}
+	house2 := &Patient{GivenNames: []string{"John"}, FamilyName: "Smith", Gender: "male", BirthDate: "1950-04-11",
+		Addresses: []Address{{Lines: []string{"2 Elm Road"}, Postcode: "SW1A 1AA"}}}
 	peter := household([]string{"Peter"}, "2015-05-14", "male", "07700 900456")
 	james := household([]string{"James", "Edward"}, "2015-05-14", "male", "07700 900456")
 	for _, c := range []struct {
@@ -374,6 +378,15 @@ func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
 			Postcode: "LS6 3QT", Address: "40 Park Road"}, false},
 		{"the holder, street misspelt, postcode mistyped", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
 			BirthDate: "1955-01-01", Postcode: "BD8 7QU", Address: "14 Carlise Road"}, true},
+		// Flats of one building: Flat 2 and Flat 9 at 14 Elm Road.
+		{"namesake in another flat, birth date a day out", flat2, Query{GivenName: "John", FamilyName: "Smith", Gender: "male",
+			BirthDate: "1950-04-12", Postcode: "SW1A 1AA", Address: "Flat 9, 14 Elm Road"}, false},
+		{"the holder in his flat, birth date a day out", flat2, Query{GivenName: "John", FamilyName: "Smith", Gender: "male",
+			BirthDate: "1950-04-12", Postcode: "SW1A 1AA", Address: "Flat 2, 14 Elm Road"}, true},
+		{"the holder, no flat given", flat2, Query{GivenName: "John", FamilyName: "Smith", Gender: "male",
+			BirthDate: "1950-04-11", Postcode: "SW1A 1AA", Address: "14 Elm Road"}, true},
+		{"namesake two doors along, single digits", house2, Query{GivenName: "John", FamilyName: "Smith", Gender: "male",
+			BirthDate: "1950-04-11", Postcode: "SW1A 1AA", Address: "9 Elm Road"}, false},
 		{"care home, another surname", careHome, Query{GivenName: "Mary", FamilyName: "Jones", Gender: "female", BirthDate: "1931-03-12",
 			Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
 		{"care home, the resident", careHome, Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1931-03-12",
