@@ -2,6 +2,7 @@ package matcher
 
 import (
 	_ "embed"
+	"slices"
 	"strings"
 	"unsafe"
 )
@@ -38,39 +39,40 @@ type addr struct {
 	street   uint32
 }
 
-// communalWords name a home many people live in, unrelated but for it: a
-// resident's namesake there shares the postcode, the address and often the
-// phone.
-var communalWords = []string{" care home ", " nursing home ", " residential home ", " rest home ", " retirement home ",
-	" care centre ", " care center ", " nursing centre ", " hospice "} // whole words
+// A communal home is named by a kind word followed by a place word ("care
+// home", "Nursing Homes", "Residential Care", "care ctr", "Care Village"),
+// or one of a few words on their own. Its residents are unrelated but for
+// it: a resident's namesake there shares the postcode, the address and
+// often the phone.
+var (
+	communalKinds  = []string{"care", "nursing", "residential", "rest", "retirement"}
+	communalPlaces = []string{"home", "homes", "hm", "centre", "center", "ctr", "village", "care", "house"}
+	communalAlone  = []string{"carehome", "carehomes", "nursinghome", "nursinghomes", "hospice"}
+)
 
 // communalAddress reports whether address text names a care or nursing
-// home (case and spacing aside).
+// home (case, spacing and punctuation aside).
 func communalAddress(text string) bool {
-	if len(text) < len("hospice") {
-		return false
-	}
-	var buf [302]byte
-	b := append(buf[:0], ' ')
-	space := true
-	for i := 0; i < len(text) && len(b) < len(buf)-1; i++ {
-		c := text[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b, space = append(b, c+'a'-'A'), false
-		case c >= 'a' && c <= 'z':
-			b, space = append(b, c), false
-		case !space:
-			b, space = append(b, ' '), true
+	var prev string
+	for w := range strings.FieldsFuncSeq(text, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
+	}) {
+		if len(w) > 12 {
+			prev = ""
+			continue
 		}
-	}
-	if !space {
-		b = append(b, ' ')
-	}
-	lower := unsafe.String(unsafe.SliceData(b), len(b)) // b does not outlive the call
-	for _, w := range communalWords {
-		if strings.Contains(lower, w) {
+		var buf [12]byte
+		b := buf[:0]
+		for i := range len(w) {
+			b = append(b, w[i]|0x20)
+		}
+		lw := unsafe.String(unsafe.SliceData(b), len(b)) // used within this iteration only
+		if slices.Contains(communalAlone, lw) || prev != "" && slices.Contains(communalPlaces, lw) {
 			return true
+		}
+		prev = ""
+		if i := slices.Index(communalKinds, lw); i >= 0 {
+			prev = communalKinds[i]
 		}
 	}
 	return false
@@ -89,9 +91,10 @@ func isSubBuilding(tok []byte) bool {
 // ("Flat 2, 14 Elm Rd, London"): the first number not introduced by flat,
 // apartment or unit, and the words after it up to a comma or the end. The
 // street's last word is read as a street type (Rd = Road). flat is the
-// number a flat, apartment, unit, room or suite word introduces before it
-// (as houseNumber reads it; 0 when none). buf is scratch space; the result
-// holds no reference to it.
+// flat's own number or letter (as houseNumber reads it; a letter alone is
+// 1–26; 0 when none), wherever it is written: "Flat 2, 14 Elm Rd",
+// "2/14 Elm Rd", "14 Elm Rd, Flat 2", "Flat B". buf is scratch space; the
+// result holds no reference to it.
 func parseStreet(buf []byte, text string) (house, street, flat uint32, _ []byte) {
 	buf = buf[:0]
 	// Lowercase, commas kept as separators between lines.
@@ -100,16 +103,19 @@ func parseStreet(buf []byte, text string) (house, street, flat uint32, _ []byte)
 		switch {
 		case c >= 'A' && c <= 'Z':
 			buf = append(buf, c+'a'-'A')
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == ',':
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == ',', c == '/':
 			buf = append(buf, c)
 		case c == '\'':
 		default:
 			buf = append(buf, ' ')
 		}
 	}
-	var prev []byte
+	var prev, prev2 []byte
 	for i := 0; i < len(buf); {
 		for i < len(buf) && (buf[i] == ' ' || buf[i] == ',') {
+			if buf[i] == ',' {
+				prev, prev2 = nil, nil // a word introduces what follows it on its own line only
+			}
 			i++
 		}
 		j := i
@@ -117,18 +123,49 @@ func parseStreet(buf []byte, text string) (house, street, flat uint32, _ []byte)
 			j++
 		}
 		tok := buf[i:j]
-		if h := houseNumber(tok); h != 0 {
-			if !isSubBuilding(prev) {
-				return h, streetHash(buf[j:]), flat, buf
-			}
-			if flat == 0 && isFlatWord(prev) {
-				flat = h
+		h := houseNumber(tok)
+		// "No 14" is the house; "Flat No 2" and "Flat 2" the flat.
+		flatWord := isFlatWord(prev) || string(prev) == "no" && isFlatWord(prev2)
+		slash := false
+		if k := indexByte(tok, '/'); k > 0 && house == 0 {
+			// "2/14": flat 2 of number 14 (after "Apartment" too).
+			if f, n := houseNumber(tok[:k]), houseNumber(tok[k+1:]); f != 0 && n != 0 {
+				if flat == 0 {
+					flat = f
+				}
+				h, flatWord, slash = n, false, true
 			}
 		}
-		prev = tok
+		switch {
+		case slash:
+			house, street = h, streetHash(skipComma(buf[j:]))
+		case flatWord && flat == 0 && h != 0:
+			flat = h
+		case flatWord && flat == 0 && len(tok) == 1 && tok[0] >= 'a' && tok[0] <= 'z':
+			flat = uint32(tok[0]-'a') + 1 // Flat B
+		case house == 0 && h != 0 && !flatWord && (!isSubBuilding(prev) || string(prev) == "no"):
+			house, street = h, streetHash(skipComma(buf[j:]))
+		}
+		if house != 0 && flat != 0 {
+			break
+		}
+		prev2, prev = prev, tok
 		i = j
 	}
-	return 0, 0, flat, buf
+	return house, street, flat, buf
+}
+
+// skipComma drops a comma (and the spaces before it) at the start of rest:
+// "5, Lumb Lane" has its street after the comma.
+func skipComma(rest []byte) []byte {
+	i := 0
+	for i < len(rest) && rest[i] == ' ' {
+		i++
+	}
+	if i < len(rest) && rest[i] == ',' {
+		return rest[i+1:]
+	}
+	return rest
 }
 
 // isFlatWord reports a word that introduces a flat's own number (not "no",

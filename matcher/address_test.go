@@ -12,13 +12,46 @@ func TestCommunalAddress(t *testing.T) {
 		{"Flat 3, Elm Court Nursing  Home", true},
 		{"Gracewood aged care centre", true},
 		{"St Luke's Hospice", true},
+		{"Rosewood Care Homes", true},
+		{"Rosewood Carehome", true},
+		{"Elm Nursing Hm", true},
+		{"Oak Residential Care", true},
+		{"Birch Care Village", true},
+		{"Holly Care Ctr", true},
 		{"2 Forest Homestead", false}, // "rest home" inside other words
+		{"The Rest, Home Farm", true}, // punctuation between: read as one phrase (a slipped birth date is then possible, not a match)
+		{"Careful Homes Ltd", false},
 		{"14 Elm Road", false},
 		{"Care Road, Homeville", false},
 		{"", false},
 	} {
 		if got := communalAddress(c.text); got != c.want {
 			t.Errorf("communalAddress(%q) = %v, want %v", c.text, got, c.want)
+		}
+	}
+}
+
+func TestParseStreetFlats(t *testing.T) {
+	elm := streetHash([]byte("elm road"))
+	for _, c := range []struct {
+		text                string
+		house, street, flat uint32
+	}{
+		{"Flat 2, 14 Elm Road", 14 * 32, elm, 2 * 32},
+		{"2/14 Elm Road", 14 * 32, elm, 2 * 32},
+		{"14 Elm Road, Flat 9", 14 * 32, elm, 9 * 32},
+		{"Flat B, 14 Elm Rd", 14 * 32, elm, 2},
+		{"Flat No 9, 14 Elm Road", 14 * 32, elm, 9 * 32},
+		{"No 14 Elm Road", 14 * 32, elm, 0},
+		{"Apartment 3/14 Elm Road", 14 * 32, elm, 3 * 32},
+		{"14, Elm Road", 14 * 32, elm, 0},
+		{"14a Elm Road", 14*32 + 1, elm, 0},
+		{"2nd Floor, 14 Elm Road", 14 * 32, elm, 0},
+		{"Rose Cottage", 0, 0, 0},
+	} {
+		h, st, f, _ := parseStreet(nil, c.text)
+		if h != c.house || st != c.street || f != c.flat {
+			t.Errorf("parseStreet(%q) = house %d street %d flat %d; want %d %d %d", c.text, h, st, f, c.house, c.street, c.flat)
 		}
 	}
 }

@@ -36,8 +36,12 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	// likely the street mistyped (it is compared by a hash of its name).
 	a.otherStreet = a.Address == Different && !houseOnAnyStreet(pq.house, p)
 	a.communal = pq.communal || p.has&hasCommunal != 0
+	if a.communal && a.Phone == Exact {
+		// A care home's mobile is the home's, every resident's.
+		a.Phone = ExactLandline
+	}
 	// Flat 2 and Flat 9 at 14 Elm Road: one building, two homes.
-	a.otherFlat = a.Address == Exact && pq.flat != 0 && p.flat != 0 && !houseSlip(uint32(pq.flat), uint32(p.flat))
+	a.otherFlat = a.Address == Exact && pq.flat != 0 && p.flat != 0 && pq.flat != p.flat
 }
 
 // fullElsewhere reports whether a full postcode q, in the district of one
@@ -73,13 +77,14 @@ func otherHouseNumber(house, street uint32, p *person) bool {
 }
 
 // houseOnAnyStreet reports whether one of the plan holder's addresses has
-// the caller's house number, or a slip of it, whatever its street.
+// the caller's house number (letters aside), whatever its street: a street
+// name mistyped. (A slip of the number too would be two mistakes.)
 func houseOnAnyStreet(house uint32, p *person) bool {
 	if house == 0 {
 		return false
 	}
 	for i := 0; i < p.addrSlots(); i++ {
-		if a := p.addr(i); a.house != 0 && houseSlip(a.house, house) {
+		if a := p.addr(i); a.house != 0 && a.house/32 == house/32 {
 			return true
 		}
 	}
@@ -88,19 +93,51 @@ func houseOnAnyStreet(house uint32, p *person) bool {
 
 // houseSlip reports house numbers (number*32 + letter, houseNumber) that
 // one person may give for one house: the same number with or without a
-// letter (14, 14a), or numbers one typing slip apart (14 and 41, 14 and
-// 15, 14 and 144) with the same letter. 14 and 22 are two houses.
+// letter (14, 14a), or numbers one typing slip apart with the same letter:
+// two digits swapped (14 and 41), a digit doubled (14 and 144), or one
+// digit one off (14 and 15, 14 and 24). 14 and 16 (next door), 14a and
+// 14b, 2 and 9 are different homes.
 func houseSlip(a, b uint32) bool {
-	na, nb := a/32, b/32
+	na, nb, la, lb := a/32, b/32, a%32, b%32
 	if na == nb {
-		return true
+		return la == lb || la == 0 || lb == 0
 	}
-	if na < 10 && nb < 10 {
-		// Any two digits are one edit apart: 2 and 9 are two homes;
-		// 2 and 3 may be a slip.
-		return a%32 == b%32 && (na == nb+1 || nb == na+1)
+	return la == lb && digitSlip(strconv.FormatUint(uint64(na), 10), strconv.FormatUint(uint64(nb), 10))
+}
+
+// digitSlip reports two different decimal numbers one typing slip apart:
+// one digit one off, two adjacent digits swapped, or one digit doubled.
+func digitSlip(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
 	}
-	return a%32 == b%32 && oneEdit(strconv.FormatUint(uint64(na), 10), strconv.FormatUint(uint64(nb), 10))
+	if len(b) == len(a)+1 {
+		// b is a with one digit typed twice.
+		for i := 1; i < len(b); i++ {
+			if b[i] == b[i-1] && b[:i]+b[i+1:] == a {
+				return true
+			}
+		}
+		return false
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	var diff []int
+	for i := range len(a) {
+		if a[i] != b[i] {
+			diff = append(diff, i)
+		}
+	}
+	switch len(diff) {
+	case 1:
+		d := int(a[diff[0]]) - int(b[diff[0]])
+		return d == 1 || d == -1
+	case 2:
+		i, j := diff[0], diff[1]
+		return j == i+1 && a[i] == b[j] && a[j] == b[i]
+	}
+	return false
 }
 
 func compareNHS(pq *prepared, p *person) Level {
@@ -133,8 +170,10 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 		return Nickname
 	}
 	// A near spelling is a typo only if one of the two is not a name
-	// people are given: Jean and Joan, Paul and Paula are two people.
-	if similar(pq.given, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
+	// people are given: Jean and Joan, Paul and Paula are two people. But
+	// two spellings of one name (Lynn and Lynne, Graham and Graeme) are
+	// one person's, written either way.
+	if spellingVariant(pq.given, g.s) || similar(pq.given, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
 		return Fuzzy
 	}
 	// A stray space typed into the name ("Ja Xson", "Har Risn"), but not

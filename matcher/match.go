@@ -381,12 +381,13 @@ func corroborated(a *Agreement) bool {
 		// number and street name are found in a thousand towns.)
 		return false
 	}
-	if (a.postcodeElsewhere || a.Postcode == OneCharOff && a.otherStreet) && !personal && a.Address != Exact {
+	if (a.postcodeElsewhere || a.otherStreet && a.Postcode != Exact && a.Postcode != PreviousAddress) && !personal && a.Address != Exact {
 		// A full postcode in the holder's district but not theirs, or
-		// the next postcode along with another street: a namesake a few
-		// streets away (a common name, a birth date recorded as
-		// 1 January). The same house and street in the same district is
-		// the holder with the postcode misremembered.
+		// another street (and house number) without the holder's
+		// postcode: a namesake a few streets away (a common name, a
+		// birth date recorded as 1 January). The same house and street
+		// in the same district is the holder with the postcode
+		// misremembered.
 		return false
 	}
 	if a.FamilyName == Different && !personal {

@@ -103,3 +103,45 @@ func knownGiven(s string) bool {
 	_, ok := slices.BinarySearch(knownGivenNames, s)
 	return ok
 }
+
+// variantSpellings are spellings of one given name that the rules of
+// spellingVariant do not see.
+var variantSpellings = [][]string{
+	{"graham", "graeme"}, {"deirdre", "deidre"}, {"ian", "iain"}, {"sean", "shaun", "shawn"},
+	{"alistair", "alasdair", "alastair", "alisdair"}, {"stephen", "steven"}, {"elizabeth", "elisabeth"},
+	{"catherine", "katherine", "katharine", "kathryn", "cathryn"}, {"marjorie", "marjory"},
+	{"sheila", "sheelagh"}, {"eamonn", "eamon"}, {"geoffrey", "jeffrey"},
+}
+
+// spellingVariant reports two different normalised given names that are
+// one name spelt two ways: one with a letter doubled (Lyn and Lynn, Philip
+// and Phillip), one with a final e after a consonant other than s (Lynn
+// and Lynne, Carol and Carole; not Louis and Louise, Jo and Joe, which
+// are a boy's and a girl's), or a pair in variantSpellings. The first
+// letter must agree: Gillian and Lillian, Glyn and Lyn are two names.
+func spellingVariant(a, b string) bool {
+	if a == "" || b == "" || a[0] != b[0] {
+		return false
+	}
+	for _, set := range variantSpellings {
+		if slices.Contains(set, a) && slices.Contains(set, b) {
+			return true
+		}
+	}
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(b) != len(a)+1 {
+		return false
+	}
+	if b[:len(a)] == a && b[len(a)] == 'e' {
+		last := a[len(a)-1]
+		return !strings.ContainsRune("aeiouys", rune(last))
+	}
+	for i := 1; i < len(b); i++ {
+		if b[i] == b[i-1] && b[:i]+b[i+1:] == a {
+			return true
+		}
+	}
+	return false
+}

@@ -194,7 +194,7 @@ func buildPerson(names *nameTable, planID string, pt *Patient) (*person, []strin
 		var ad addr
 		ad.postcode = pc
 		lines := strings.Join(a.Lines, ", ")
-		if i == 0 && communalAddress(lines) {
+		if i == 0 && (communalAddress(lines) || communalAddress(a.City)) {
 			p.has |= hasCommunal
 		}
 		var flat uint32

@@ -232,8 +232,9 @@ func latestBirthDate(now time.Time) Date {
 
 // adultAge is the age from which a mobile on a plan is taken to be the
 // plan holder's own. A child's plan records a parent's or carer's number,
-// which the child's twin, siblings and parents share.
-const adultAge = 16
+// which the child's twin, siblings and parents share (a plan is a child's
+// in the NHS under 18).
+const adultAge = 18
 
 // minorAfter is the birth date after which a plan holder is under
 // adultAge at now.

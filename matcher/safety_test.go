@@ -338,6 +338,17 @@ func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
 		Addresses: []Address{{Lines: []string{"Flat 2", "14 Elm Road"}, Postcode: "SW1A 1AA"}}}
 	house2 := &Patient{GivenNames: []string{"John"}, FamilyName: "Smith", Gender: "male", BirthDate: "1950-04-11",
 		Addresses: []Address{{Lines: []string{"2 Elm Road"}, Postcode: "SW1A 1AA"}}}
+	home := func(line, phone string) *Patient {
+		return &Patient{GivenNames: []string{"Mary"}, FamilyName: "Smith", Gender: "female", BirthDate: "1931-03-12",
+			Addresses: []Address{{Lines: []string{line, "40 Park Road"}, Postcode: "LS6 3QT"}}, Phones: []string{phone}}
+	}
+	johnAt := func(line string) *Patient {
+		return &Patient{GivenNames: []string{"John"}, FamilyName: "Smith", Gender: "male", BirthDate: "1950-04-11",
+			Addresses: []Address{{Lines: []string{line}, Postcode: "SW1A 1AA"}}}
+	}
+	john := func(dob, address string) Query {
+		return Query{GivenName: "John", FamilyName: "Smith", Gender: "male", BirthDate: dob, Postcode: "SW1A 1AA", Address: address}
+	}
 	peter := household([]string{"Peter"}, "2015-05-14", "male", "07700 900456")
 	james := household([]string{"James", "Edward"}, "2015-05-14", "male", "07700 900456")
 	for _, c := range []struct {
@@ -387,6 +398,40 @@ func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
 			BirthDate: "1950-04-11", Postcode: "SW1A 1AA", Address: "14 Elm Road"}, true},
 		{"namesake two doors along, single digits", house2, Query{GivenName: "John", FamilyName: "Smith", Gender: "male",
 			BirthDate: "1950-04-11", Postcode: "SW1A 1AA", Address: "9 Elm Road"}, false},
+		// The fourth review: next door, flats written other ways, care
+		// homes named other ways and their mobiles, another street
+		// without a postcode, 17-year-olds.
+		{"namesake next door, same side, a year apart", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1956-01-01", Postcode: "BD8 7QT", Address: "16 Carlisle Road"}, false},
+		{"namesake in the other half of 14a, a day out", johnAt("14a Elm Road"), john("1950-04-12", "14b Elm Road"), false},
+		{"namesake in flat 9, written 9/14", flat2, john("1950-04-12", "9/14 Elm Road"), false},
+		{"namesake in flat 9, flat after the street", flat2, john("1950-04-12", "14 Elm Road, Flat 9"), false},
+		{"namesake in the next flat", flat2, john("1950-04-12", "Flat 3, 14 Elm Road"), false},
+		{"namesake in Flat B of Flat A's house", johnAt("Flat A, 14 Elm Road"), john("1950-04-12", "Flat B, 14 Elm Road"), false},
+		{"the holder, flat as 2/14, postcode mistyped", flat2, Query{GivenName: "John", FamilyName: "Smith", Gender: "male",
+			BirthDate: "1950-04-11", Postcode: "SW1A 1AB", Address: "2/14 Elm Road"}, true},
+		{"care home named in the plural", home("Rosewood Care Homes", "0113 496 1111"), Query{GivenName: "Mary", FamilyName: "Smith",
+			BirthDate: "1931-03-13", Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
+		{"care home as one word, Mary Smyth", home("Rosewood Carehome", "0113 496 1111"), Query{GivenName: "Mary", FamilyName: "Smyth",
+			BirthDate: "1931-03-12", Postcode: "LS6 3QT", Address: "40 Park Road"}, false},
+		{"co-resident on the home's mobile", home("Rosewood Care Home", "07700 900111"), Query{GivenName: "Mary", FamilyName: "Jones",
+			BirthDate: "1931-03-12", Postcode: "LS6 3QT", Address: "Rosewood Care Home, 40 Park Road", Phone: "07700 900111"}, false},
+		{"co-resident on the home's mobile, a day out", home("Rosewood Care Home", "07700 900111"), Query{GivenName: "Mary",
+			FamilyName: "Smith", BirthDate: "1931-03-13", Postcode: "LS6 3QT", Phone: "07700 900111"}, false},
+		{"namesake on another street, no postcode", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1955-01-01", Address: "5 Lumb Lane, Bradford"}, false},
+		{"namesake at the next postcode, house 15 on another street", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1955-01-01", Postcode: "BD8 7QU", Address: "15 Lumb Lane"}, false},
+		{"namesake at the next postcode, '5, Lumb Lane'", namesake, Query{GivenName: "Mohammed", FamilyName: "Hussain",
+			BirthDate: "1955-01-01", Postcode: "BD8 7QU", Address: "5, Lumb Lane"}, false},
+		{"17-year-old's twin on the parent's mobile", household([]string{"Peter"}, "2009-05-14", "male", "07700 900456"),
+			atHome("Patrick", "2009-05-14", "male", "07700 900456"), false},
+		// Two spellings of one name are the holder's.
+		{"Graeme with his NHS number, spelt Graham", household([]string{"Graeme"}, "1950-05-14", "male", ""),
+			Query{NHSNumber: "9434765919", GivenName: "Graham", FamilyName: "Hughes", BirthDate: "1950-05-14"}, true},
+		{"Eamonn at home, spelt Eamon", household([]string{"Eamonn"}, "1950-05-14", "male", ""), atHome("Eamon", "1950-05-14", "male", "0113 496 0000"), true},
+		{"Lynne at home, spelt Lynn", household([]string{"Lynne"}, "1950-05-14", "female", ""), atHome("Lynn", "1950-05-14", "female", "0113 496 0000"), true},
+		{"Louise's twin Louis", household([]string{"Louise"}, "1950-05-14", "", ""), atHome("Louis", "1950-05-14", "", "0113 496 0000"), false},
 		{"care home, another surname", careHome, Query{GivenName: "Mary", FamilyName: "Jones", Gender: "female", BirthDate: "1931-03-12",
 			Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
 		{"care home, the resident", careHome, Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1931-03-12",
