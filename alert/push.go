@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -119,12 +120,13 @@ type Pusher struct {
 	log     *slog.Logger
 
 	looked  chan lookedUp
-	changed chan []planChange                         // batches of changes, as the feed applied them
-	pending atomic.Int64                              // changes handed to Run (queued or held) and not yet checked
-	checked atomic.Int64                              // chunks of changes checked (or given up on): progress
-	atHead  atomic.Bool                               // the feed has reached the log's head once: Record never waits
-	stalled atomic.Bool                               // a replaying Record gave up waiting: it waits again once the pusher is clear
-	lanes   map[string]*[deliveryLanes]chan PlanAlert // client → its delivery lanes; Run's alone
+	changed chan []planChange                          // batches of changes, as the feed applied them
+	pending atomic.Int64                               // changes handed to Run (queued or held) and not yet checked
+	checked atomic.Int64                               // chunks of changes checked (or given up on): progress
+	atHead  atomic.Bool                                // the feed has reached the log's head once: Record never waits
+	stalled atomic.Bool                                // a replaying Record gave up waiting: it waits again once the pusher is clear
+	lanes   map[laneKey]*[deliveryLanes]chan PlanAlert // client and channel → its delivery lanes; Run's alone
+	laneRun sync.WaitGroup                             // the lanes' goroutines: Run waits for them
 
 	sent, failed, lost *prometheus.CounterVec
 
@@ -172,8 +174,7 @@ type MessageWriter interface {
 }
 
 // NewPusher returns a pusher; call Run to start its workers. events and
-// dead may be nil (an untyped nil: a nil *kafka.Writer in the interface is
-// not).
+// dead may be nil.
 func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead MessageWriter, log *slog.Logger, reg prometheus.Registerer) *Pusher {
 	if cfg.Window <= 0 {
 		cfg.Window = 24 * time.Hour
@@ -193,11 +194,18 @@ func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead
 	if cfg.Changes <= 0 {
 		cfg.Changes = 131072
 	}
+	// A nil *kafka.Writer in the interface is not a nil interface.
+	if w, ok := events.(*kafka.Writer); ok && w == nil {
+		events = nil
+	}
+	if w, ok := dead.(*kafka.Writer); ok && w == nil {
+		dead = nil
+	}
 	p := &Pusher{cfg: cfg, rdb: rdb, clients: clients, events: events, dead: dead, log: log,
 		http:    &http.Client{Timeout: cfg.Timeout},
 		looked:  make(chan lookedUp, cfg.Queue),
 		changed: make(chan []planChange, 1024),
-		lanes:   make(map[string]*[deliveryLanes]chan PlanAlert),
+		lanes:   make(map[laneKey]*[deliveryLanes]chan PlanAlert),
 		now:     time.Now,
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_total",
 			Help: "Push alerts delivered, by channel (webhook, kafka)."}, []string{"channel"}),
@@ -325,6 +333,7 @@ func (p *Pusher) waitRoom(n int) {
 // lookups answered just before it that were not yet queued (here or on
 // another replica); Run registers lookups meanwhile.
 func (p *Pusher) Run(ctx context.Context) {
+	defer p.laneRun.Wait() // after closeLanes: every alert delivered, failed or counted lost
 	defer p.closeLanes()
 	var waiting [][]planChange // batches handed over and not yet checked, in the order applied
 	buf := make([]lookedUp, 0, lookupChunk)
@@ -574,51 +583,94 @@ func (p *Pusher) change(ctx context.Context, c planChange, recent map[string]str
 }
 
 // deliveryLanes is how many alerts to one client may be in delivery at
-// once. A plan's alerts to a client always take the same lane, one after
-// another, so the client hears of a plan's changes in the order they were
-// applied (never "withdrawn" and then an older "updated"), while a plan
-// whose delivery is being retried holds up only the plans in its lane.
+// once on each channel. A plan's alerts to a client always take the same
+// lane, one after another, so the client hears of a plan's changes in the
+// order they were applied (never "withdrawn" and then an older "updated"),
+// while a plan whose delivery is being retried holds up only the plans in
+// its lane, and only on its channel: brokers away do not hold webhooks
+// back, nor a client's webhook the alert events.
 const deliveryLanes = 4
 
 // laneQueue bounds the alerts waiting in one lane.
 const laneQueue = 256
 
-// enqueue hands a to its lane, starting the client's lanes on first use.
-// A full lane drops the alert, counted and logged: the change is still
-// applied and the client's next lookup shows it.
+// A lane's channel.
+const (
+	viaWebhook = iota
+	viaKafka
+)
+
+type laneKey struct {
+	client  string
+	channel int
+}
+
+// enqueue hands a to its lanes, one for each channel the alert goes by
+// (the client's webhook, if it has one; the alert topic, if there is
+// one), starting them on first use. A full lane drops the alert on that
+// channel, counted and logged: the change is still applied and the
+// client's next lookup shows it.
 func (p *Pusher) enqueue(ctx context.Context, a PlanAlert) {
-	lanes := p.lanes[a.ClientID]
+	h := fnv.New32a()
+	h.Write([]byte(a.PlanID))
+	n := h.Sum32() % deliveryLanes
+	if _, _, ok := p.clients.Webhook(a.ClientID); ok {
+		p.enqueueOn(ctx, laneKey{a.ClientID, viaWebhook}, n, a)
+	}
+	if p.events != nil {
+		p.enqueueOn(ctx, laneKey{a.ClientID, viaKafka}, n, a)
+	}
+}
+
+func (p *Pusher) enqueueOn(ctx context.Context, k laneKey, n uint32, a PlanAlert) {
+	lanes := p.lanes[k]
 	if lanes == nil {
 		lanes = new([deliveryLanes]chan PlanAlert)
 		for i := range lanes {
 			lanes[i] = make(chan PlanAlert, laneQueue)
-			go p.lane(ctx, lanes[i])
+			q := lanes[i]
+			p.laneRun.Go(func() { p.lane(ctx, k.channel, q) })
 		}
-		p.lanes[a.ClientID] = lanes
+		p.lanes[k] = lanes
 	}
-	h := fnv.New32a()
-	h.Write([]byte(a.PlanID))
 	select {
-	case lanes[h.Sum32()%deliveryLanes] <- a:
+	case lanes[n] <- a:
 	default:
 		p.lost.WithLabelValues("queue_full").Inc()
 		if n, ok := p.laneFull.add(1, p.now().Unix()); ok {
-			p.log.Error("push alerts lost: delivery lane full", "alerts", n, "plan_id", a.PlanID, "client_id", a.ClientID)
+			p.log.Error("push alerts lost: delivery lane full", "alerts", n, "plan_id", a.PlanID, "client_id", a.ClientID,
+				"channel", channelName(k.channel))
 		}
 	}
 }
 
-// lane delivers its alerts one at a time, in order, until Run closes it.
-// Alerts still waiting once ctx has ended are counted and logged as lost:
-// this replica claimed them, so no other replica sends them.
-func (p *Pusher) lane(ctx context.Context, q <-chan PlanAlert) {
+func channelName(channel int) string {
+	if channel == viaKafka {
+		return "kafka"
+	}
+	return "webhook"
+}
+
+// lane delivers its alerts on its channel one at a time, in order, until
+// Run closes it. Alerts still waiting once ctx has ended, or cut short by
+// it, are counted and logged as lost: this replica claimed them, so no
+// other replica sends them.
+func (p *Pusher) lane(ctx context.Context, channel int, q <-chan PlanAlert) {
 	lost := 0
 	for a := range q {
 		if ctx.Err() != nil {
 			lost++
 			continue
 		}
-		p.deliver(ctx, a)
+		var err error
+		if channel == viaKafka {
+			err = p.publish(ctx, a)
+		} else {
+			err = p.deliverHook(ctx, a)
+		}
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			lost++
+		}
 	}
 	if lost > 0 {
 		p.lost.WithLabelValues("shutdown").Add(float64(lost))
@@ -633,62 +685,65 @@ func (p *Pusher) closeLanes() {
 			close(q)
 		}
 	}
-	p.lanes = make(map[string]*[deliveryLanes]chan PlanAlert)
+	p.lanes = make(map[laneKey]*[deliveryLanes]chan PlanAlert)
 }
 
-// deliver sends one alert: an event on plan-alerts and the client's webhook,
-// side by side (brokers away do not hold the webhook back, nor the other
-// way), each tried up to Attempts times with jittered backoff; a webhook
-// that still fails is dead-lettered. An alert cut short by shutdown is
-// counted lost, once.
-func (p *Pusher) deliver(ctx context.Context, a PlanAlert) {
+// publish sends a as an event on the alert topic, tried up to Attempts
+// times (each itself retried by the Kafka writer) with jittered backoff;
+// an error the brokers will give again (no permission, too large) is not
+// retried. It returns ctx's error when shutdown cut it short.
+func (p *Pusher) publish(ctx context.Context, a PlanAlert) error {
 	body, _ := json.Marshal(a)
-	var published sync.WaitGroup
-	var kafkaErr error
-	if p.events != nil {
-		published.Go(func() {
-			kafkaErr = p.attempt(ctx, func() error {
-				return p.events.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body})
-			})
-		})
-	}
-	url, secret, hook := p.clients.Webhook(a.ClientID)
-	var hookErr error
-	if hook {
-		hookErr = p.attempt(ctx, func() error { return p.post(ctx, url, secret, body) })
-	}
-	published.Wait()
-	kafkaFailed, hookFailed := p.events != nil && kafkaErr != nil, hook && hookErr != nil
-	if p.events != nil && !kafkaFailed {
+	err := p.attempt(ctx, func() error {
+		return p.events.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body})
+	})
+	switch {
+	case err == nil:
 		p.sent.WithLabelValues("kafka").Inc()
-	}
-	if hook && !hookFailed {
-		p.sent.WithLabelValues("webhook").Inc()
-	}
-	if ctx.Err() != nil && (kafkaFailed || hookFailed) {
-		p.lost.WithLabelValues("shutdown").Inc()
-		p.log.Warn("push alert not sent: shutting down", "plan_id", a.PlanID, "client_id", a.ClientID)
-		return
-	}
-	if kafkaFailed {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+	default:
 		p.failed.WithLabelValues("kafka").Inc()
-		p.log.Error("plan alert event not published after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
-			"attempts", p.cfg.Attempts, "err", kafkaErr.Error())
+		p.log.Error("plan alert event not published", "plan_id", a.PlanID, "client_id", a.ClientID, "err", err.Error())
 	}
-	if hookFailed {
-		p.failed.WithLabelValues("webhook").Inc()
-		p.log.Error("push alert dead-lettered after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
-			"attempts", p.cfg.Attempts, "err", hookErr.Error())
-		if p.dead != nil {
-			_ = p.dead.WriteMessages(ctx, kafka.Message{Key: []byte(a.PlanID), Value: body,
-				Headers: []kafka.Header{{Key: feed.HeaderReason, Value: []byte(hookErr.Error())}}})
+	return err
+}
+
+// deliverHook posts a to the client's webhook, tried up to Attempts times
+// with jittered backoff, then dead-lettered. It returns ctx's error when
+// shutdown cut it short.
+func (p *Pusher) deliverHook(ctx context.Context, a PlanAlert) error {
+	url, secret, ok := p.clients.Webhook(a.ClientID)
+	if !ok {
+		return nil // the client's webhook was removed since
+	}
+	body, _ := json.Marshal(a)
+	err := p.attempt(ctx, func() error { return p.post(ctx, url, secret, body) })
+	switch {
+	case err == nil:
+		p.sent.WithLabelValues("webhook").Inc()
+		return nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return err
+	}
+	p.failed.WithLabelValues("webhook").Inc()
+	p.log.Error("push alert dead-lettered after retries", "plan_id", a.PlanID, "client_id", a.ClientID,
+		"attempts", p.cfg.Attempts, "err", err.Error())
+	if p.dead != nil {
+		// Written even as shutdown begins: the alert was tried in full.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if werr := p.dead.WriteMessages(dctx, kafka.Message{Key: []byte(a.PlanID), Value: body,
+			Headers: []kafka.Header{{Key: feed.HeaderReason, Value: []byte(err.Error())}}}); werr != nil {
+			p.log.Error("push alert dead letter not written", "plan_id", a.PlanID, "client_id", a.ClientID, "err", werr.Error())
 		}
 	}
+	return err
 }
 
 // attempt calls send up to Attempts times, waiting a jittered, doubling
 // backoff between tries, and returns the last error; it stops early, with
-// ctx's error, when ctx ends.
+// ctx's error, when ctx ends, and at once on a Kafka error that is not
+// temporary (retrying would get it again).
 func (p *Pusher) attempt(ctx context.Context, send func() error) error {
 	var last error
 	for try := range p.cfg.Attempts {
@@ -706,6 +761,9 @@ func (p *Pusher) attempt(ctx context.Context, send func() error) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if ke := kafka.Error(0); errors.As(last, &ke) && !ke.Temporary() {
+			return last
 		}
 	}
 	return last

@@ -678,10 +678,12 @@ func TestPusherSkipsRepeatedWithdrawal(t *testing.T) {
 	}
 }
 
-// flakyTopic fails its first fail writes, then takes messages.
+// flakyTopic fails its first fail writes (with err, or a temporary
+// error), then takes messages.
 type flakyTopic struct {
 	mu    sync.Mutex
 	fail  int
+	err   error
 	calls int
 	got   []kafka.Message
 }
@@ -694,40 +696,52 @@ func (f *flakyTopic) WriteMessages(ctx context.Context, msgs ...kafka.Message) e
 		return err
 	}
 	if f.calls <= f.fail {
-		return errors.New("kafka: leader not available")
+		if f.err != nil {
+			return f.err
+		}
+		return kafka.LeaderNotAvailable
 	}
 	f.got = append(f.got, msgs...)
 	return nil
 }
 
+func (f *flakyTopic) writes() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
 // TestPushKafkaRetried: an alert event the brokers refuse is published
-// again after a backoff, up to Attempts times, then counted failed; an
-// alert whose retries are cut short by shutdown is counted lost, once.
+// again after a backoff, up to Attempts times, then counted failed; a
+// refusal that would come again (no permission) is not retried. The
+// webhook has a lane of its own: brokers away do not hold it back. An
+// alert event whose retries are cut short by shutdown is counted lost.
 func TestPushKafkaRetried(t *testing.T) {
 	a := PlanAlert{PlanID: "UCP-1", ClientID: "las-cad", Change: "withdrawn", Version: 3}
 	for _, c := range []struct {
-		name                    string
-		fail                    int
-		sent, failed, published int
+		name                            string
+		fail                            int
+		err                             error
+		writes, sent, failed, published int
 	}{
-		{"refused twice", 2, 1, 0, 1},
-		{"refused every time", 3, 0, 1, 0},
+		{"refused twice", 2, nil, 3, 1, 0, 1},
+		{"refused every time", 3, nil, 3, 0, 1, 0},
+		{"not allowed to write", 3, kafka.TopicAuthorizationFailed, 1, 0, 1, 0},
 	} {
-		topic := &flakyTopic{fail: c.fail}
+		topic := &flakyTopic{fail: c.fail, err: c.err}
 		p := NewPusher(PushConfig{Attempts: 3, Backoff: time.Millisecond}, nil, &Clients{}, topic, nil,
 			slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-		p.deliver(context.Background(), a)
+		p.publish(context.Background(), a)
 		sent, failed := testutil.ToFloat64(p.sent.WithLabelValues("kafka")), testutil.ToFloat64(p.failed.WithLabelValues("kafka"))
-		if topic.calls != min(c.fail+1, 3) || len(topic.got) != c.published || int(sent) != c.sent || int(failed) != c.failed {
-			t.Errorf("%s: %d writes, %d published, sent %v, failed %v; want %d published, sent %d, failed %d",
-				c.name, topic.calls, len(topic.got), sent, failed, c.published, c.sent, c.failed)
+		if topic.calls != c.writes || len(topic.got) != c.published || int(sent) != c.sent || int(failed) != c.failed {
+			t.Errorf("%s: %d writes, %d published, sent %v, failed %v; want %d writes, %d published, sent %d, failed %d",
+				c.name, topic.calls, len(topic.got), sent, failed, c.writes, c.published, c.sent, c.failed)
 		}
 		if len(topic.got) == 1 && string(topic.got[0].Key) != "UCP-1" {
 			t.Errorf("%s: keyed %q, want the plan ID", c.name, topic.got[0].Key)
 		}
 	}
 
-	// Brokers away: the webhook is not held back by the topic's retries.
 	hook := newReceiver(t, 0)
 	clients, err := ParseClients([]byte(`[{"id":"las-cad","token_sha256":"`+TokenHash("t")+`","scopes":["lookup"],`+
 		`"webhook_url":"`+hook.URL+`","webhook_secret":"`+hookSecret+`"}]`), func() int64 { return 0 })
@@ -738,22 +752,21 @@ func TestPushKafkaRetried(t *testing.T) {
 	p := NewPusher(PushConfig{Attempts: 5, Backoff: time.Minute}, nil, clients, topic, nil,
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { p.deliver(ctx, a); close(done) }()
-	feedtest.Eventually(t, 5*time.Second, "webhook called while the topic refuses", func() bool {
-		topic.mu.Lock()
-		defer topic.mu.Unlock()
-		return topic.calls == 1 && len(hook.alerts()) == 1
+	p.enqueue(ctx, a)
+	feedtest.Eventually(t, 5*time.Second, "webhook delivered while the topic refuses", func() bool {
+		return topic.writes() == 1 && testutil.ToFloat64(p.sent.WithLabelValues("webhook")) == 1
 	})
 	cancel()
+	p.closeLanes()
+	done := make(chan struct{})
+	go func() { p.laneRun.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("deliver still waiting out its backoff after shutdown")
+		t.Fatal("the alert topic's lane still waiting out its backoff after shutdown")
 	}
-	lost, failed, hooked := testutil.ToFloat64(p.lost.WithLabelValues("shutdown")), testutil.ToFloat64(p.failed.WithLabelValues("kafka")),
-		testutil.ToFloat64(p.sent.WithLabelValues("webhook"))
-	if lost != 1 || failed != 0 || hooked != 1 {
-		t.Errorf("cut short by shutdown: lost %v, failed %v, webhook sent %v; want lost 1, failed 0, sent 1", lost, failed, hooked)
+	lost, failed := testutil.ToFloat64(p.lost.WithLabelValues("shutdown")), testutil.ToFloat64(p.failed.WithLabelValues("kafka"))
+	if lost != 1 || failed != 0 || len(hook.alerts()) != 1 {
+		t.Errorf("cut short by shutdown: lost %v, failed %v, %d webhook alerts; want lost 1, failed 0, 1 alert", lost, failed, len(hook.alerts()))
 	}
 }

@@ -41,6 +41,10 @@ func kafkaUser(t *testing.T, ctx context.Context, admin *kafka.Client) (user, pa
 			t.Fatalf("adding a SCRAM user: %v", r.Error)
 		}
 	}
+	t.Cleanup(func() { // the broker keeps users in its metadata for good
+		admin.AlterUserScramCredentials(context.Background(), &kafka.AlterUserScramCredentialsRequest{
+			Deletions: []kafka.UserScramCredentialsDeletion{{Name: user, Mechanism: kafka.ScramMechanismSha512}}})
+	})
 	passwordFile = filepath.Join(t.TempDir(), "kafka-password")
 	if err := os.WriteFile(passwordFile, []byte(pw+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -129,5 +133,10 @@ func TestCreateTopicWithoutCreatePermission(t *testing.T) {
 	defer w.Close()
 	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte("v")}); err != nil {
 		t.Fatalf("writing to the operator's topic: %v", err)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.SASLBrokers, Topic: made, Partition: 0, Dialer: ka.Dialer()})
+	defer r.Close()
+	if m, err := r.ReadMessage(ctx); err != nil || string(m.Value) != "v" {
+		t.Fatalf("reading the operator's topic back: %q, %v", m.Value, err)
 	}
 }

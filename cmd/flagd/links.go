@@ -127,7 +127,7 @@ func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
 		// Keyed by plan ID: one plan's alerts share a partition, in order.
 		ew := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic,
 			Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, AllowAutoTopicCreation: false, BatchTimeout: 5 * time.Millisecond,
-			WriteTimeout: 10 * time.Second}
+			WriteTimeout: 10 * time.Second, MaxAttempts: 3} // the pusher retries too, with backoff
 		dw := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AlertsTopic + ".dead-letters",
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second}
 		m.closers = append(m.closers, ew.Close, dw.Close)

@@ -372,14 +372,15 @@ func TestConfigErrors(t *testing.T) {
 	for _, c := range []struct {
 		args  []string
 		topic string
+		none  bool
 	}{
-		{[]string{"-clients", "c", "-kafka.brokers", "k:9092"}, "lookup-audit"}, // the default topic
-		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.none"}, ""},
-		{[]string{"-clients", "c", "-events", "e", "-audit.none"}, ""},
-		{[]string{"-demo"}, ""}, // a file of its own
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092"}, "lookup-audit", false}, // the default topic
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.none"}, "", true},
+		{[]string{"-clients", "c", "-events", "e", "-audit.none"}, "", true},
+		{[]string{"-demo"}, "lookup-audit", false}, // a file of its own (the topic unused without Kafka)
 	} {
-		if cfg, err := parseConfig(c.args, io.Discard); err != nil || cfg.AuditTopic != c.topic && len(cfg.KafkaBrokers) > 0 {
-			t.Errorf("%v: audit topic %q, error %v; want %q", c.args, cfg.AuditTopic, err, c.topic)
+		if cfg, err := parseConfig(c.args, io.Discard); err != nil || cfg.AuditTopic != c.topic || cfg.AuditNone != c.none {
+			t.Errorf("%v: audit topic %q, none %v, error %v; want %q, %v", c.args, cfg.AuditTopic, cfg.AuditNone, err, c.topic, c.none)
 		}
 	}
 	// -demo's links point at careplans.invalid unless -link.base-url says

@@ -215,6 +215,9 @@ func Query(i int) matcher.Query {
 // hex request ID hold "1940" by chance; a leaked birth date sits between
 // quotes, dashes or slashes.
 func Carries(text, value string) bool {
+	if value == "" {
+		return false
+	}
 	digit := func(c byte) bool { return '0' <= c && c <= '9' }
 	word := func(c byte) bool { return digit(c) || 'a' <= c|0x20 && c|0x20 <= 'z' }
 	for from := 0; ; {
