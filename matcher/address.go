@@ -40,42 +40,64 @@ type addr struct {
 }
 
 // A communal home is named by a kind word followed by a place word ("care
-// home", "Nursing Homes", "Residential Care", "care ctr", "Care Village"),
-// or one of a few words on their own. Its residents are unrelated but for
-// it: a resident's namesake there shares the postcode, the address and
-// often the phone.
+// home", "Nursing Homes", "Residential Care", "Sheltered Housing",
+// "Supported Living", "Children's Home"), or one of a few words on their
+// own; not when a street type follows ("4 Hospice Lane", "Rest House
+// Lane"). Its residents are unrelated but for it: a resident's namesake
+// there shares the postcode, the address and often the phone.
 var (
-	communalKinds  = []string{"care", "nursing", "residential", "rest", "retirement"}
-	communalPlaces = []string{"home", "homes", "hm", "centre", "center", "ctr", "village", "care", "house"}
-	communalAlone  = []string{"carehome", "carehomes", "nursinghome", "nursinghomes", "hospice"}
+	communalKinds = []string{"care", "nursing", "residential", "res", "rest", "retirement", "supported", "assisted",
+		"sheltered", "extra", "respite", "convalescent", "elderly", "people", "persons", "children", "dementia", "emi"}
+	communalPlaces = []string{"home", "homes", "hm", "hme", "centre", "center", "ctr", "village", "care", "house",
+		"living", "housing", "unit", "suites", "flats", "court"}
+	communalAlone = []string{"carehome", "carehomes", "nursinghome", "nursinghomes", "hospice", "almshouses",
+		"almshouse", "abbeyfield", "hostel"}
 )
 
 // communalAddress reports whether address text names a care or nursing
-// home (case, spacing and punctuation aside).
+// home (case aside; a kind and its place word with only spaces, hyphens or
+// an apostrophe's s between them).
 func communalAddress(text string) bool {
-	var prev string
-	for w := range strings.FieldsFuncSeq(text, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
-	}) {
-		if len(w) > 12 {
-			prev = ""
+	var kind, found bool
+	joined := true // only spaces (or - and ') since the last word
+	for i := 0; i < len(text); {
+		c := text[i]
+		if !('a' <= c|0x20 && c|0x20 <= 'z') {
+			if c != ' ' && c != '-' && c != '\'' {
+				joined = false
+			}
+			i++
 			continue
 		}
-		var buf [12]byte
+		j := i
+		for j < len(text) && 'a' <= text[j]|0x20 && text[j]|0x20 <= 'z' {
+			j++
+		}
+		w := text[i:j]
+		i = j
+		if len(w) > 14 {
+			kind, found, joined = false, false, true
+			continue
+		}
+		var buf [14]byte
 		b := buf[:0]
-		for i := range len(w) {
-			b = append(b, w[i]|0x20)
+		for k := range len(w) {
+			b = append(b, w[k]|0x20)
 		}
 		lw := unsafe.String(unsafe.SliceData(b), len(b)) // used within this iteration only
-		if slices.Contains(communalAlone, lw) || prev != "" && slices.Contains(communalPlaces, lw) {
-			return true
+		if found {
+			if _, street := streetTypes[lw]; !street || !joined {
+				return true
+			}
+			found = false
 		}
-		prev = ""
-		if i := slices.Index(communalKinds, lw); i >= 0 {
-			prev = communalKinds[i]
+		if lw == "s" && kind && joined {
+			continue // "Children's Home": the possessive's s
 		}
+		found = slices.Contains(communalAlone, lw) || kind && joined && slices.Contains(communalPlaces, lw)
+		kind, joined = slices.Contains(communalKinds, lw), true
 	}
-	return false
+	return found
 }
 
 // subBuildingWords introduce a flat or unit number, which is not the house number.
@@ -199,11 +221,41 @@ func houseNumber(tok []byte) uint32 {
 }
 
 // streetHash hashes the words of rest up to the first comma, spelling out a
-// final street-type abbreviation; 0 when there are no words.
+// final street-type abbreviation; 0 when there are no words. The street
+// ends before a flat word ("14 Elm Road Flat 9") and after its last
+// street-type word but the first ("Elm Road London", "9 Elm Road SW1A
+// 1AA": a town or a postcode typed on the same line).
 func streetHash(rest []byte) uint32 {
 	if k := indexByte(rest, ','); k >= 0 {
 		rest = rest[:k]
 	}
+	end, typed, n := len(rest), -1, 0
+	for i := 0; i < len(rest); {
+		for i < len(rest) && rest[i] == ' ' {
+			i++
+		}
+		j := i
+		for j < len(rest) && rest[j] != ' ' {
+			j++
+		}
+		if j == i {
+			break
+		}
+		w := rest[i:j]
+		if isFlatWord(w) && n > 0 {
+			end = i
+			break
+		}
+		if _, ok := streetTypes[string(w)]; ok && n > 0 {
+			typed = j
+		}
+		n++
+		i = j
+	}
+	if typed >= 0 && typed < end {
+		end = typed
+	}
+	rest = rest[:end]
 	// Find the words.
 	var last []byte
 	h := uint64(fnvOffset)

@@ -18,8 +18,16 @@ func TestCommunalAddress(t *testing.T) {
 		{"Oak Residential Care", true},
 		{"Birch Care Village", true},
 		{"Holly Care Ctr", true},
+		{"Rosewood Supported Living", true},
+		{"Rosewood Sheltered Housing", true},
+		{"Rosewood EMI Unit", true},
+		{"Rosewood Res Home", true},
+		{"St Mary's Children's Home", true},
+		{"Old People's Home", true},
+		{"4 Hospice Lane", false},
+		{"6 Rest House Lane", false},
 		{"2 Forest Homestead", false}, // "rest home" inside other words
-		{"The Rest, Home Farm", true}, // punctuation between: read as one phrase (a slipped birth date is then possible, not a match)
+		{"The Rest, Home Farm", false},
 		{"Careful Homes Ltd", false},
 		{"14 Elm Road", false},
 		{"Care Road, Homeville", false},

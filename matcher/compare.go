@@ -30,7 +30,8 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	// Another house on the plan holder's street is a neighbour; another
 	// street is as likely a street name mistyped (the street is compared
 	// by a hash of its name), so it does not count here.
-	a.otherHouse = a.Address == Street && otherHouseNumber(pq.house, pq.street, p)
+	a.otherHouse = a.Address == Street && otherHouseNumber(pq.house, pq.street, p) ||
+		a.Address == Different && (a.Postcode == Exact || a.Postcode == OneCharOff) && otherHouseAnywhere(pq.house, p)
 	a.postcodeElsewhere = a.Postcode == OutwardOnly && fullElsewhere(pq.postcode, p)
 	// A street name that differs with the house number agreeing is as
 	// likely the street mistyped (it is compared by a hash of its name).
@@ -74,6 +75,26 @@ func otherHouseNumber(house, street uint32, p *person) bool {
 		}
 	}
 	return false
+}
+
+// otherHouseAnywhere reports a caller's house number that is not the plan
+// holder's nor a slip of it, whatever the streets read as: in the holder's
+// postcode, another house (the street may read differently for how it was
+// written, not for where it is).
+func otherHouseAnywhere(house uint32, p *person) bool {
+	if house == 0 {
+		return false
+	}
+	any := false
+	for i := 0; i < p.addrSlots(); i++ {
+		if a := p.addr(i); a.house != 0 {
+			if houseSlip(a.house, house) {
+				return false
+			}
+			any = true
+		}
+	}
+	return any
 }
 
 // houseOnAnyStreet reports whether one of the plan holder's addresses has
@@ -166,14 +187,17 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 	if pq.given == g.s {
 		return Exact
 	}
+	// Two spellings of one name (Lynn and Lynne, Graham and Graeme) are
+	// one person's, written either way: as a typo is.
+	if spellingVariant(pq.given, g.s) {
+		return Fuzzy
+	}
 	if givenAgree(pq.givenFormals, g) {
 		return Nickname
 	}
 	// A near spelling is a typo only if one of the two is not a name
-	// people are given: Jean and Joan, Paul and Paula are two people. But
-	// two spellings of one name (Lynn and Lynne, Graham and Graeme) are
-	// one person's, written either way.
-	if spellingVariant(pq.given, g.s) || similar(pq.given, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
+	// people are given: Jean and Joan, Paul and Paula are two people.
+	if similar(pq.given, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
 		return Fuzzy
 	}
 	// A stray space typed into the name ("Ja Xson", "Har Risn"), but not

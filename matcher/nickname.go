@@ -104,44 +104,43 @@ func knownGiven(s string) bool {
 	return ok
 }
 
-// variantSpellings are spellings of one given name that the rules of
-// spellingVariant do not see.
+// variantSpellings are spellings of one given name, each set one person's
+// name written either way. A rule (a doubled letter, a final e) would join
+// a boy's name to a girl's (Simon and Simone, Ross and Ros, Justin and
+// Justine), and twins are named so: only pairs listed here count.
 var variantSpellings = [][]string{
 	{"graham", "graeme"}, {"deirdre", "deidre"}, {"ian", "iain"}, {"sean", "shaun", "shawn"},
 	{"alistair", "alasdair", "alastair", "alisdair"}, {"stephen", "steven"}, {"elizabeth", "elisabeth"},
 	{"catherine", "katherine", "katharine", "kathryn", "cathryn"}, {"marjorie", "marjory"},
-	{"sheila", "sheelagh"}, {"eamonn", "eamon"}, {"geoffrey", "jeffrey"},
+	{"sheila", "sheelagh"}, {"eamonn", "eamon"}, {"geoffrey", "jeffrey", "jeffery"},
+	{"lynn", "lynne", "lyn"}, {"sharon", "sharron"}, {"kirsten", "kirsteen"}, {"lorraine", "loraine"},
+	{"colleen", "coleen"}, {"carol", "carole"}, {"philip", "phillip"}, {"sarah", "sara"}, {"ann", "anne"},
+	{"alan", "allan", "allen"}, {"brian", "bryan"}, {"teresa", "theresa"}, {"hilary", "hillary"},
+	{"rosemary", "rosemarie"}, {"neil", "neal"}, {"stuart", "stewart"}, {"isabel", "isobel", "isabelle"},
+	{"sylvia", "silvia"}, {"derek", "derrick"}, {"barry", "barrie"}, {"eric", "erik"},
+	{"frederick", "frederic"}, {"wilfred", "wilfrid"}, {"gwendoline", "gwendolyn", "gwendolen"},
+	{"kathleen", "cathleen"}, {"philippa", "phillipa"}, {"marion", "marian"}, {"jacqueline", "jaqueline"},
+	{"glenys", "glynis"}, {"dilys", "dylis"}, {"muriel", "murial"},
 }
 
+// variantOf maps each spelling in variantSpellings to its set's index.
+var variantOf = func() map[string]int {
+	m := make(map[string]int)
+	for i, set := range variantSpellings {
+		for _, n := range set {
+			m[n] = i
+		}
+	}
+	return m
+}()
+
 // spellingVariant reports two different normalised given names that are
-// one name spelt two ways: one with a letter doubled (Lyn and Lynn, Philip
-// and Phillip), one with a final e after a consonant other than s (Lynn
-// and Lynne, Carol and Carole; not Louis and Louise, Jo and Joe, which
-// are a boy's and a girl's), or a pair in variantSpellings. The first
-// letter must agree: Gillian and Lillian, Glyn and Lyn are two names.
+// one name spelt two ways (variantSpellings).
 func spellingVariant(a, b string) bool {
-	if a == "" || b == "" || a[0] != b[0] {
+	i, ok := variantOf[a]
+	if !ok {
 		return false
 	}
-	for _, set := range variantSpellings {
-		if slices.Contains(set, a) && slices.Contains(set, b) {
-			return true
-		}
-	}
-	if len(a) > len(b) {
-		a, b = b, a
-	}
-	if len(b) != len(a)+1 {
-		return false
-	}
-	if b[:len(a)] == a && b[len(a)] == 'e' {
-		last := a[len(a)-1]
-		return !strings.ContainsRune("aeiouys", rune(last))
-	}
-	for i := 1; i < len(b); i++ {
-		if b[i] == b[i-1] && b[:i]+b[i+1:] == a {
-			return true
-		}
-	}
-	return false
+	j, ok := variantOf[b]
+	return ok && i == j && a != b
 }
