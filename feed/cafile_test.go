@@ -182,12 +182,14 @@ func TestServerConfigThroughProxy(t *testing.T) {
 			return
 		}
 		w.WriteHeader(http.StatusOK)
-		c, _, err := w.(http.Hijacker).Hijack()
+		c, buffered, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			up.Close()
 			return
 		}
-		go func() { io.Copy(up, c); up.Close() }()
+		// Read through the server's buffer: it may already hold the
+		// first bytes of the client's TLS handshake.
+		go func() { io.Copy(up, buffered); up.Close() }()
 		io.Copy(c, up)
 		c.Close()
 	}))
