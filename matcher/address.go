@@ -158,6 +158,14 @@ func parseStreet(buf []byte, text string) (house, street, flat uint32, _ []byte)
 				h, flatWord, slash = n, false, true
 			}
 		}
+		if flat == 0 && string(tok) == "flat" {
+			// "Ground Floor Flat", "First Flat", "Top Flat".
+			if c := floorFlat(prev); c != 0 {
+				flat = c
+			} else if string(prev) == "floor" {
+				flat = floorFlat(prev2)
+			}
+		}
 		switch {
 		case slash:
 			house, street = h, streetHash(skipComma(buf[j:]))
@@ -188,6 +196,24 @@ func skipComma(rest []byte) []byte {
 		return rest[i+1:]
 	}
 	return rest
+}
+
+// floorFlat is the flat code of a floor word ("Ground Floor Flat"): 27–31,
+// between a letter's (1–26) and a number's (32 on).
+func floorFlat(tok []byte) uint32 {
+	switch string(tok) {
+	case "basement", "lower":
+		return 27
+	case "ground":
+		return 28
+	case "first":
+		return 29
+	case "second":
+		return 30
+	case "third", "top", "upper":
+		return 31
+	}
+	return 0
 }
 
 // isFlatWord reports a word that introduces a flat's own number (not "no",

@@ -56,6 +56,8 @@ func TestParseStreetFlats(t *testing.T) {
 		{"14a Elm Road", 14*32 + 1, elm, 0},
 		{"2nd Floor, 14 Elm Road", 14 * 32, elm, 0},
 		{"Rose Cottage", 0, 0, 0},
+		{"Ground Floor Flat, 14 Elm Road", 14 * 32, elm, 28},
+		{"Top Flat, 14 Elm Road", 14 * 32, elm, 31},
 	} {
 		h, st, f, _ := parseStreet(nil, c.text)
 		if h != c.house || st != c.street || f != c.flat {

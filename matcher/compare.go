@@ -14,7 +14,8 @@ const (
 func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	a.NHSNumber = compareNHS(pq, p)
 	a.GivenName = ix.compareGiven(pq, p)
-	a.givenConflict = (a.GivenName == Exact || a.GivenName == Nickname) && ix.secondGivenDiffers(pq, p)
+	a.givenConflict = (a.GivenName == Exact || a.GivenName == Nickname || a.GivenName == Fuzzy && ix.firstGivenNear(pq, p)) &&
+		ix.secondGivenDiffers(pq, p)
 	a.FamilyName = ix.compareFamily(pq, p)
 	if (a.GivenName == Different || a.GivenName == Phonetic) && a.FamilyName == Different {
 		if ix.swappedNames(pq, p) {
@@ -31,18 +32,21 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	// street is as likely a street name mistyped (the street is compared
 	// by a hash of its name), so it does not count here.
 	a.otherHouse = a.Address == Street && otherHouseNumber(pq.house, pq.street, p) ||
-		a.Address == Different && (a.Postcode == Exact || a.Postcode == OneCharOff) && otherHouseAnywhere(pq.house, p)
+		a.Address == Different && (a.Postcode == Exact || a.Postcode == OneCharOff || a.Postcode == PreviousAddress) &&
+			otherHouseAnywhere(pq.house, pq.postcode, p)
 	a.postcodeElsewhere = a.Postcode == OutwardOnly && fullElsewhere(pq.postcode, p)
 	// A street name that differs with the house number agreeing is as
 	// likely the street mistyped (it is compared by a hash of its name).
-	a.otherStreet = a.Address == Different && !houseOnAnyStreet(pq.house, p)
+	a.otherStreet = a.Address == Different && !houseOnAnyStreet(pq.house, pq.postcode, p)
 	a.communal = pq.communal || p.has&hasCommunal != 0
 	if a.communal && a.Phone == Exact {
 		// A care home's mobile is the home's, every resident's.
 		a.Phone = ExactLandline
 	}
-	// Flat 2 and Flat 9 at 14 Elm Road: one building, two homes.
-	a.otherFlat = a.Address == Exact && pq.flat != 0 && p.flat != 0 && pq.flat != p.flat
+	// Flat 2 and Flat 9 at 14 Elm Road: one building, two homes (and at
+	// Rose Court, with no number, in the holder's postcode).
+	a.otherFlat = pq.flat != 0 && p.flat != 0 && pq.flat != p.flat &&
+		(a.Address == Exact || a.Address == Missing && (a.Postcode == Exact || a.Postcode == OneCharOff))
 }
 
 // fullElsewhere reports whether a full postcode q, in the district of one
@@ -77,17 +81,30 @@ func otherHouseNumber(house, street uint32, p *person) bool {
 	return false
 }
 
+// nearSlot reports whether address slot i of the plan holder is where the
+// caller's postcode q puts them (the same postcode, one character off, or
+// the same district), or, with no postcode given, the current address: a
+// house number at another of the holder's addresses says nothing of this
+// one (the house the holder left is a relative's now, or a stranger's).
+func nearSlot(q Postcode, a addr, i int) bool {
+	if q == 0 {
+		return i == 0
+	}
+	return a.postcode != 0 && (a.postcode == q || a.postcode.IsFull() && q.IsFull() && postcodeOneOff(q, a.postcode) ||
+		a.postcode.Outward() == q.Outward())
+}
+
 // otherHouseAnywhere reports a caller's house number that is not the plan
 // holder's nor a slip of it, whatever the streets read as: in the holder's
 // postcode, another house (the street may read differently for how it was
 // written, not for where it is).
-func otherHouseAnywhere(house uint32, p *person) bool {
+func otherHouseAnywhere(house uint32, q Postcode, p *person) bool {
 	if house == 0 {
 		return false
 	}
 	any := false
 	for i := 0; i < p.addrSlots(); i++ {
-		if a := p.addr(i); a.house != 0 {
+		if a := p.addr(i); a.house != 0 && nearSlot(q, a, i) {
 			if houseSlip(a.house, house) {
 				return false
 			}
@@ -100,12 +117,12 @@ func otherHouseAnywhere(house uint32, p *person) bool {
 // houseOnAnyStreet reports whether one of the plan holder's addresses has
 // the caller's house number (letters aside), whatever its street: a street
 // name mistyped. (A slip of the number too would be two mistakes.)
-func houseOnAnyStreet(house uint32, p *person) bool {
+func houseOnAnyStreet(house uint32, q Postcode, p *person) bool {
 	if house == 0 {
 		return false
 	}
 	for i := 0; i < p.addrSlots(); i++ {
-		if a := p.addr(i); a.house != 0 && a.house/32 == house/32 {
+		if a := p.addr(i); a.house != 0 && a.house/32 == house/32 && nearSlot(q, a, i) {
 			return true
 		}
 	}
@@ -234,6 +251,17 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 // and differ in the second, so the agreement needs a personal identifier to
 // anchor a match (Agreement.givenConflict). Initials and a record or a
 // caller without a second name say nothing.
+// firstGivenNear reports whether the caller's first given name is a typo
+// or another spelling of the plan holder's (Fuzzy from the first name
+// itself, not from the caller's name read without a stray space).
+func (ix *Index) firstGivenNear(pq *prepared, p *person) bool {
+	if p.given[0] == 0 {
+		return false
+	}
+	g := ix.names.info(p.given[0]).s
+	return spellingVariant(pq.given, g) || similar(pq.given, g, givenFuzzy)
+}
+
 func (ix *Index) secondGivenDiffers(pq *prepared, p *person) bool {
 	if len(pq.given2) < 2 || p.given[1] == 0 {
 		return false
@@ -395,7 +423,9 @@ func compareDates(q, s Date) Level {
 
 func compareGender(q, s uint8) Level {
 	switch {
-	case q == genderUnknown || s == genderUnknown:
+	case q == genderUnknown || s == genderUnknown || q == genderOther || s == genderOther:
+		// "Other" against a recorded female or male is not a contradiction:
+		// records lag how people describe themselves.
 		return Missing
 	case q == s:
 		return Exact

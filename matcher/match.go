@@ -333,7 +333,9 @@ func (a *Agreement) Anchored() bool {
 		// James Edward and Edward James): with the mobile too.
 		switch a.GivenName {
 		case Exact, Fuzzy:
-			return true
+			// Twins Mary-Kate and Mary-Jane share the first name: the
+			// second tells them apart.
+			return !a.givenConflict || mobile
 		case Missing:
 			// The caller gave none; or the plan has none to check the
 			// caller's against: then with the mobile only.
@@ -358,8 +360,9 @@ func (a *Agreement) Anchored() bool {
 		return mobile && (a.BirthDate == Exact || a.Gender == Exact)
 	case Swapped:
 		// The risk is a namesake elsewhere (Thomas Henry, Henry Thomas),
-		// not a relative: the home tells them apart.
-		return mobile || a.Postcode == Exact || a.Address == Exact
+		// not a relative: the home tells them apart, with the birth date
+		// exact (a slip as well is two doubts).
+		return mobile || a.BirthDate == Exact && (a.Postcode == Exact || a.Address == Exact)
 	}
 	return false
 }
@@ -381,7 +384,7 @@ func corroborated(a *Agreement) bool {
 		// number and street name are found in a thousand towns.)
 		return false
 	}
-	if (a.postcodeElsewhere || a.otherStreet && a.Postcode != Exact && a.Postcode != PreviousAddress) && !personal && a.Address != Exact {
+	if (a.postcodeElsewhere || a.otherStreet && a.Postcode != Exact) && !personal && a.Address != Exact {
 		// A full postcode in the holder's district but not theirs, or
 		// another street (and house number) without the holder's
 		// postcode: a namesake a few streets away (a common name, a
@@ -400,11 +403,12 @@ func corroborated(a *Agreement) bool {
 		// in another flat of the same building.
 		return false
 	}
-	if a.communal && !personal && (a.BirthDate != Exact || a.FamilyName != Exact) {
+	if a.communal && !personal && (a.BirthDate != Exact || !(a.FamilyName == Exact || a.FamilyName == OtherName || a.FamilyName == Part)) {
 		// In a care home the postcode, address and phone are every
 		// resident's: they cannot make up for a slipped birth date or a
 		// family name not given as the holder's (Mary Smith and Mary
-		// Smith born a day apart, Mary Brown and Mary Browne).
+		// Smith born a day apart, Mary Brown and Mary Browne); her maiden
+		// name or one part of a double-barrelled one is hers.
 		return false
 	}
 	if a.BirthDate == Exact || personal {

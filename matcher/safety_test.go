@@ -349,6 +349,10 @@ func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
 	john := func(dob, address string) Query {
 		return Query{GivenName: "John", FamilyName: "Smith", Gender: "male", BirthDate: dob, Postcode: "SW1A 1AA", Address: address}
 	}
+	moved := &Patient{GivenNames: []string{"John"}, FamilyName: "Smith", Gender: "male", BirthDate: "1950-04-11",
+		Addresses: []Address{{Lines: []string{"14 Elm Road"}, Postcode: "SW1A 1AA"}, {Lines: []string{"22 Mill Lane"}, Postcode: "LS1 4AP"}}}
+	movedFlat := &Patient{GivenNames: []string{"John"}, FamilyName: "Smith", Gender: "male", BirthDate: "1950-04-11",
+		Addresses: []Address{{Lines: []string{"5 Oak Lane"}, Postcode: "LS1 4AP"}, {Lines: []string{"Flat 2", "14 Elm Road"}, Postcode: "SW1A 1AA"}}}
 	peter := household([]string{"Peter"}, "2015-05-14", "male", "07700 900456")
 	james := household([]string{"James", "Edward"}, "2015-05-14", "male", "07700 900456")
 	for _, c := range []struct {
@@ -457,6 +461,28 @@ func TestHouseholdFactsDoNotMakeAMatch(t *testing.T) {
 		{"Brian at home, spelt Bryan", household([]string{"Brian"}, "1950-05-14", "male", ""), atHome("Bryan", "1950-05-14", "male", "0113 496 0000"), true},
 		{"the holder at 4 Hospice Lane, a day out", johnAt("4 Hospice Lane"), john("1950-04-12", "4 Hospice Lane"), true},
 		{"the holder, town after the street, a day out", johnAt("14 Elm Road"), john("1950-04-12", "14 Elm Road London"), true},
+		// The sixth review.
+		{"twin Mary-Jane reads Mary-Kate's NHS number", household([]string{"Mary-Kate"}, "1990-05-14", "female", ""),
+			Query{NHSNumber: "9434765919", GivenName: "Mary-Jane", FamilyName: "Hughes", BirthDate: "1990-05-14"}, false},
+		{"twin Ann Louise of Anne Marie, at home", household([]string{"Anne", "Marie"}, "1990-05-14", "female", ""),
+			atHome("Ann Louise", "1990-05-14", "female", "0113 496 0000"), false},
+		{"twin Mary-Jane typed Marry-Jane", household([]string{"Mary-Kate"}, "1990-05-14", "female", ""),
+			atHome("Marry-Jane", "1990-05-14", "female", "0113 496 0000"), false},
+		{"namesake in Flat 9 of a named block, a day out", johnAt("Flat 2, Rose Court, Elm Road"), john("1950-04-12", "Flat 9, Rose Court, Elm Road"), false},
+		{"namesake upstairs, flats named by floor", johnAt("Ground Floor Flat, 14 Elm Road"), john("1950-04-12", "First Floor Flat, 14 Elm Road"), false},
+		{"namesake at 22 Oak Street in the holder's postcode; old house was 22", moved, john("1950-04-12", "22 Oak Street"), false},
+		{"namesake at the next postcode, 22 Lumb Lane", moved, Query{GivenName: "John", FamilyName: "Smith", Gender: "male",
+			BirthDate: "1950-04-11", Postcode: "SW1A 1AB", Address: "22 Lumb Lane"}, false},
+		{"namesake at '22 Elm' in the previous postcode, a day out", movedFlat, john("1950-04-12", "22 Elm"), false},
+		{"Thomas Henry a day out in Henry Thomas's postcode", &Patient{GivenNames: []string{"Henry"}, FamilyName: "Thomas", BirthDate: "1950-01-20",
+			Addresses: []Address{{Lines: []string{"9 High Street"}, Postcode: "SA1 1NW"}}},
+			Query{GivenName: "Thomas", FamilyName: "Henry", BirthDate: "1950-01-21", Postcode: "SA1 1NW"}, false},
+		{"care home, maiden name", &Patient{GivenNames: []string{"Mary"}, FamilyName: "Hughes", BirthDate: "1931-03-12",
+			OtherNames: []Name{{FamilyName: "Smith", Use: "maiden"}},
+			Addresses:  []Address{{Lines: []string{"Rosewood Care Home", "40 Park Road"}, Postcode: "LS6 3QT"}}},
+			Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1931-03-12", Postcode: "LS6 3QT", Address: "Rosewood Care Home, 40 Park Road"}, true},
+		{"gender other, record female", household([]string{"Mary"}, "1950-05-14", "female", ""), atHome("Mary", "1950-05-14", "other", "0113 496 0000"), true},
+		{"the holder, moved, old house number, new postcode", moved, john("1950-04-11", "14 Elm Road"), true},
 		{"care home, another surname", careHome, Query{GivenName: "Mary", FamilyName: "Jones", Gender: "female", BirthDate: "1931-03-12",
 			Postcode: "LS6 3QT", Address: "40 Park Road", Phone: "0113 496 1111"}, false},
 		{"care home, the resident", careHome, Query{GivenName: "Mary", FamilyName: "Smith", BirthDate: "1931-03-12",
