@@ -65,3 +65,11 @@ func TestParseStreetFlats(t *testing.T) {
 		}
 	}
 }
+
+func TestGenderCodes(t *testing.T) {
+	for in, want := range map[string]uint8{"1": genderMale, "2": genderFemale, "F": genderFemale, "male": genderMale, "9": genderUnknown} {
+		if got := parseGender(in); got != want {
+			t.Errorf("parseGender(%q) = %d, want %d", in, got, want)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package matcher
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // Name similarity thresholds (Jaro-Winkler) for the Fuzzy level: high enough
 // that different common names (Jane, Joan) stay apart, low enough for one
@@ -16,6 +19,9 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	a.GivenName = ix.compareGiven(pq, p)
 	a.givenConflict = (a.GivenName == Exact || a.GivenName == Nickname || a.GivenName == Fuzzy && ix.firstGivenNear(pq, p)) &&
 		ix.secondGivenDiffers(pq, p)
+	if (a.GivenName == Exact || a.GivenName == Fuzzy) && pq.given2 == "" && p.given[1] != 0 && slices.Contains(prefixNames, pq.given) {
+		a.GivenName = Initial
+	}
 	a.FamilyName = ix.compareFamily(pq, p)
 	if (a.GivenName == Different || a.GivenName == Phonetic) && a.FamilyName == Different {
 		if ix.swappedNames(pq, p) {
@@ -23,6 +29,10 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 		}
 	}
 	a.BirthDate = compareDates(pq.dob, p.dob)
+	// 1 January is recorded for many born where births were not
+	// registered: it tells brothers and namesakes apart far less than
+	// another date would.
+	a.placeholderDate = pq.dob%10000 == 101 || p.dob%10000 == 101
 	a.Gender = compareGender(pq.gender, p.gender)
 	a.Postcode = comparePostcode(pq.postcode, p)
 	a.Address = compareAddress(pq.house, pq.street, p)

@@ -45,6 +45,16 @@ func ParseDate(s string) (Date, error) {
 	if s == "" {
 		return 0, nil
 	}
+	if len(s) > 10 && (s[10] == 'T' || s[10] == ' ') && s[4] == '-' && s[7] == '-' {
+		// A date-time at midnight, as FHIR and databases write a date
+		// ("1941-03-07T00:00:00Z"); any other time is not a birth date.
+		switch s[11:] {
+		case "00:00:00", "00:00:00Z", "00:00:00.000Z", "00:00:00+00:00", "00:00":
+			s = s[:10]
+		default:
+			return 0, errDateFormat
+		}
+	}
 	var parts [3]int
 	var widths [3]int
 	n := 0

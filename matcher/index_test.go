@@ -296,6 +296,14 @@ func TestInputErrors(t *testing.T) {
 		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "Not known"},
 		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "UNKNOWN"},
 		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "Not Specified"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "Not stated"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "9"}, // the NHS Data Dictionary's codes
+		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "0"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "2"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Gender: "Indeterminate"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", Phone: "WITHHELD"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07T00:00:00Z"},
+		{GivenName: "Margaret", FamilyName: "O'Brien", BirthDate: "1941-03-07 00:00:00"},
 		{GivenName: "Zoë", FamilyName: "Ó Súilleabháin"},
 		{GivenName: "Margaret", FamilyName: strings.Repeat("x", maxNameBytes)},
 	} {

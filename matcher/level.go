@@ -133,6 +133,8 @@ type Agreement struct {
 	// otherFlat: the caller gave the plan holder's house and street but
 	// another flat in it, not a slip of its number (see corroborated).
 	otherFlat bool
+	// placeholderDate: either birth date is 1 January (see corroborated).
+	placeholderDate bool
 }
 
 // Level returns the level of field f.

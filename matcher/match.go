@@ -411,7 +411,16 @@ func corroborated(a *Agreement) bool {
 		// name or one part of a double-barrelled one is hers.
 		return false
 	}
-	if a.BirthDate == Exact || personal {
+	if personal {
+		return true
+	}
+	if a.placeholderDate {
+		// A birth date of 1 January: a slip of it is a brother's, and
+		// the district alone a namesake's.
+		return a.BirthDate == Exact && (a.Postcode == Exact || a.Postcode == PreviousAddress || a.Postcode == OneCharOff ||
+			a.Address == Exact || a.Address == PreviousAddress)
+	}
+	if a.BirthDate == Exact {
 		return true
 	}
 	switch a.Postcode {

@@ -121,7 +121,15 @@ var variantSpellings = [][]string{
 	{"frederick", "frederic"}, {"wilfred", "wilfrid"}, {"gwendoline", "gwendolyn", "gwendolen"},
 	{"kathleen", "cathleen"}, {"philippa", "phillipa"}, {"marion", "marian"}, {"jacqueline", "jaqueline"},
 	{"glenys", "glynis"}, {"dilys", "dylis"}, {"muriel", "murial"},
+	{"mohammed", "muhammad", "mohammad", "mohamed", "muhammed", "mohamad", "mohammad"},
 }
+
+// prefixNames are first given names that many brothers (or sisters) share,
+// told apart by the second: Mohammed Ali and Mohammed Imran. Given alone
+// against a plan that records a second given name, such a name says no
+// more than an initial.
+var prefixNames = []string{"mohammed", "muhammad", "mohammad", "mohamed", "muhammed", "mohamad", "md", "mohd",
+	"syed", "mst", "mohd"}
 
 // variantOf maps each spelling in variantSpellings to its set's index.
 var variantOf = func() map[string]int {

@@ -174,6 +174,19 @@ func NormaliseGiven(dst []byte, s string) []byte {
 		n := copy(dst[start:], dst[start+next+1:])
 		dst = dst[:start+n]
 	}
+	// Drop trailing generational suffixes ("John Jnr"), keeping at least
+	// one token: they are not a second given name.
+	for {
+		end := len(dst)
+		i := end
+		for i > start && dst[i-1] != ' ' {
+			i--
+		}
+		if i == start || !isSuffix(dst[i:end]) {
+			break
+		}
+		dst = dst[:i-1]
+	}
 	return dst
 }
 

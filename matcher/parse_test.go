@@ -32,6 +32,10 @@ func TestParseDate(t *testing.T) {
 	check("1850-01-01", 0, true)
 	check("19410307", 0, true)
 	check("1941-3/07", 0, true)
+	check("1941-03-07T00:00:00Z", 19410307, false) // FHIR's date-time at midnight
+	check("1941-03-07 00:00:00", 19410307, false)
+	check("1941-03-07T14:30:00Z", 0, true) // a time of day is not a birth date
+	check("07/03/1941T00:00:00Z", 0, true)
 }
 
 func TestParsePostcode(t *testing.T) {

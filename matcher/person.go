@@ -51,9 +51,9 @@ const (
 
 func parseGender(s string) uint8 {
 	switch strings.ToLower(trimSpace(s)) {
-	case "f", "female", "woman":
+	case "f", "female", "woman", "2": // 1, 2: the NHS Data Dictionary's codes
 		return genderFemale
-	case "m", "male", "man":
+	case "m", "male", "man", "1":
 		return genderMale
 	case "other", "x", "non-binary", "nonbinary":
 		return genderOther

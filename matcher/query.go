@@ -90,7 +90,9 @@ func (pq *prepared) prepare(q *Query) error {
 	if pq.postcode, err = ParsePostcode(q.Postcode); err != nil {
 		return &InputError{Field: "postcode", Problem: err.Error()}
 	}
-	if pq.phone, err = ParsePhone(q.Phone); err != nil {
+	if noNumber(q.Phone) {
+		// CAD systems write these where the caller's number is not known.
+	} else if pq.phone, err = ParsePhone(q.Phone); err != nil {
 		return &InputError{Field: "phone", Problem: err.Error()}
 	}
 	if pq.phone != 0 {
@@ -168,10 +170,23 @@ func (pq *prepared) familyNYSIIS() NYSIIS {
 	return pq.familyNys
 }
 
+// noNumber reports a phone field that says there is no number ("Withheld",
+// "Unknown"), in any case.
+func noNumber(s string) bool {
+	s = trimSpace(s)
+	for _, w := range [...]string{"withheld", "unknown", "anonymous", "private", "unavailable", "none", "n/a"} {
+		if strings.EqualFold(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // isUnknownGender reports whether g says the gender is not known, in any
 // case (as parseGender reads the others).
 func isUnknownGender(g string) bool {
-	for _, u := range [...]string{"unknown", "u", "not known", "not specified"} {
+	for _, u := range [...]string{"unknown", "u", "not known", "not specified", "not stated", "n/a", "0", "9",
+		"i", "indeterminate"} {
 		if strings.EqualFold(g, u) {
 			return true
 		}
