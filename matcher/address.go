@@ -158,8 +158,8 @@ func parseStreet(buf []byte, text string) (house, street, flat uint32, _ []byte)
 				h, flatWord, slash = n, false, true
 			}
 		}
-		if flat == 0 && string(tok) == "flat" {
-			// "Ground Floor Flat", "First Flat", "Top Flat".
+		if flat == 0 && (string(tok) == "flat" || string(tok) == "floor") {
+			// "Ground Floor Flat", "1st Floor", "Garden Flat", "Top Flat".
 			if c := floorFlat(prev); c != 0 {
 				flat = c
 			} else if string(prev) == "floor" {
@@ -198,22 +198,33 @@ func skipComma(rest []byte) []byte {
 	return rest
 }
 
-// floorFlat is the flat code of a floor word ("Ground Floor Flat"): 27–31,
-// between a letter's (1–26) and a number's (32 on).
+// floorFlat is the flat code of a floor word ("Ground Floor Flat"): flat
+// "numbers" 2001–2009 as houseNumber codes them, far above real ones.
 func floorFlat(tok []byte) uint32 {
+	k := 0
 	switch string(tok) {
-	case "basement", "lower":
-		return 27
+	case "basement":
+		k = 1
+	case "lower":
+		k = 2
 	case "ground":
-		return 28
-	case "first":
-		return 29
-	case "second":
-		return 30
-	case "third", "top", "upper":
-		return 31
+		k = 3
+	case "garden":
+		k = 4
+	case "first", "1st":
+		k = 5
+	case "second", "2nd":
+		k = 6
+	case "third", "3rd":
+		k = 7
+	case "top":
+		k = 8
+	case "upper":
+		k = 9
+	default:
+		return 0
 	}
-	return 0
+	return uint32(2000+k) * 32
 }
 
 // isFlatWord reports a word that introduces a flat's own number (not "no",

@@ -54,10 +54,12 @@ func TestParseStreetFlats(t *testing.T) {
 		{"Apartment 3/14 Elm Road", 14 * 32, elm, 3 * 32},
 		{"14, Elm Road", 14 * 32, elm, 0},
 		{"14a Elm Road", 14*32 + 1, elm, 0},
-		{"2nd Floor, 14 Elm Road", 14 * 32, elm, 0},
+		{"2nd Floor, 14 Elm Road", 14 * 32, elm, 2006 * 32},
 		{"Rose Cottage", 0, 0, 0},
-		{"Ground Floor Flat, 14 Elm Road", 14 * 32, elm, 28},
-		{"Top Flat, 14 Elm Road", 14 * 32, elm, 31},
+		{"Ground Floor Flat, 14 Elm Road", 14 * 32, elm, 2003 * 32},
+		{"Top Flat, 14 Elm Road", 14 * 32, elm, 2008 * 32},
+		{"1st Floor, 14 Elm Road", 14 * 32, elm, 2005 * 32},
+		{"Garden Flat, 14 Elm Road", 14 * 32, elm, 2004 * 32},
 	} {
 		h, st, f, _ := parseStreet(nil, c.text)
 		if h != c.house || st != c.street || f != c.flat {

@@ -19,8 +19,12 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	a.GivenName = ix.compareGiven(pq, p)
 	a.givenConflict = (a.GivenName == Exact || a.GivenName == Nickname || a.GivenName == Fuzzy && ix.firstGivenNear(pq, p)) &&
 		ix.secondGivenDiffers(pq, p)
-	if (a.GivenName == Exact || a.GivenName == Fuzzy) && pq.given2 == "" && p.given[1] != 0 && slices.Contains(prefixNames, pq.given) {
-		a.GivenName = Initial
+	if (a.GivenName == Exact || a.GivenName == Fuzzy) && (pq.given2 == "") != (p.given[1] == 0) &&
+		slices.Contains(prefixNames, ix.names.info(p.given[0]).s) {
+		// Mohammed alone against Mohammed Ali (or Mohammed Imran against
+		// Mohammed): the second name, which tells brothers apart, is on
+		// one side only. Like a second name that differs: with the mobile.
+		a.givenConflict = true
 	}
 	a.FamilyName = ix.compareFamily(pq, p)
 	if (a.GivenName == Different || a.GivenName == Phonetic) && a.FamilyName == Different {
@@ -30,9 +34,9 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	}
 	a.BirthDate = compareDates(pq.dob, p.dob)
 	// 1 January is recorded for many born where births were not
-	// registered: it tells brothers and namesakes apart far less than
-	// another date would.
-	a.placeholderDate = pq.dob%10000 == 101 || p.dob%10000 == 101
+	// registered: two such dates tell brothers and namesakes apart far
+	// less than other dates would (one is a plain date typed wrong).
+	a.placeholderDate = pq.dob%10000 == 101 && p.dob%10000 == 101
 	a.Gender = compareGender(pq.gender, p.gender)
 	a.Postcode = comparePostcode(pq.postcode, p)
 	a.Address = compareAddress(pq.house, pq.street, p)
@@ -56,7 +60,7 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	// Flat 2 and Flat 9 at 14 Elm Road: one building, two homes (and at
 	// Rose Court, with no number, in the holder's postcode).
 	a.otherFlat = pq.flat != 0 && p.flat != 0 && pq.flat != p.flat &&
-		(a.Address == Exact || a.Address == Missing && (a.Postcode == Exact || a.Postcode == OneCharOff))
+		(a.Address == Exact || a.Address == Street && !a.otherHouse || a.Address == Missing && (a.Postcode == Exact || a.Postcode == OneCharOff))
 }
 
 // fullElsewhere reports whether a full postcode q, in the district of one
@@ -273,11 +277,15 @@ func (ix *Index) firstGivenNear(pq *prepared, p *person) bool {
 }
 
 func (ix *Index) secondGivenDiffers(pq *prepared, p *person) bool {
-	if len(pq.given2) < 2 || p.given[1] == 0 {
+	if pq.given2 == "" || p.given[1] == 0 {
 		return false
 	}
 	m := ix.names.info(p.given[1])
-	if len(m.s) < 2 || pq.given2 == m.s {
+	if len(pq.given2) == 1 || len(m.s) == 1 {
+		// An initial: it differs if its letter does ("Mary J", Mary Kate).
+		return pq.given2[0] != m.s[0]
+	}
+	if pq.given2 == m.s {
 		return false
 	}
 	return !givenAgree(formalsOf(pq.given2), m) && !similar(pq.given2, m.s, givenFuzzy)

@@ -340,7 +340,11 @@ func (a *Agreement) Anchored() bool {
 			// The caller gave none; or the plan has none to check the
 			// caller's against: then with the mobile only.
 			return !a.givenUnrecorded || mobile
-		case Nickname, MiddleName, Phonetic, Initial, Swapped:
+		case Swapped:
+			// The holder's own names the other way round (a twin's are not
+			// his): as without the number.
+			return mobile || a.BirthDate == Exact && (a.Postcode == Exact || a.Address == Exact)
+		case Nickname, MiddleName, Phonetic, Initial:
 			return mobile
 		}
 		return false

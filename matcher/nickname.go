@@ -125,11 +125,11 @@ var variantSpellings = [][]string{
 }
 
 // prefixNames are first given names that many brothers (or sisters) share,
-// told apart by the second: Mohammed Ali and Mohammed Imran. Given alone
-// against a plan that records a second given name, such a name says no
-// more than an initial.
+// told apart by the second: Mohammed Ali and Mohammed Imran, Abdul Karim
+// and Abdul Rahman (read from the plan's first name, so a caller's typo of
+// it is caught too).
 var prefixNames = []string{"mohammed", "muhammad", "mohammad", "mohamed", "muhammed", "mohamad", "md", "mohd",
-	"syed", "mst", "mohd"}
+	"syed", "mst", "abdul", "abdal", "abd"}
 
 // variantOf maps each spelling in variantSpellings to its set's index.
 var variantOf = func() map[string]int {
