@@ -257,6 +257,19 @@ func houseNumber(tok []byte) uint32 {
 	return n*32 + letter
 }
 
+// nextWord returns the bounds of the space-separated word of b at or after i
+// (i == j at the end).
+func nextWord(b []byte, i int) (int, int) {
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	j := i
+	for j < len(b) && b[j] != ' ' {
+		j++
+	}
+	return i, j
+}
+
 // streetHash hashes the words of rest up to the first comma, spelling out a
 // final street-type abbreviation; 0 when there are no words. The street
 // ends before a flat word ("14 Elm Road Flat 9") and after its last
@@ -268,13 +281,8 @@ func streetHash(rest []byte) uint32 {
 	}
 	end, typed, n := len(rest), -1, 0
 	for i := 0; i < len(rest); {
-		for i < len(rest) && rest[i] == ' ' {
-			i++
-		}
-		j := i
-		for j < len(rest) && rest[j] != ' ' {
-			j++
-		}
+		var j int
+		i, j = nextWord(rest, i)
 		if j == i {
 			break
 		}
@@ -298,13 +306,8 @@ func streetHash(rest []byte) uint32 {
 	h := uint64(fnvOffset)
 	words := 0
 	for i := 0; i < len(rest); {
-		for i < len(rest) && rest[i] == ' ' {
-			i++
-		}
-		j := i
-		for j < len(rest) && rest[j] != ' ' {
-			j++
-		}
+		var j int
+		i, j = nextWord(rest, i)
 		if j > i {
 			if last != nil {
 				h = fnvBytes(h, last)

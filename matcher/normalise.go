@@ -174,8 +174,13 @@ func NormaliseGiven(dst []byte, s string) []byte {
 		n := copy(dst[start:], dst[start+next+1:])
 		dst = dst[:start+n]
 	}
-	// Drop trailing generational suffixes ("John Jnr"), keeping at least
-	// one token: they are not a second given name.
+	// Generational suffixes ("John Jnr") are not a second given name.
+	return dropSuffixes(dst, start)
+}
+
+// dropSuffixes drops trailing generational suffixes (Jnr, Snr, II) from the
+// tokens of dst after start, keeping at least one token.
+func dropSuffixes(dst []byte, start int) []byte {
 	for {
 		end := len(dst)
 		i := end
@@ -198,18 +203,7 @@ func NormaliseGiven(dst []byte, s string) []byte {
 func NormaliseFamily(dst []byte, s string) []byte {
 	start := len(dst)
 	dst = foldName(dst, s)
-	// Drop trailing suffixes, keeping at least one token.
-	for {
-		end := len(dst)
-		i := end
-		for i > start && dst[i-1] != ' ' {
-			i--
-		}
-		if i == start || !isSuffix(dst[i:end]) {
-			break
-		}
-		dst = dst[:i-1]
-	}
+	dst = dropSuffixes(dst, start)
 	// Merge particles: remove the space after a particle token.
 	w, run := start, start // run: where the token being written (merged so far) begins
 	for r := start; r < len(dst); {
