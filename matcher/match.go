@@ -372,11 +372,12 @@ func (a *Agreement) Anchored() bool {
 }
 
 // corroborated is the rest of the evidence a confident match needs. A valid
-// NHS number or a gender that differs rules it out. A postcode that differs
-// needs a personal identifier (NHS number, mobile) or the house number and
-// street to agree: otherwise a namesake born the same day elsewhere would
-// match. And when the birth date agrees only with a slip, the NHS number,
-// mobile, postcode or address must agree.
+// NHS number or a gender that differs rules it out. Without a personal
+// identifier (the NHS number, the holder's own mobile), so do the signs of
+// another person near the holder: a postcode elsewhere, another street,
+// another family name, another house or flat, a slipped birth date or
+// another surname in a care home, a slipped 1 January. And when the birth
+// date agrees only with a slip, the postcode or address must agree.
 func corroborated(a *Agreement) bool {
 	if a.NHSNumber == Different || a.Gender == Different {
 		return false
