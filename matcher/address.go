@@ -76,7 +76,10 @@ func communalAddress(text string) bool {
 		w := text[i:j]
 		i = j
 		if len(w) > 14 {
-			kind, found, joined = false, false, true
+			if found {
+				return true // no street type is this long ("Care Home Northamptonshire")
+			}
+			kind, joined = false, true
 			continue
 		}
 		var buf [14]byte
@@ -174,7 +177,15 @@ func parseStreet(buf []byte, text string) (house, street, flat uint32, _ []byte)
 		case flatWord && flat == 0 && len(tok) == 1 && tok[0] >= 'a' && tok[0] <= 'z':
 			flat = uint32(tok[0]-'a') + 1 // Flat B
 		case house == 0 && h != 0 && !flatWord && (!isSubBuilding(prev) || string(prev) == "no"):
-			house, street = h, streetHash(skipComma(buf[j:]))
+			rest := skipComma(buf[j:])
+			if len(rest) < len(buf[j:]) {
+				// "Block 3, 14 Elm Rd": a number after the comma is the
+				// house; the first one names the building.
+				if a, b := nextWord(rest, 0); houseNumber(rest[a:b]) != 0 {
+					break
+				}
+			}
+			house, street = h, streetHash(rest)
 		}
 		if house != 0 && flat != 0 {
 			break

@@ -59,8 +59,13 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	}
 	// Flat 2 and Flat 9 at 14 Elm Road: one building, two homes (and at
 	// Rose Court, with no number, in the holder's postcode).
+	// (The plan keeps the current address's flat only: the other arms
+	// hold for that address.)
+	cur := p.addr(0)
 	a.otherFlat = pq.flat != 0 && p.flat != 0 && pq.flat != p.flat &&
-		(a.Address == Exact || a.Address == Street && !a.otherHouse || a.Address == Missing && (a.Postcode == Exact || a.Postcode == OneCharOff))
+		(a.Address == Exact || a.Address == Street && !a.otherHouse && cur.street == pq.street ||
+			a.Address == Missing && (a.Postcode == Exact || a.Postcode == OneCharOff && cur.postcode.IsFull() && pq.postcode.IsFull() &&
+				postcodeOneOff(pq.postcode, cur.postcode)))
 }
 
 // fullElsewhere reports whether a full postcode q, in the district of one
@@ -154,19 +159,20 @@ func houseSlip(a, b uint32) bool {
 	if na == nb {
 		return la == lb || la == 0 || lb == 0
 	}
-	return la == lb && digitSlip(strconv.FormatUint(uint64(na), 10), strconv.FormatUint(uint64(nb), 10))
+	var ba, bb [10]byte // on the stack: compare runs for every candidate
+	return la == lb && digitSlip(strconv.AppendUint(ba[:0], uint64(na), 10), strconv.AppendUint(bb[:0], uint64(nb), 10))
 }
 
 // digitSlip reports two different decimal numbers one typing slip apart:
 // one digit one off, two adjacent digits swapped, or one digit doubled.
-func digitSlip(a, b string) bool {
+func digitSlip(a, b []byte) bool {
 	if len(a) > len(b) {
 		a, b = b, a
 	}
 	if len(b) == len(a)+1 {
 		// b is a with one digit typed twice.
 		for i := 1; i < len(b); i++ {
-			if b[i] == b[i-1] && b[:i]+b[i+1:] == a {
+			if b[i] == b[i-1] && string(b[:i]) == string(a[:i]) && string(b[i+1:]) == string(a[i:]) {
 				return true
 			}
 		}
@@ -259,12 +265,6 @@ func (ix *Index) compareGiven(pq *prepared, p *person) Level {
 	return Different
 }
 
-// secondGivenDiffers reports a caller's second given name that plainly
-// differs from the plan holder's (Mary-Jane for Mary-Kate, John Michael for
-// John Paul): the first names agree, but siblings may share a first name
-// and differ in the second, so the agreement needs a personal identifier to
-// anchor a match (Agreement.givenConflict). Initials and a record or a
-// caller without a second name say nothing.
 // firstGivenNear reports whether the caller's first given name is a typo
 // or another spelling of the plan holder's (Fuzzy from the first name
 // itself, not from the caller's name read without a stray space).
@@ -276,6 +276,12 @@ func (ix *Index) firstGivenNear(pq *prepared, p *person) bool {
 	return spellingVariant(pq.given, g) || similar(pq.given, g, givenFuzzy)
 }
 
+// secondGivenDiffers reports a caller's second given name that plainly
+// differs from the plan holder's (Mary-Jane for Mary-Kate, John Michael for
+// John Paul): the first names agree, but siblings may share a first name
+// and differ in the second, so the agreement needs a personal identifier to
+// anchor a match (Agreement.givenConflict). An initial differs when its
+// letter does; a record or a caller without a second name says nothing.
 func (ix *Index) secondGivenDiffers(pq *prepared, p *person) bool {
 	if pq.given2 == "" || p.given[1] == 0 {
 		return false
@@ -441,6 +447,8 @@ func compareDates(q, s Date) Level {
 
 func compareGender(q, s uint8) Level {
 	switch {
+	case q == s && q != genderUnknown:
+		return Exact
 	case q == genderUnknown || s == genderUnknown || q == genderOther || s == genderOther:
 		// "Other" against a recorded female or male is not a contradiction:
 		// records lag how people describe themselves.

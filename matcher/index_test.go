@@ -379,6 +379,13 @@ func TestMatchAllocations(t *testing.T) {
 		t.Errorf("Match allocates %.1f times per call, budget 5", allocs)
 	}
 	t.Logf("allocations per Match: %.1f", allocs)
+	// Comparing house numbers (a slip of 144 is 145, 114, 1444…) costs
+	// no allocation of its own.
+	for _, p := range [][2]uint32{{144 * 32, 145 * 32}, {144 * 32, 1444 * 32}, {14 * 32, 41 * 32}} {
+		if n := testing.AllocsPerRun(100, func() { houseSlip(p[0], p[1]) }); n != 0 {
+			t.Errorf("houseSlip(%d, %d) allocates %.0f times", p[0]/32, p[1]/32, n)
+		}
+	}
 }
 
 // The parts of a record beyond the first two addresses and phones, and its

@@ -130,10 +130,11 @@ type Agreement struct {
 	// care or nursing home, whose residents share postcode, address and
 	// phone (see corroborated).
 	communal bool
-	// otherFlat: the caller gave the plan holder's house and street but
-	// another flat in it, not a slip of its number (see corroborated).
+	// otherFlat: the caller gave the plan holder's building (house and
+	// street, or the postcode with no number) but another flat in it
+	// (see corroborated).
 	otherFlat bool
-	// placeholderDate: either birth date is 1 January (see corroborated).
+	// placeholderDate: both birth dates are 1 January (see corroborated).
 	placeholderDate bool
 }
 
