@@ -16,8 +16,9 @@ const (
 // compare fills the agreement of query pq with plan holder p.
 func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	a.NHSNumber = compareNHS(pq, p)
-	a.GivenName = ix.compareGiven(pq, p)
-	a.givenConflict = (a.GivenName == Exact || a.GivenName == Nickname || a.GivenName == Fuzzy && ix.firstGivenNear(pq, p)) &&
+	var near bool
+	a.GivenName, near = ix.compareGiven(pq, p)
+	a.givenConflict = (a.GivenName == Exact || a.GivenName == Nickname || a.GivenName == Fuzzy && near) &&
 		ix.secondGivenDiffers(pq, p)
 	if (a.GivenName == Exact || a.GivenName == Fuzzy) && (pq.given2 == "") != (p.given[1] == 0) &&
 		slices.Contains(prefixNames, ix.names.info(p.given[0]).s) {
@@ -61,11 +62,12 @@ func (ix *Index) compare(pq *prepared, p *person, a *Agreement) {
 	// Rose Court, with no number, in the holder's postcode).
 	// (The plan keeps the current address's flat only: the other arms
 	// hold for that address.)
-	cur := p.addr(0)
-	a.otherFlat = pq.flat != 0 && p.flat != 0 && pq.flat != p.flat &&
-		(a.Address == Exact || a.Address == Street && !a.otherHouse && cur.street == pq.street ||
+	if pq.flat != 0 && p.flat != 0 && pq.flat != p.flat {
+		cur := p.addr(0)
+		a.otherFlat = a.Address == Exact || a.Address == Street && !a.otherHouse && cur.street == pq.street ||
 			a.Address == Missing && (a.Postcode == Exact || a.Postcode == OneCharOff && cur.postcode.IsFull() && pq.postcode.IsFull() &&
-				postcodeOneOff(pq.postcode, cur.postcode)))
+				postcodeOneOff(pq.postcode, cur.postcode))
+	}
 }
 
 // fullElsewhere reports whether a full postcode q, in the district of one
@@ -210,70 +212,62 @@ func compareNHS(pq *prepared, p *person) Level {
 	return Different
 }
 
-func (ix *Index) compareGiven(pq *prepared, p *person) Level {
+// compareGiven compares the given names; near reports a Fuzzy that comes
+// from the first name itself (a typo or another spelling of it), not from
+// the caller's name read without a stray space.
+func (ix *Index) compareGiven(pq *prepared, p *person) (l Level, near bool) {
 	if pq.given == "" || p.given[0] == 0 {
-		return Missing
+		return Missing, false
 	}
 	g := ix.names.info(p.given[0])
 	if len(pq.given) == 1 || len(g.s) == 1 {
 		if pq.given[0] == g.s[0] {
-			return Initial
+			return Initial, false
 		}
-		return Different
+		return Different, false
 	}
 	if pq.given == g.s {
-		return Exact
+		return Exact, false
 	}
 	// Two spellings of one name (Lynn and Lynne, Graham and Graeme) are
 	// one person's, written either way: as a typo is.
-	if spellingVariant(pq.given, g.s) {
-		return Fuzzy
+	if pq.spellingOf(g.s) {
+		return Fuzzy, true
 	}
 	if givenAgree(pq.givenFormals, g) {
-		return Nickname
+		return Nickname, false
 	}
 	// A near spelling is a typo only if one of the two is not a name
 	// people are given: Jean and Joan, Paul and Paula are two people.
 	if similar(pq.given, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
-		return Fuzzy
+		return Fuzzy, true
 	}
 	// A stray space typed into the name ("Ja Xson", "Har Risn"), but not
 	// a name and a second name or initial ("Paul A" is not a typo of
 	// Paula: the first part is a name of its own, as the plan's is).
 	if pq.givenJoined != "" && similar(pq.givenJoined, g.s, givenFuzzy) && !(knownGiven(pq.given) && knownGiven(g.s)) {
-		return Fuzzy
+		return Fuzzy, false // the first name alone is no near spelling: it would have returned above
 	}
 	// A middle name, a second given name, or an alias given name.
 	for _, id := range p.given[1:] {
 		if id != 0 && ix.givenNamesAgree(pq.given, pq.givenFormals, ix.names.info(id)) {
-			return MiddleName
+			return MiddleName, false
 		}
 	}
 	if p.has&hasOtherGiven != 0 {
 		for _, id := range p.more.otherGiven {
 			if ix.givenNamesAgree(pq.given, pq.givenFormals, ix.names.info(id)) {
-				return MiddleName
+				return MiddleName, false
 			}
 		}
 	}
 	if pq.given2 != "" && pq.given2 == g.s {
-		return MiddleName
+		return MiddleName, false
 	}
 	if pq.givenSdx == g.sdx || pq.givenNYSIIS() == g.nys {
-		return Phonetic
+		return Phonetic, false
 	}
-	return Different
-}
-
-// firstGivenNear reports whether the caller's first given name is a typo
-// or another spelling of the plan holder's (Fuzzy from the first name
-// itself, not from the caller's name read without a stray space).
-func (ix *Index) firstGivenNear(pq *prepared, p *person) bool {
-	if p.given[0] == 0 {
-		return false
-	}
-	g := ix.names.info(p.given[0]).s
-	return spellingVariant(pq.given, g) || similar(pq.given, g, givenFuzzy)
+	return Different, false
 }
 
 // secondGivenDiffers reports a caller's second given name that plainly

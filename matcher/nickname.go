@@ -142,13 +142,13 @@ var variantOf = func() map[string]int {
 	return m
 }()
 
-// spellingVariant reports two different normalised given names that are
-// one name spelt two ways (variantSpellings).
-func spellingVariant(a, b string) bool {
-	i, ok := variantOf[a]
-	if !ok {
+// spellingOf reports whether the plan holder's given name g is another
+// spelling of the caller's (variantSpellings), the caller's set looked up
+// once, in prepare.
+func (pq *prepared) spellingOf(g string) bool {
+	if pq.givenVariant < 0 || g == pq.given {
 		return false
 	}
-	j, ok := variantOf[b]
-	return ok && i == j && a != b
+	j, ok := variantOf[g]
+	return ok && j == pq.givenVariant
 }

@@ -22,6 +22,7 @@ type prepared struct {
 	givenSdx     Soundex
 	givenNys     NYSIIS   // computed when first needed: givenNYSIIS
 	givenFormals []string // from the nickname table; nil if none
+	givenVariant int      // the given name's set in variantSpellings; -1 if none
 
 	family    string // normalised family name, parts space-separated
 	familyCmp string // family without spaces, for phonetic codes
@@ -138,9 +139,13 @@ func (pq *prepared) prepare(q *Query) error {
 	if len(pq.family) == 0 && !blank(q.FamilyName) {
 		return &InputError{Field: "family_name", Problem: "has no letters"}
 	}
+	pq.givenVariant = -1
 	if pq.given != "" {
 		pq.givenSdx = SoundexOf(pq.given)
 		pq.givenFormals = formalsOf(pq.given)
+		if i, ok := variantOf[pq.given]; ok {
+			pq.givenVariant = i
+		}
 	}
 	if pq.family != "" {
 		pq.familySdx = SoundexOf(pq.familyCmp)
