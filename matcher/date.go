@@ -36,10 +36,13 @@ func daysIn(y, m int) int {
 	return 31
 }
 
-// ParseDate reads ISO YYYY-MM-DD or UK DD/MM/YYYY (also D/M/YYYY and
-// DD-MM-YYYY), with surrounding spaces. The empty string is (0, nil); anything
-// else unreadable, or a date that does not exist, is an error naming neither
-// field nor value (the caller adds the field).
+// ParseDate reads ISO YYYY-MM-DD (also YYYY/MM/DD, YYYY.MM.DD) or UK
+// DD/MM/YYYY (also D/M/YYYY, DD-MM-YYYY, DD.MM.YYYY), or a date with the
+// month in words, as NHS screens show them ("07-Mar-1941", "7 March 1941",
+// "7th Mar 1941", "March 7, 1941"), with surrounding spaces. A two-digit
+// year is refused: its century is a guess. The empty string is (0, nil);
+// anything else unreadable, or a date that does not exist, is an error
+// naming neither field nor value (the caller adds the field).
 func ParseDate(s string) (Date, error) {
 	s = trimSpace(s)
 	if s == "" {
@@ -54,6 +57,9 @@ func ParseDate(s string) (Date, error) {
 		default:
 			return 0, errDateFormat
 		}
+	}
+	if hasLetter(s) {
+		return parseWordDate(s)
 	}
 	var parts [3]int
 	var widths [3]int
@@ -83,7 +89,9 @@ func ParseDate(s string) (Date, error) {
 	}
 	var y, m, d int
 	switch {
-	case widths[0] == 4 && widths[1] <= 2 && widths[2] <= 2 && sep == '-':
+	case widths[0] == 4 && widths[1] <= 2 && widths[2] <= 2:
+		// Year first, with dashes, slashes or dots: always year, month,
+		// day (no one writes year, day, month).
 		y, m, d = parts[0], parts[1], parts[2]
 	case widths[2] == 4 && widths[0] <= 2 && widths[1] <= 2:
 		d, m, y = parts[0], parts[1], parts[2]
@@ -95,6 +103,127 @@ func ParseDate(s string) (Date, error) {
 		return 0, errDateRange
 	}
 	return dt, nil
+}
+
+func hasLetter(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c >= 'a' && c <= 'z' {
+			return true
+		}
+	}
+	return false
+}
+
+// monthNames are the months in English; a word matching the start of one,
+// three letters or more, names it ("Mar", "Sept", "September").
+var monthNames = [12]string{"january", "february", "march", "april", "may", "june",
+	"july", "august", "september", "october", "november", "december"}
+
+// parseWordDate reads a date whose month is a word: day, month, year
+// ("07-Mar-1941", "7 March 1941", "7th Mar 1941") or month, day, year
+// ("March 7, 1941"), the parts separated by spaces, dashes, slashes, dots
+// or a comma. The day may carry st, nd, rd or th.
+func parseWordDate(s string) (Date, error) {
+	var parts [3]string
+	n := 0
+	for i := 0; i < len(s); {
+		for i < len(s) && isDateSep(s[i]) {
+			i++
+		}
+		j := i
+		for j < len(s) && !isDateSep(s[j]) {
+			j++
+		}
+		if j > i {
+			if n == 3 {
+				return 0, errDateFormat
+			}
+			parts[n] = s[i:j]
+			n++
+		}
+		i = j
+	}
+	if n != 3 {
+		return 0, errDateFormat
+	}
+	dayAt, monthAt := 0, 1
+	if m := monthOf(parts[0]); m != 0 {
+		dayAt, monthAt = 1, 0
+	}
+	m := monthOf(parts[monthAt])
+	d := dayOf(parts[dayAt])
+	y, ok := yearOf(parts[2])
+	if m == 0 || d == 0 || !ok {
+		return 0, errDateFormat
+	}
+	dt := MakeDate(y, m, d)
+	if dt == 0 {
+		return 0, errDateRange
+	}
+	return dt, nil
+}
+
+func isDateSep(c byte) bool {
+	return c == ' ' || c == '\t' || c == '-' || c == '/' || c == '.' || c == ','
+}
+
+// monthOf is the month a word names (1–12), or 0.
+func monthOf(w string) int {
+	if len(w) < 3 || len(w) > len("september") {
+		return 0
+	}
+	var lower [9]byte
+	for i := 0; i < len(w); i++ {
+		c := w[i] | 0x20
+		if c < 'a' || c > 'z' {
+			return 0
+		}
+		lower[i] = c
+	}
+	for i, name := range monthNames {
+		if len(w) <= len(name) && name[:len(w)] == string(lower[:len(w)]) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// dayOf reads a day of the month, 1–31, with or without an ordinal suffix;
+// 0 if it is not one.
+func dayOf(w string) int {
+	digits := 0
+	d := 0
+	for digits < len(w) && digits < 2 && w[digits] >= '0' && w[digits] <= '9' {
+		d = d*10 + int(w[digits]-'0')
+		digits++
+	}
+	if digits == 0 {
+		return 0
+	}
+	switch suffix := w[digits:]; suffix {
+	case "", "st", "nd", "rd", "th", "ST", "ND", "RD", "TH":
+	default:
+		return 0
+	}
+	if d < 1 || d > 31 {
+		return 0
+	}
+	return d
+}
+
+// yearOf reads a four-digit year.
+func yearOf(w string) (int, bool) {
+	if len(w) != 4 {
+		return 0, false
+	}
+	y := 0
+	for i := 0; i < 4; i++ {
+		if w[i] < '0' || w[i] > '9' {
+			return 0, false
+		}
+		y = y*10 + int(w[i]-'0')
+	}
+	return y, true
 }
 
 type dateError string

@@ -24,7 +24,32 @@ func TestParseDate(t *testing.T) {
 	check("1941-02-30", 0, true)
 	check("1941-13-01", 0, true)
 	check("31/04/1941", 0, true)
-	check("1941/03/07", 0, true) // ISO wants dashes
+	check("1941/03/07", 19410307, false) // year first is always year, month, day
+	check("1941.03.07", 19410307, false)
+	check("07.03.1941", 19410307, false)
+	check("1941/3/7", 19410307, false)
+	check("1941/07/03", 19410703, false)
+	check("1941/13/07", 0, true) // not year, day, month either
+	// The month in words, as NHS screens show dates.
+	check("07-Mar-1941", 19410307, false)
+	check("7 March 1941", 19410307, false)
+	check("7th March 1941", 19410307, false)
+	check("1ST JAN 1950", 19500101, false)
+	check("22nd Sept 1930", 19300922, false)
+	check("March 7, 1941", 19410307, false)
+	check("mar 7 1941", 19410307, false)
+	check(" 07 mar 1941 ", 19410307, false)
+	check("31 Apr 1941", 0, true) // no such day
+	check("29 Feb 1941", 0, true)
+	check("7 Mar 41", 0, true) // two-digit year
+	check("7 Ma 1941", 0, true) // too short to name a month
+	check("7 Marchy 1941", 0, true)
+	check("7 Mar 1941 12", 0, true)
+	check("Mar 1941", 0, true)
+	check("7 1941 Mar", 0, true)
+	check("7x Mar 1941", 0, true)
+	check("32 Mar 1941", 0, true)
+	check("7 Mar 1850", 0, true)
 	check("03/07/41", 0, true)   // two-digit year is ambiguous
 	check("yesterday", 0, true)
 	check("1941-03", 0, true)
@@ -71,6 +96,15 @@ func TestParsePostcode(t *testing.T) {
 	check("SW1A 1AAA", "", "", true)
 	check("QQQ", "", "", true)
 	check("SW1Ä1AA", "", "", true)
+	// Letter O or I for digit 0 or 1 (or the other way round), mended
+	// where only one reading has a postcode's shape.
+	check("SW1A OAA", "SW1A 0AA", "SW1A", false)
+	check("W1 OAX", "W1 0AX", "W1", false)
+	check("SWIA 1AA", "SW1A 1AA", "SW1A", false)
+	check("ec1a ibb", "EC1A 1BB", "EC1A", false)
+	check("0L9 6AB", "OL9 6AB", "OL9", false)
+	check("OOOOAA", "", "", true) // three readings: refused, not guessed
+	check("E1O 1AA", "E1O 1AA", "E1O", false) // already of a postcode's shape: kept as typed
 
 	oneOff := func(x, y string, want bool) {
 		t.Helper()

@@ -8,8 +8,11 @@ import "math/bits"
 type Postcode uint64
 
 // ParsePostcode reads a UK postcode in any case and spacing ("sw1a1aa",
-// " SW1A 1AA "), or an outward code alone ("SW1A"). The empty string is
-// (0, nil); anything that is not of a UK postcode's shape is an error.
+// " SW1A 1AA "), or an outward code alone ("SW1A"), with letter O or I
+// typed for digit 0 or 1 (or the other way round) mended where only one
+// reading has a postcode's shape ("SW1A OAA" is SW1A 0AA). The empty
+// string is (0, nil); anything else that is not of a UK postcode's shape
+// is an error.
 func ParsePostcode(s string) (Postcode, error) {
 	var buf [8]byte
 	n := 0
@@ -33,11 +36,7 @@ func ParsePostcode(s string) (Postcode, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	switch {
-	case validOutward(buf[:n]):
-	case n >= 5 && validOutward(buf[:n-3]) && validInward(buf[n-3:n]):
-	case n == 6 && string(buf[:6]) == "GIR0AA":
-	default:
+	if !postcodeShape(buf[:n]) && !readConfusables(buf[:n]) {
 		return 0, errPostcode
 	}
 	var p Postcode
@@ -45,6 +44,67 @@ func ParsePostcode(s string) (Postcode, error) {
 		p = p<<8 | Postcode(buf[i])
 	}
 	return p, nil
+}
+
+// postcodeShape reports whether b (uppercase, no spaces) has a UK
+// postcode's shape, or an outward code's.
+func postcodeShape(b []byte) bool {
+	n := len(b)
+	return validOutward(b) || n >= 5 && validOutward(b[:n-3]) && validInward(b[n-3:]) || string(b) == "GIR0AA"
+}
+
+// readConfusables mends b, of no postcode's shape, where letter O or I was
+// typed for digit 0 or 1 or the other way round ("SW1A OAA", "0L9 6AB",
+// "SWIA 1AA"), when exactly one choice of those characters gives a
+// postcode's shape; it reports whether it did. Two readings (or none) leave
+// b as it is: the caller gets the error rather than a guess.
+func readConfusables(b []byte) bool {
+	var at [7]int
+	k := 0
+	for i, c := range b {
+		if swapConfusable(c) != c {
+			at[k] = i
+			k++
+		}
+	}
+	if k == 0 {
+		return false
+	}
+	var try, found [7]byte
+	readings := 0
+	for mask := 1; mask < 1<<k; mask++ {
+		copy(try[:], b)
+		for j := range k {
+			if mask&(1<<j) != 0 {
+				try[at[j]] = swapConfusable(try[at[j]])
+			}
+		}
+		if postcodeShape(try[:len(b)]) {
+			readings++
+			found = try
+		}
+	}
+	if readings != 1 {
+		return false
+	}
+	copy(b, found[:len(b)])
+	return true
+}
+
+// swapConfusable turns O into 0, I into 1 and back; other characters are
+// returned as they are.
+func swapConfusable(c byte) byte {
+	switch c {
+	case 'O':
+		return '0'
+	case '0':
+		return 'O'
+	case 'I':
+		return '1'
+	case '1':
+		return 'I'
+	}
+	return c
 }
 
 type postcodeError string
