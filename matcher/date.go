@@ -122,7 +122,7 @@ var monthNames = [12]string{"january", "february", "march", "april", "may", "jun
 // parseWordDate reads a date whose month is a word: day, month, year
 // ("07-Mar-1941", "7 March 1941", "7th Mar 1941") or month, day, year
 // ("March 7, 1941"), the parts separated by spaces, dashes, slashes, dots
-// or a comma. The day may carry st, nd, rd or th.
+// or a comma. The day may carry its ordinal suffix (1st, 2nd, 3rd, 4th, 11th).
 func parseWordDate(s string) (Date, error) {
 	var parts [3]string
 	n := 0
@@ -200,13 +200,25 @@ func dayOf(w string) int {
 	if digits == 0 {
 		return 0
 	}
-	switch suffix := w[digits:]; suffix {
-	case "", "st", "nd", "rd", "th", "ST", "ND", "RD", "TH":
-	default:
-		return 0
-	}
 	if d < 1 || d > 31 {
 		return 0
+	}
+	if suffix := w[digits:]; suffix != "" {
+		// The suffix must be the day's own: "2st" or "1th" has lost a
+		// digit (21st, 11th), and is refused rather than guessed.
+		want := "th"
+		switch {
+		case d == 11 || d == 12 || d == 13:
+		case d%10 == 1:
+			want = "st"
+		case d%10 == 2:
+			want = "nd"
+		case d%10 == 3:
+			want = "rd"
+		}
+		if len(suffix) != 2 || suffix[0]|0x20 != want[0] || suffix[1]|0x20 != want[1] {
+			return 0
+		}
 	}
 	return d
 }
@@ -231,7 +243,7 @@ type dateError string
 func (e dateError) Error() string { return string(e) }
 
 const (
-	errDateFormat = dateError("not a date: want YYYY-MM-DD or DD/MM/YYYY")
+	errDateFormat = dateError("not a date: want YYYY-MM-DD, DD/MM/YYYY or 7 Mar 1941")
 	errDateRange  = dateError("not a real date of birth (impossible day or month, or year out of range)")
 )
 

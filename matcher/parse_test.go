@@ -41,16 +41,23 @@ func TestParseDate(t *testing.T) {
 	check(" 07 mar 1941 ", 19410307, false)
 	check("31 Apr 1941", 0, true) // no such day
 	check("29 Feb 1941", 0, true)
-	check("7 Mar 41", 0, true) // two-digit year
+	check("7 Mar 41", 0, true)  // two-digit year
 	check("7 Ma 1941", 0, true) // too short to name a month
 	check("7 Marchy 1941", 0, true)
 	check("7 Mar 1941 12", 0, true)
 	check("Mar 1941", 0, true)
 	check("7 1941 Mar", 0, true)
 	check("7x Mar 1941", 0, true)
+	check("2st Mar 1941", 0, true) // a lost digit (21st), not a guess
+	check("1th Mar 1941", 0, true)
+	check("11st May 1941", 0, true)
+	check("11th May 1941", 19410511, false)
+	check("23RD May 1941", 19410523, false)
+	check("12th May 1941", 19410512, false)
+	check("22nd May 1941", 19410522, false)
 	check("32 Mar 1941", 0, true)
 	check("7 Mar 1850", 0, true)
-	check("03/07/41", 0, true)   // two-digit year is ambiguous
+	check("03/07/41", 0, true) // two-digit year is ambiguous
 	check("yesterday", 0, true)
 	check("1941-03", 0, true)
 	check("1941-03-07-01", 0, true)
@@ -103,7 +110,14 @@ func TestParsePostcode(t *testing.T) {
 	check("SWIA 1AA", "SW1A 1AA", "SW1A", false)
 	check("ec1a ibb", "EC1A 1BB", "EC1A", false)
 	check("0L9 6AB", "OL9 6AB", "OL9", false)
-	check("OOOOAA", "", "", true) // three readings: refused, not guessed
+	check("OOOOAA", "", "", true) // no reading in a real area: refused, not guessed
+	check("S0508FF", "SO50 8FF", "SO50", false)
+	check("GIR OAA", "GIR 0AA", "GIR", false)
+	check("WIO", "W10", "W10", false)
+	// Digits in the postcode field with no real reading stay errors.
+	for _, garbage := range []string{"11", "OO", "1O", "1111111", "OIOIOIO", "10 1AA"} {
+		check(garbage, "", "", true)
+	}
 	check("E1O 1AA", "E1O 1AA", "E1O", false) // already of a postcode's shape: kept as typed
 
 	oneOff := func(x, y string, want bool) {

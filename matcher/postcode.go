@@ -1,6 +1,9 @@
 package matcher
 
-import "math/bits"
+import (
+	"math/bits"
+	"strings"
+)
 
 // Postcode is a UK postcode packed as its uppercase characters without the
 // space, one byte each from the high end ("SW1A1AA" → 0x5357314131414100).
@@ -8,9 +11,11 @@ import "math/bits"
 type Postcode uint64
 
 // ParsePostcode reads a UK postcode in any case and spacing ("sw1a1aa",
-// " SW1A 1AA "), or an outward code alone ("SW1A"), with letter O or I
-// typed for digit 0 or 1 (or the other way round) mended where only one
-// reading has a postcode's shape ("SW1A OAA" is SW1A 0AA). The empty
+// " SW1A 1AA "), or an outward code alone ("SW1A"). Input of no postcode's
+// shape with letter O or I typed for digit 0 or 1 (or the other way round)
+// is mended where only one reading is a real postcode's form ("SW1A OAA" is
+// SW1A 0AA; see readConfusables); input of a postcode's shape is kept as
+// typed. The empty
 // string is (0, nil); anything else that is not of a UK postcode's shape
 // is an error.
 func ParsePostcode(s string) (Postcode, error) {
@@ -55,9 +60,9 @@ func postcodeShape(b []byte) bool {
 
 // readConfusables mends b, of no postcode's shape, where letter O or I was
 // typed for digit 0 or 1 or the other way round ("SW1A OAA", "0L9 6AB",
-// "SWIA 1AA"), when exactly one choice of those characters gives a
-// postcode's shape; it reports whether it did. Two readings (or none) leave
-// b as it is: the caller gets the error rather than a guess.
+// "SWIA 1AA"), when exactly one choice of those characters gives a real
+// postcode's form (realPostcode); it reports whether it did. Two readings,
+// or none, leave b as it is: the caller gets the error rather than a guess.
 func readConfusables(b []byte) bool {
 	var at [7]int
 	k := 0
@@ -67,19 +72,19 @@ func readConfusables(b []byte) bool {
 			k++
 		}
 	}
-	if k == 0 {
+	if k == 0 || k > maxConfusables {
 		return false
 	}
 	var try, found [7]byte
 	readings := 0
-	for mask := 1; mask < 1<<k; mask++ {
+	for mask := 1; mask < 1<<k && readings < 2; mask++ {
 		copy(try[:], b)
 		for j := range k {
 			if mask&(1<<j) != 0 {
 				try[at[j]] = swapConfusable(try[at[j]])
 			}
 		}
-		if postcodeShape(try[:len(b)]) {
+		if realPostcode(try[:len(b)]) {
 			readings++
 			found = try
 		}
@@ -90,6 +95,63 @@ func readConfusables(b []byte) bool {
 	copy(b, found[:len(b)])
 	return true
 }
+
+// maxConfusables bounds the O, 0, I and 1 characters readConfusables tries
+// both ways (2^4 readings at most: a few hundred nanoseconds): a real
+// postcode has no more than four (CO10 0HU: no area has two of them, and
+// the inward code one), and input with more is refused as typed.
+const maxConfusables = 4
+
+// realPostcode is postcodeShape held to the rules real postcodes follow,
+// for choosing between readings: the area (the outward code's letters) is
+// one of the UK's, and a letter ending the outward code is one the Royal
+// Mail uses there.
+func realPostcode(b []byte) bool {
+	n := len(b)
+	switch {
+	case string(b) == "GIR0AA":
+		return true
+	case validOutward(b):
+		return realOutward(b)
+	}
+	return n >= 5 && validOutward(b[:n-3]) && validInward(b[n-3:]) && realOutward(b[:n-3])
+}
+
+// realOutward reports an outward code (of validOutward's shape) in a real
+// area whose letter after the district, if any, is one used there (A9A:
+// ABCDEFGHJKPSTUW; AA9A: ABEHMNPRVWXY).
+func realOutward(o []byte) bool {
+	area := 1
+	if isLetter(o[1]) {
+		area = 2
+	}
+	if !postcodeAreas[string(o[:area])] {
+		return false
+	}
+	last := o[len(o)-1]
+	if !isLetter(last) {
+		return true
+	}
+	if area == 1 {
+		return strings.IndexByte("ABCDEFGHJKPSTUW", last) >= 0
+	}
+	return strings.IndexByte("ABEHMNPRVWXY", last) >= 0
+}
+
+// postcodeAreas are the UK's postcode areas, with the Crown dependencies'
+// (GY, IM, JE): a fact of the Royal Mail's, as every postcode in
+// bench/data/postcodes.csv (ONS, OGL v3) shows.
+var postcodeAreas = func() map[string]bool {
+	m := make(map[string]bool)
+	for _, a := range strings.Fields(`AB AL B BA BB BD BH BL BN BR BS BT CA CB CF CH CM CO CR CT CV CW
+		DA DD DE DG DH DL DN DT DY E EC EH EN EX FK FY G GL GU GY HA HD HG HP HR HS HU HX IG IM IP
+		IV JE KA KT KW KY L LA LD LE LL LN LS LU M ME MK ML N NE NG NN NP NR NW OL OX PA PE PH PL
+		PO PR RG RH RM S SA SE SG SK SL SM SN SO SP SR SS ST SW SY TA TD TF TN TQ TR TS TW UB W WA
+		WC WD WF WN WR WS WV YO ZE`) {
+		m[a] = true
+	}
+	return m
+}()
 
 // swapConfusable turns O into 0, I into 1 and back; other characters are
 // returned as they are.
