@@ -372,26 +372,14 @@ func (c *Consumer) Usable(saved Offsets) error {
 // cleaner keeps a tombstone once it could remove it. A snapshot older than
 // that may predate a tombstone the log no longer holds (Snapshots.FitRetention).
 func (c *Consumer) DeleteRetention(ctx context.Context) (time.Duration, error) {
-	res, err := c.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: c.cfg.Topic, ConfigNames: []string{"delete.retention.ms"}}}})
+	ms, err := topicMillis(ctx, c.client, c.cfg.Topic, "delete.retention.ms")
 	if err != nil {
-		return 0, markAuth(fmt.Errorf("describe topic %s: %w", c.cfg.Topic, err))
+		return 0, markAuth(err)
 	}
-	for _, r := range res.Resources {
-		if r.Error != nil {
-			return 0, markAuth(fmt.Errorf("describe topic %s: %w", c.cfg.Topic, r.Error))
-		}
-		for _, e := range r.ConfigEntries {
-			if e.ConfigName == "delete.retention.ms" {
-				ms, err := strconv.ParseInt(e.ConfigValue, 10, 64)
-				if err != nil || ms < 0 {
-					return 0, fmt.Errorf("topic %s: delete.retention.ms %q is not a number of milliseconds", c.cfg.Topic, e.ConfigValue)
-				}
-				return time.Duration(ms) * time.Millisecond, nil
-			}
-		}
+	if ms < 0 {
+		return 0, fmt.Errorf("topic %s: delete.retention.ms %d is not a number of milliseconds", c.cfg.Topic, ms)
 	}
-	return 0, fmt.Errorf("topic %s: the broker did not give delete.retention.ms", c.cfg.Topic)
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // CaughtUp is closed once the index reflects every event that was in the
@@ -740,10 +728,59 @@ func led(md *kafka.MetadataResponse) bool {
 // an error. A refusal of auth's credentials or certificate, or of the
 // permission to create or describe the topic, is an ErrKafkaAuth.
 func CreateTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic string, partitions int, compact bool) error {
-	return markAuth(createTopic(ctx, brokers, auth, topic, partitions, compact))
+	var cfg []kafka.ConfigEntry
+	if compact {
+		cfg = append(cfg, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+	}
+	return CreateTopicConfig(ctx, brokers, auth, topic, partitions, cfg...)
 }
 
-func createTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic string, partitions int, compact bool) error {
+// CreateTopicConfig is CreateTopic with the topic's configuration given
+// (retention.ms, cleanup.policy, …): applied only when the topic is created
+// here; an existing topic is left as its operator configured it.
+func CreateTopicConfig(ctx context.Context, brokers []string, auth KafkaAuth, topic string, partitions int, cfg ...kafka.ConfigEntry) error {
+	return markAuth(createTopic(ctx, brokers, auth, topic, partitions, cfg))
+}
+
+// Retention is a topic's retention.ms: how long the broker keeps a message
+// before it may delete it; forever reports -1 (keep for good). A refusal of
+// the permission to describe the topic is an ErrKafkaAuth.
+func Retention(ctx context.Context, brokers []string, auth KafkaAuth, topic string) (d time.Duration, forever bool, err error) {
+	ms, err := topicMillis(ctx, auth.Client(brokers, 15*time.Second), topic, "retention.ms")
+	if err != nil {
+		return 0, false, markAuth(err)
+	}
+	if ms < 0 {
+		return 0, true, nil
+	}
+	return time.Duration(ms) * time.Millisecond, false, nil
+}
+
+// topicMillis reads a topic setting given in milliseconds (-1 included).
+func topicMillis(ctx context.Context, cl *kafka.Client, topic, name string) (int64, error) {
+	res, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{name}}}})
+	if err != nil {
+		return 0, fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return 0, fmt.Errorf("describe topic %s: %w", topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == name {
+				ms, err := strconv.ParseInt(e.ConfigValue, 10, 64)
+				if err != nil || ms < -1 {
+					return 0, fmt.Errorf("topic %s: %s %q is not a number of milliseconds", topic, name, e.ConfigValue)
+				}
+				return ms, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("topic %s: the broker did not give %s", topic, name)
+}
+
+func createTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic string, partitions int, cfg []kafka.ConfigEntry) error {
 	cl := auth.Client(brokers, 15*time.Second)
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
@@ -757,10 +794,6 @@ func createTopic(ctx context.Context, brokers []string, auth KafkaAuth, topic st
 		return nil
 	}
 	rf := min(3, len(md.Brokers))
-	cfg := []kafka.ConfigEntry{}
-	if compact {
-		cfg = append(cfg, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
-	}
 	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: topic, NumPartitions: partitions, ReplicationFactor: rf, ConfigEntries: cfg}}})
 	if err != nil {

@@ -243,7 +243,7 @@ type dateError string
 func (e dateError) Error() string { return string(e) }
 
 const (
-	errDateFormat = dateError("not a date: want YYYY-MM-DD, DD/MM/YYYY or 7 Mar 1941")
+	errDateFormat = dateError("not a date: want YYYY-MM-DD, DD/MM/YYYY or DD Mon YYYY")
 	errDateRange  = dateError("not a real date of birth (impossible day or month, or year out of range)")
 )
 

@@ -481,3 +481,70 @@ func TestFlagdAuditTopicOnceKafkaAnswers(t *testing.T) {
 		t.Error("no audit event on the topic")
 	}
 }
+
+// The audit topic flagd creates keeps its events for good (the broker's
+// default is often 7 days), or as long as -audit.retention says; a topic
+// that exists already is left as it is, with a warning when it keeps events
+// for less than asked.
+func TestFlagdAuditTopicRetention(t *testing.T) {
+	k := newKafkaEnv(t)
+	k.publish(t, upsertMsg(1, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	retention := func(topic string) string {
+		t.Helper()
+		d, forever, err := feed.Retention(ctx, k.brokers, feed.KafkaAuth{}, topic)
+		if err != nil {
+			t.Fatalf("retention of %s: %v", topic, err)
+		}
+		if forever {
+			return "forever"
+		}
+		return d.String()
+	}
+	start := func(audit string, more ...string) *flagdProc {
+		t.Helper()
+		p := startFlagd(t, append([]string{"-clients", fastClients(t, t.TempDir()), "-kafka.brokers", k.brokers[0],
+			"-kafka.topic", k.topic, "-audit.topic", audit}, more...)...)
+		p.waitReady(t, 60*time.Second)
+		feedtest.Eventually(t, 20*time.Second, "retention checked", func() bool {
+			return p.logged("audit topic keeps events") || p.logged(retentionWarning)
+		})
+		return p
+	}
+
+	created := k.topic + "-audit-kept"
+	p := start(created)
+	if got := retention(created); got != "forever" {
+		t.Errorf("created audit topic keeps events for %s, want forever", got)
+	}
+	if p.logged(retentionWarning) {
+		t.Error("warned of a topic that keeps events for good")
+	}
+	capped := k.topic + "-audit-capped"
+	start(capped, "-audit.retention", "720h")
+	if got := retention(capped); got != (720 * time.Hour).String() {
+		t.Errorf("created audit topic keeps events for %s, want 720h", got)
+	}
+
+	// A topic an operator made with an hour's retention: left as it is.
+	short := k.topic + "-audit-short"
+	if err := feed.CreateTopicConfig(ctx, k.brokers, feed.KafkaAuth{}, short, 1,
+		kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: "3600000"}); err != nil {
+		t.Fatal(err)
+	}
+	p = start(short)
+	if got := retention(short); got != "1h0m0s" {
+		t.Errorf("existing audit topic's retention changed to %s", got)
+	}
+	if !p.logged(retentionWarning) {
+		t.Errorf("no warning of an audit topic keeping events an hour; log: %v", p.logLines())
+	}
+	// Asked for no more than the topic keeps: no warning.
+	p = start(short, "-audit.retention", "30m")
+	if p.logged(retentionWarning) {
+		t.Error("warned though the topic keeps events as long as asked")
+	}
+}
+
+const retentionWarning = "audit topic keeps events for less than -audit.retention asks: the broker deletes older audit events; set its retention.ms"

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +55,12 @@ func (m *Main) setupLinksAndAudit(ctx context.Context) error {
 		m.auditor = alert.NewAuditor(alert.NewFileSink(f), 65536, m.Log, m.metrics.Registry)
 		m.api.SetAuditor(m.auditor)
 	} else if len(m.Config.KafkaBrokers) > 0 && m.Config.AuditTopic != "" && !m.Config.AuditNone {
-		m.ensureTopics(ctx, "audit", m.Config.AuditTopic)
+		ms := int64(-1) // for good
+		if r := m.Config.AuditRetention; r > 0 {
+			ms = r.Milliseconds()
+		}
+		m.ensureTopics(ctx, "audit", []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(ms, 10)}},
+			m.checkAuditRetention, m.Config.AuditTopic)
 		w := &kafka.Writer{Addr: kafka.TCP(m.Config.KafkaBrokers...), Transport: m.kafkaAuth.Transport(m.Config.KafkaClientID), Topic: m.Config.AuditTopic, Balancer: &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 10 * time.Millisecond, BatchSize: 1000, WriteTimeout: 10 * time.Second}
 		m.auditor = alert.NewAuditor(alert.KafkaSink{W: w}, 65536, m.Log, m.metrics.Registry)
@@ -132,7 +138,7 @@ func (m *Main) setupShared(ctx context.Context, clients *alert.Clients) {
 			RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, WriteTimeout: 10 * time.Second}
 		m.closers = append(m.closers, ew.Close, dw.Close)
 		events, dead = ew, dw
-		m.ensureTopics(ctx, "alerts", m.Config.AlertsTopic, m.Config.AlertsTopic+".dead-letters")
+		m.ensureTopics(ctx, "alerts", nil, nil, m.Config.AlertsTopic, m.Config.AlertsTopic+".dead-letters")
 	}
 	m.pusher = alert.NewPusher(alert.PushConfig{Window: m.Config.AlertsWindow}, rdb, clients, events, dead, m.Log, m.metrics.Registry)
 	m.api.SetPusher(m.pusher)
@@ -185,8 +191,9 @@ func (a platformAuth) client(base string) (*careplanclient.Client, *feed.TLSClie
 // broker unreachable at start must not leave them missing for the life of
 // the process (every audit event written to a topic that does not exist is
 // lost), nor hold up start-up and signals while it is tried. The replica
-// turns ready only once they exist (load waits for m.topics).
-func (m *Main) ensureTopics(ctx context.Context, what string, topics ...string) {
+// turns ready only once they exist (load waits for m.topics). A topic
+// created here is given cfg; then, once all exist, runs if not nil.
+func (m *Main) ensureTopics(ctx context.Context, what string, cfg []kafka.ConfigEntry, then func(context.Context), topics ...string) {
 	done := make(chan struct{})
 	m.topics = append(m.topics, done)
 	m.loading.Add(1)
@@ -197,7 +204,7 @@ func (m *Main) ensureTopics(ctx context.Context, what string, topics ...string) 
 			var err error
 			for _, t := range topics {
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				err = feed.CreateTopic(cctx, m.Config.KafkaBrokers, m.kafkaAuth, t, 3, false)
+				err = feed.CreateTopicConfig(cctx, m.Config.KafkaBrokers, m.kafkaAuth, t, 3, cfg...)
 				cancel()
 				if err != nil {
 					break
@@ -208,6 +215,9 @@ func (m *Main) ensureTopics(ctx context.Context, what string, topics ...string) 
 					m.Log.Info(what+" topics created", "topics", strings.Join(topics, ","))
 				}
 				close(done)
+				if then != nil {
+					then(ctx)
+				}
 				return
 			}
 			if ctx.Err() != nil {
@@ -234,4 +244,32 @@ func (m *Main) ensureTopics(ctx context.Context, what string, topics ...string) 
 			backoff = min(2*backoff, 30*time.Second)
 		}
 	}()
+}
+
+// checkAuditRetention warns when the audit topic keeps its events for less
+// than -audit.retention asks (for good, by default): a topic an operator
+// made, or made before, that flagd leaves as it is. The broker deletes
+// older audit events, and `flagd audit` cannot find them.
+func (m *Main) checkAuditRetention(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	topic := m.Config.AuditTopic
+	d, forever, err := feed.Retention(cctx, m.Config.KafkaBrokers, m.kafkaAuth, topic)
+	wanted := "for good"
+	if m.Config.AuditRetention > 0 {
+		wanted = m.Config.AuditRetention.String()
+	}
+	switch {
+	case err != nil:
+		m.Log.Warn("audit topic's retention.ms not read: check it keeps audit events as long as your records policy asks", "topic", topic, "err", err.Error())
+	case !forever && (m.Config.AuditRetention == 0 || d < m.Config.AuditRetention):
+		m.Log.Warn("audit topic keeps events for less than -audit.retention asks: the broker deletes older audit events; set its retention.ms",
+			"topic", topic, "retention", d.String(), "wanted", wanted)
+	default:
+		kept := "for good"
+		if !forever {
+			kept = d.String()
+		}
+		m.Log.Info("audit topic keeps events", "topic", topic, "retention", kept)
+	}
 }

@@ -71,6 +71,9 @@ type Config struct {
 	AlertsWindow time.Duration
 	AlertsTopic  string
 	AuditTopic   string
+	// AuditRetention is how long an audit topic flagd creates keeps its
+	// events (retention.ms); 0 keeps them for good.
+	AuditRetention time.Duration
 
 	// UnknownEnv names the FLAGD_… variables set that name no flag (a
 	// misspelling, or another program's): warned of at start.
@@ -114,6 +117,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	alertsTopic := e.String("alerts.topic", "plan-alerts", "push alerts: Kafka topic for alert events (empty: webhooks only)")
 	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines); without it, with Kafka, to -audit.topic")
 	auditTopic := e.String("audit.topic", "lookup-audit", "Kafka topic for audit events when following Kafka without -audit.file")
+	auditRetention := e.Duration("audit.retention", 0, "how long the audit topic keeps events, set when flagd creates it (0: for good, retention.ms -1; the broker's default is often 7 days); an existing topic is left as configured, with a warning if it keeps events for less")
 	auditNone := e.Bool("audit.none", false, "serve without an audit trail (a trial, a test); without it flagd will not start with nowhere to audit to (-audit.file, or -audit.topic following Kafka; -demo audits to a file of its own)")
 	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "a snapshot whose offsets were last at the log's head longer ago is not used at start (lowered to half the topic's delete.retention.ms if above it)")
 	fs.Usage = func() {
@@ -139,7 +143,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		SnapshotInterval: *snapEvery, SnapshotMaxAge: *snapAge,
 		LinkBaseURL: *linkBase, LinkKeyFile: *linkKeys, LinkTTL: *linkTTL, AuditFile: *audit, AuditNone: *auditNone,
 		PlatformURL: strings.TrimRight(*platform, "/"), PlatformAuth: platformAuthf(), ReconcileInterval: *reconcile,
-		AlertsWindow: *alertsWindow, AlertsTopic: *alertsTopic, AuditTopic: *auditTopic}
+		AlertsWindow: *alertsWindow, AlertsTopic: *alertsTopic, AuditTopic: *auditTopic, AuditRetention: *auditRetention}
 	for _, b := range strings.Split(*brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			if !isHostPort(b) {
@@ -251,6 +255,14 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 			return c, fmt.Errorf("%s has no effect with -audit.file: audit events go to the file", how)
 		case c.AuditNone:
 			return c, fmt.Errorf("%s and -audit.none contradict each other", how)
+		}
+	}
+	if how := e.given("audit.retention"); how != "" {
+		switch {
+		case c.AuditRetention < 0:
+			return c, fmt.Errorf("%s must not be negative (0 keeps audit events for good)", how)
+		case !kafka || c.AuditFile != "" || c.AuditNone || c.AuditTopic == "":
+			return c, fmt.Errorf("%s has no effect without an audit topic (-kafka.brokers, without -audit.file or -audit.none)", how)
 		}
 	}
 	// Every lookup is audited (DESIGN.md): a replica with nowhere to write

@@ -358,6 +358,9 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.topic", ""}, [2]string{}, "lookups would not be audited: give -audit.file or -audit.topic, or -audit.none"},
 		{[]string{"-clients", "c", "-events", "e", "-audit.file", "a", "-audit.none"}, [2]string{}, "-audit.file and -audit.none contradict"},
 		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.topic", "audit", "-audit.none"}, [2]string{}, "-audit.topic and -audit.none contradict"},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.retention", "-1h"}, [2]string{}, "-audit.retention must not be negative"},
+		{[]string{"-clients", "c", "-events", "e", "-audit.file", "a", "-audit.retention", "720h"}, [2]string{}, "-audit.retention has no effect without an audit topic"},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.file", "a"}, [2]string{"FLAGD_AUDIT_RETENTION", "720h"}, "FLAGD_AUDIT_RETENTION (-audit.retention) has no effect without an audit topic"},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			if c.env[0] != "" {
