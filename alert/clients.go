@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 )
 
 // Scopes a client can hold.
@@ -56,9 +57,48 @@ func (c *Client) Has(scope string) bool {
 	return false
 }
 
-// Clients authenticates bearer tokens.
+// Clients authenticates bearer tokens. Replace swaps in a clients file
+// read again while lookups are served.
 type Clients struct {
-	list []*Client
+	list atomic.Pointer[[]*Client] // never nil once parsed; the slice is not changed after it is stored
+}
+
+// current returns the clients now in force.
+func (cs *Clients) current() []*Client { return *cs.list.Load() }
+
+// Replace makes next's clients the ones in force from now on: a clients
+// file read again, to add a client, revoke a token or change a rate
+// without a restart. A client whose ID both hold keeps its rate limiter
+// (its tokens, set to the new rate), so reading the file again hands no
+// client a fresh burst. A lookup already authenticated finishes as the
+// client it was. It returns the IDs added and removed, and how many were
+// kept; next must not be used after.
+func (cs *Clients) Replace(next *Clients) (added, removed []string, kept int) {
+	old := map[string]*Client{}
+	for _, c := range cs.current() {
+		old[c.ID] = c
+	}
+	list := next.current()
+	for _, c := range list {
+		o, ok := old[c.ID]
+		if !ok {
+			added = append(added, c.ID)
+			continue
+		}
+		kept++
+		delete(old, c.ID)
+		c.limiter = o.limiter
+		if c.ratePerS != o.ratePerS {
+			c.limiter.setRate(c.ratePerS)
+		}
+	}
+	for _, c := range cs.current() {
+		if _, gone := old[c.ID]; gone {
+			removed = append(removed, c.ID)
+		}
+	}
+	cs.list.Store(&list)
+	return added, removed, kept
 }
 
 // ParseClients reads a clients file's JSON and checks every entry.
@@ -98,7 +138,7 @@ func parseClients(b []byte, now func() int64) (*Clients, error) {
 	if len(cfg) == 0 {
 		return nil, errors.New("holds no clients: every lookup would be refused 401")
 	}
-	cs := &Clients{}
+	var list []*Client
 	seen := map[string]bool{}
 	byHash := map[[32]byte]int{} // token hash → index of the entry holding it
 	for i, c := range cfg {
@@ -144,15 +184,17 @@ func parseClients(b []byte, now func() int64) (*Clients, error) {
 				i+1, c.ID, j+1, cfg[j].ID)
 		}
 		byHash[cl.hash] = i
-		cs.list = append(cs.list, cl)
+		list = append(list, cl)
 	}
+	cs := &Clients{}
+	cs.list.Store(&list)
 	return cs, nil
 }
 
 // WithWebhook returns the IDs of the clients that take push alerts.
 func (cs *Clients) WithWebhook() []string {
 	var ids []string
-	for _, c := range cs.list {
+	for _, c := range cs.current() {
 		if c.webhookURL != "" {
 			ids = append(ids, c.ID)
 		}
@@ -163,7 +205,7 @@ func (cs *Clients) WithWebhook() []string {
 // Webhook returns where the client takes push alerts and the secret that
 // signs them; ok is false when it takes none.
 func (cs *Clients) Webhook(id string) (url string, secret []byte, ok bool) {
-	for _, c := range cs.list {
+	for _, c := range cs.current() {
 		if c.ID == id && c.webhookURL != "" {
 			return c.webhookURL, c.webhookSecret, true
 		}
@@ -193,7 +235,7 @@ func (cs *Clients) Authenticate(token []byte) *Client {
 	}
 	h := sha256.Sum256(token)
 	var found *Client
-	for _, c := range cs.list {
+	for _, c := range cs.current() {
 		if subtle.ConstantTimeCompare(h[:], c.hash[:]) == 1 {
 			found = c
 		}

@@ -3,8 +3,10 @@ package alert
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Two clients holding one token would have every lookup put down to one of
@@ -56,6 +58,89 @@ func TestLoadClientsRefusesEmptyAndUnknownKeys(t *testing.T) {
 		_, err := LoadClients(path, func() int64 { return 0 })
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("%q: error %v, want one naming %s and saying %q", c.body, err, path, c.want)
+		}
+	}
+}
+
+// A clients file read again: a revoked token stops authenticating at once,
+// a new one starts, and a client kept keeps its token bucket (no fresh
+// burst from reading the file again) at its new rate.
+func TestClientsReplace(t *testing.T) {
+	var clock int64
+	now := func() int64 { return clock }
+	parse := func(js string) *Clients {
+		t.Helper()
+		cs, err := ParseClients([]byte(js), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	cs := parse(`[{"id":"cad","token_sha256":"` + TokenHash("cad-1") + `","scopes":["lookup"],"rate_per_s":10},
+		{"id":"old","token_sha256":"` + TokenHash("old") + `","scopes":["lookup"]}]`)
+	cad := cs.Authenticate([]byte("cad-1"))
+	for cad.limiter.tokens >= 1 {
+		cad.limiter.allow()
+	}
+	added, removed, kept := cs.Replace(parse(`[{"id":"cad","token_sha256":"` + TokenHash("cad-2") + `","scopes":["lookup"],"rate_per_s":20},
+		{"id":"new","token_sha256":"` + TokenHash("new") + `","scopes":["lookup"]}]`))
+	if !slices.Equal(added, []string{"new"}) || !slices.Equal(removed, []string{"old"}) || kept != 1 {
+		t.Errorf("added %v removed %v kept %d; want [new] [old] 1", added, removed, kept)
+	}
+	for tok, want := range map[string]string{"cad-1": "", "old": "", "cad-2": "cad", "new": "new"} {
+		got := ""
+		if c := cs.Authenticate([]byte(tok)); c != nil {
+			got = c.ID
+		}
+		if got != want {
+			t.Errorf("token %s authenticates as %q, want %q", tok, got, want)
+		}
+	}
+	cad2 := cs.Authenticate([]byte("cad-2"))
+	if ok, _ := cad2.limiter.allow(); ok {
+		t.Error("a client kept got a fresh burst from the file read again")
+	}
+	if cad2.limiter.rate != 20 {
+		t.Errorf("kept client's rate %g, want the new 20", cad2.limiter.rate)
+	}
+	clock += int64(time.Second) / 10 // a tenth of a second at 20 a second: two lookups
+	for i := range 2 {
+		if ok, _ := cad2.limiter.allow(); !ok {
+			t.Fatalf("lookup %d refused after a tenth of a second at the new rate", i+1)
+		}
+	}
+	if ok, _ := cad2.limiter.allow(); ok {
+		t.Error("a third lookup served within the tenth of a second")
+	}
+}
+
+// Lookups authenticate while the file is read again (run with -race).
+func TestClientsReplaceWhileServing(t *testing.T) {
+	now := func() int64 { return time.Now().UnixNano() }
+	mk := func(tok string) *Clients {
+		cs, err := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash(tok)+`","scopes":["lookup"]},
+			{"id":"steady","token_sha256":"`+TokenHash("steady")+`","scopes":["lookup"]}]`), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	cs := mk("a")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			cs.Replace(mk([]string{"a", "b"}[i%2]))
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		if c := cs.Authenticate([]byte("steady")); c == nil || c.ID != "steady" {
+			t.Fatal("a client in every version of the file refused while it was read again")
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,8 +32,8 @@ type RateShare struct {
 	log     *slog.Logger
 	up      prometheus.Gauge
 
-	own map[*Client]*ownCounts
-	ok  bool // the last exchange with Redis succeeded
+	own map[string]*ownCounts // by client ID: a clients file read again keeps a client's counts
+	ok  bool                  // the last exchange with Redis succeeded
 }
 
 // ownCounts is what this replica reported for a client in the last two
@@ -88,7 +89,7 @@ func NewRateShare(cfg RateShareConfig, rdb *redis.Client, clients *Clients, log 
 	r := &RateShare{rdb: rdb, clients: clients, period: cfg.Period, prefix: cfg.Prefix, log: log,
 		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "planflag_rate_share_up",
 			Help: "1 while clients' rates are shared with the other replicas through Redis; 0 while each replica serves each client at its whole rate."}),
-		own: map[*Client]*ownCounts{}, ok: true}
+		own: map[string]*ownCounts{}, ok: true}
 	if reg != nil {
 		reg.MustRegister(r.up)
 	}
@@ -117,17 +118,25 @@ func (r *RateShare) Run(ctx context.Context) {
 func (r *RateShare) exchange(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, max(r.period, 500*time.Millisecond))
 	defer cancel()
-	list := r.clients.list
+	list := r.clients.current()
 	taken := make([]int64, len(list))
 	for i, c := range list {
 		taken[i] = c.limiter.takeCount()
 	}
-	cmds, err := r.send(ctx, taken)
+	if len(r.own) > len(list) {
+		// Clients the file no longer holds.
+		for id := range r.own {
+			if !slices.ContainsFunc(list, func(c *Client) bool { return c.ID == id }) {
+				delete(r.own, id)
+			}
+		}
+	}
+	cmds, err := r.send(ctx, list, taken)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// Redis does not hold the script yet (the first exchange, or Redis
 		// restarted): load it and send again.
 		if err = rateShareScript.Load(ctx, r.rdb).Err(); err == nil {
-			cmds, err = r.send(ctx, taken)
+			cmds, err = r.send(ctx, list, taken)
 		}
 	}
 	if err != nil {
@@ -154,10 +163,10 @@ func (r *RateShare) exchange(ctx context.Context) {
 			continue
 		}
 		sec, ms, cur, prev := v[0], v[1], v[2], v[3]
-		own := r.own[c]
+		own := r.own[c.ID]
 		if own == nil {
 			own = &ownCounts{sec: sec}
-			r.own[c] = own
+			r.own[c.ID] = own
 		}
 		switch {
 		case sec == own.sec+1:
@@ -180,10 +189,10 @@ func (r *RateShare) exchange(ctx context.Context) {
 
 // send reports each client's count and reads the counts back, in one round
 // trip.
-func (r *RateShare) send(ctx context.Context, taken []int64) ([]*redis.Cmd, error) {
+func (r *RateShare) send(ctx context.Context, list []*Client, taken []int64) ([]*redis.Cmd, error) {
 	cmds := make([]*redis.Cmd, len(taken))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, c := range r.clients.list {
+		for i, c := range list {
 			cmds[i] = rateShareScript.EvalSha(ctx, p, []string{r.prefix + c.ID}, taken[i])
 		}
 		return nil
@@ -193,7 +202,7 @@ func (r *RateShare) send(ctx context.Context, taken []int64) ([]*redis.Cmd, erro
 
 // whole gives every client its whole rate on this replica.
 func (r *RateShare) whole() {
-	for _, c := range r.clients.list {
+	for _, c := range r.clients.current() {
 		c.limiter.setRate(c.ratePerS)
 	}
 }

@@ -26,7 +26,7 @@ func shareReplica(t *testing.T, rdb *redis.Client, prefix string, rate int) (*Cl
 		t.Fatal(err)
 	}
 	rs := NewRateShare(RateShareConfig{Period: 50 * time.Millisecond, Prefix: prefix}, rdb, clients, slog.New(slog.DiscardHandler), nil)
-	return clients.list[0], rs, rs.up
+	return clients.current()[0], rs, rs.up
 }
 
 // sharingReplicas starts n replicas' RateShares for one client (rate_per_s

@@ -43,9 +43,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 	m := &Main{Config: cfg, Log: log, Stdout: stdout}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reads the clients file again (ReloadClients), from the
+	// start: a hangup must never end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = m.ReloadClients() // logged; the clients before stay in force
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	select {
 	case <-ctx.Done():
 		stop() // a second signal ends the process the default way, mid-shutdown

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/planflag/planflag/alert"
@@ -317,8 +318,14 @@ type Main struct {
 	auditor *alert.Auditor
 	pusher  *alert.Pusher
 	rates   *alert.RateShare // clients' rates shared with the other replicas (with Redis)
-	closers []func() error
-	feedM   *feed.Metrics
+	// clients are the clients in force (ReloadClients replaces them), read
+	// again with the rate limiters' clock, limiterNow; reloads counts the
+	// readings by result.
+	clients    *alert.Clients
+	limiterNow func() int64
+	reloads    *prometheus.CounterVec
+	closers    []func() error
+	feedM      *feed.Metrics
 	// kafkaAuth is how every Kafka client reaches the brokers (from
 	// Config.KafkaAuth).
 	kafkaAuth feed.KafkaAuth
@@ -362,14 +369,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := checkEventsFile(m.Config.Events); err != nil {
 		return err
 	}
-	if ids := clients.WithWebhook(); len(ids) > 0 && (m.Config.RedisAddr == "" || len(m.Config.KafkaBrokers) == 0) {
-		// A webhook that could never be called is refused, as a flag
-		// whose feature is off is: its client expects alerts.
-		return fmt.Errorf("clients file: %s take push alerts (webhook_url), which need -kafka.brokers and -redis.addr",
-			strings.Join(ids, ", "))
+	if err := m.checkWebhooks(clients); err != nil {
+		return err
 	}
+	m.clients, m.limiterNow = clients, now
 	m.failed = make(chan error, 1)
 	m.metrics = alert.NewMetrics()
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_clients_reloads_total",
+		Help: "Readings of the clients file after start (SIGHUP), by result: ok, or error (the clients before stayed in force)."}, []string{"result"})
+	m.metrics.Registry.MustRegister(m.reloads)
 	if len(m.Config.KafkaBrokers) > 0 {
 		if m.kafkaAuth, err = m.Config.KafkaAuth.Build(); err != nil {
 			return fmt.Errorf("-kafka.tls…/-kafka.sasl… settings: %w", err)
@@ -774,5 +782,42 @@ func (m *Main) serveDebug() error {
 	go func() { _ = srv.Serve(ln) }()
 	m.closers = append(m.closers, srv.Close)
 	m.Log.Info("serving runtime profiles", "addr", m.DebugAddr)
+	return nil
+}
+
+// checkWebhooks refuses clients that take push alerts when flagd has no
+// way to send them: a webhook that could never be called is refused, as a
+// flag whose feature is off is, since its client expects alerts.
+func (m *Main) checkWebhooks(clients *alert.Clients) error {
+	if ids := clients.WithWebhook(); len(ids) > 0 && (m.Config.RedisAddr == "" || len(m.Config.KafkaBrokers) == 0) {
+		return fmt.Errorf("clients file: %s take push alerts (webhook_url), which need -kafka.brokers and -redis.addr",
+			strings.Join(ids, ", "))
+	}
+	return nil
+}
+
+// ReloadClients reads the clients file again (flagd does on SIGHUP), so
+// that a client can be added, a token revoked or a rate changed without a
+// restart: the new clients are in force for the next lookup. A file that
+// cannot be read, or is refused as at start, changes nothing: the clients
+// before stay in force, and the error is logged and returned.
+func (m *Main) ReloadClients() error {
+	path := m.Config.Clients
+	if path == "" {
+		path = m.demoClientsFile
+	}
+	next, err := alert.LoadClients(path, m.limiterNow)
+	if err == nil {
+		err = m.checkWebhooks(next)
+	}
+	if err != nil {
+		m.reloads.WithLabelValues("error").Inc()
+		m.Log.Error("clients file not read again; the clients before stay in force", "err", err.Error())
+		return err
+	}
+	added, removed, kept := m.clients.Replace(next)
+	m.reloads.WithLabelValues("ok").Inc()
+	m.Log.Info("clients file read again", "clients", kept+len(added),
+		"added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
 	return nil
 }

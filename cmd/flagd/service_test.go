@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -576,4 +577,97 @@ func TestDemoOutput(t *testing.T) {
 		strings.Count(out, "Bearer $TOKEN") != 3 {
 		t.Errorf("demo output with -clients:\n%s", out)
 	}
+}
+
+// The clients file read again (SIGHUP): a revoked token is refused at
+// once, a new one served; a file refused as at start changes nothing.
+func TestServiceClientsReloaded(t *testing.T) {
+	var logs lockedBuffer
+	m := bootLogged(t, &logs, eventsFile(t))
+	defer m.Close()
+	waitReady(t, m)
+	q := `{"given_name":"Margaret","family_name":"O'Brien","birth_date":"1941-03-07"}`
+	status := func(token string) int { t.Helper(); return post(t, m, token, q).status }
+	if s := status(tokenCAD); s != 200 {
+		t.Fatalf("before: %d", s)
+	}
+	write := func(cfg []alert.ClientConfig) {
+		t.Helper()
+		b, _ := json.Marshal(cfg)
+		if err := os.WriteFile(m.Config.Clients, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write([]alert.ClientConfig{{ID: "las-cad-2", TokenSHA256: alert.TokenHash("rotated-token"), Scopes: []string{"lookup"}}})
+	if err := m.ReloadClients(); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(tokenCAD); s != 401 {
+		t.Errorf("revoked token: %d, want 401", s)
+	}
+	if s := status("rotated-token"); s != 200 {
+		t.Errorf("new token: %d, want 200", s)
+	}
+	if !strings.Contains(logs.String(), `"msg":"clients file read again","clients":1,"added":"las-cad-2","removed":"las-cad,auditor,slow"`) {
+		t.Errorf("reload not logged as expected:\n%s", logs.String())
+	}
+	// A broken file, and one whose webhook flagd could not serve: the
+	// clients before stay in force.
+	for _, bad := range []func(){
+		func() { os.WriteFile(m.Config.Clients, []byte(`[{"id":"x"`), 0o600) },
+		func() {
+			write([]alert.ClientConfig{{ID: "hooked", TokenSHA256: alert.TokenHash("hooked"), Scopes: []string{"lookup"},
+				WebhookURL: "https://cad.invalid/alerts", WebhookSecret: "0123456789abcdef"}})
+		},
+	} {
+		bad()
+		if err := m.ReloadClients(); err == nil {
+			t.Error("a refused clients file read without error")
+		}
+		if s := status("rotated-token"); s != 200 {
+			t.Errorf("after a refused file, the token in force: %d, want 200", s)
+		}
+	}
+	if got := metricLine(t, m, `planflag_clients_reloads_total{result="error"}`); got != "2" {
+		t.Errorf("reload errors counted %q, want 2", got)
+	}
+	if strings.Contains(logs.String(), "rotated-token") || strings.Contains(logs.String(), alert.TokenHash("rotated-token")) {
+		t.Error("a token or its hash logged")
+	}
+}
+
+// lockedBuffer is a log sink the service's goroutines may write at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// metricLine returns the value of the /metrics sample named (with its
+// labels), or "" if there is none.
+func metricLine(t *testing.T, m *Main, sample string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + m.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(text), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			return v
+		}
+	}
+	return ""
 }

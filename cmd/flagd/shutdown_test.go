@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planflag/planflag/alert"
 	"github.com/planflag/planflag/feed/feedtest"
 	"github.com/planflag/planflag/matcher"
 )
@@ -259,4 +261,46 @@ func holdDrain(t *testing.T, addr string) net.Conn {
 	conn.SetReadDeadline(time.Time{})
 	io.WriteString(conn, lookupBody[:10])
 	return conn
+}
+
+// SIGHUP reads the clients file again and nothing else: the process goes
+// on serving, with the new clients.
+func TestFlagdSIGHUPReadsClients(t *testing.T) {
+	dir := t.TempDir()
+	clients := clientsFile(t, dir)
+	p := startFlagd(t, "-clients", clients, "-events", eventsFile(t), "-audit.none")
+	p.waitReady(t, 10*time.Second)
+	status := func(token string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+p.addr+"/v1/lookup", strings.NewReader(lookupBody))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status(tokenCAD); s != 200 {
+		t.Fatalf("before: %d", s)
+	}
+	b, _ := json.Marshal([]alert.ClientConfig{{ID: "las-cad", TokenSHA256: alert.TokenHash("token-cad-2"), Scopes: []string{"lookup"}}})
+	if err := os.WriteFile(clients, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	feedtest.Eventually(t, 10*time.Second, "clients read again", func() bool { return p.logged("clients file read again") })
+	if s := status(tokenCAD); s != 401 {
+		t.Errorf("revoked token: %d, want 401", s)
+	}
+	if s := status("token-cad-2"); s != 200 {
+		t.Errorf("new token: %d, want 200", s)
+	}
+	select {
+	case <-p.done:
+		t.Fatal("flagd ended on SIGHUP")
+	default:
+	}
 }
