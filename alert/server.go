@@ -57,18 +57,19 @@ type Server struct {
 	// locked map lookup a request.
 	counters sync.Map
 
-	linker  *careplanclient.Linker // nil: answers carry no links
-	auditor *Auditor               // nil: no audit trail
-	pusher  *Pusher                // nil: no push alerts
+	linker  atomic.Pointer[careplanclient.Linker] // nil: answers carry no links
+	auditor *Auditor                              // nil: no audit trail
+	pusher  *Pusher                               // nil: no push alerts
 }
 
 // SetPusher records which plans each client is given, for push alerts.
 // Call before serving.
 func (s *Server) SetPusher(p *Pusher) { s.pusher = p }
 
-// SetLinker makes every candidate carry a signed plan link. Call before
-// serving.
-func (s *Server) SetLinker(l *careplanclient.Linker) { s.linker = l }
+// SetLinker makes every candidate carry a signed plan link. It may be
+// called while serving (link keys read again: the next answer signs with
+// the new keys).
+func (s *Server) SetLinker(l *careplanclient.Linker) { s.linker.Store(l) }
 
 // SetAuditor records every lookup from a known client: those answered and
 // those refused. Call before serving.
@@ -294,10 +295,10 @@ func (s *Server) lookup(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var links []careplanclient.Link
-	if s.linker != nil && len(res.Candidates) > 0 {
+	if linker := s.linker.Load(); linker != nil && len(res.Candidates) > 0 {
 		links = make([]careplanclient.Link, len(res.Candidates))
 		for i := range res.Candidates {
-			links[i] = s.linker.Make(res.Candidates[i].PlanID, client.ID, start)
+			links[i] = linker.Make(res.Candidates[i].PlanID, client.ID, start)
 		}
 	}
 	if s.auditor != nil || s.pusher != nil && len(res.Candidates) > 0 {

@@ -245,3 +245,66 @@ func TestServiceWebhookNeedsRedis(t *testing.T) {
 		t.Errorf("webhook without Redis: %v, want it refused naming the client and -redis.addr", err)
 	}
 }
+
+// The link keys read again (SIGHUP): the next link is signed with the new
+// active key; a file refused leaves the keys before in force.
+func TestServiceLinkKeysReloaded(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys.json")
+	k1 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	k2 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	write := func(js string) {
+		t.Helper()
+		if err := os.WriteFile(keyFile, []byte(js), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"active":"k1","keys":{"k1":"` + k1 + `"}}`)
+	m := boot(t, eventsFile(t), "-link.key-file", keyFile, "-link.base-url", "https://plans.example/open")
+	defer m.Close()
+	waitReady(t, m)
+	signer := func() string {
+		t.Helper()
+		r := post(t, m, tokenCAD, `{"given_name":"Peggy","family_name":"OBrien","birth_date":"07/03/1941","postcode":"sw1a1aa"}`)
+		cands, _ := r.body["candidates"].([]any)
+		if r.status != 200 || len(cands) != 1 {
+			t.Fatalf("lookup: %d %v", r.status, r.body)
+		}
+		link, _ := cands[0].(map[string]any)["link"].(string)
+		keys, err := careplanclient.LoadKeys(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"k1", "k2"} {
+			if strings.HasPrefix(careplanclient.TokenOf(link), "v1."+id+".") {
+				if _, err := keys.Verify(careplanclient.TokenOf(link), "las-cad", time.Now()); err != nil {
+					t.Fatalf("link signed by %s does not verify: %v", id, err)
+				}
+				return id
+			}
+		}
+		t.Fatalf("link %q signed by no known key", link)
+		return ""
+	}
+	if id := signer(); id != "k1" {
+		t.Fatalf("signed by %s before, want k1", id)
+	}
+	write(`{"active":"k2","keys":{"k1":"` + k1 + `","k2":"` + k2 + `"}}`)
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if id := signer(); id != "k2" {
+		t.Errorf("signed by %s after the rotation, want k2", id)
+	}
+	write(`{"active":"k3","keys":{"k1":"` + k1 + `"}}`) // the active key missing: refused
+	if err := m.Reload(); err == nil {
+		t.Error("a refused key file read without error")
+	}
+	write(`{"active":"k2","keys":{"k1":"` + k1 + `","k2":"` + k2 + `"}}`) // for signer's check
+	if id := signer(); id != "k2" {
+		t.Errorf("signed by %s after a refused file, want k2 still", id)
+	}
+	if got := metricLine(t, m, `planflag_reloads_total{file="link_keys",result="error"}`); got != "1" {
+		t.Errorf("link-key reload errors counted %q, want 1", got)
+	}
+}

@@ -43,8 +43,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	m := &Main{Config: cfg, Log: log, Stdout: stdout}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	// SIGHUP reads the clients file again (ReloadClients), from the
-	// start: a hangup must never end the process.
+	// SIGHUP reads the clients and link-key files again (Main.Reload),
+	// from the start: a hangup must never end the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -55,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		for {
 			select {
 			case <-hup:
-				_ = m.ReloadClients() // logged; the clients before stay in force
+				_ = m.Reload() // logged; what was read before stays in force
 			case <-ctx.Done():
 				return
 			}

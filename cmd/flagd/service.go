@@ -318,9 +318,9 @@ type Main struct {
 	auditor *alert.Auditor
 	pusher  *alert.Pusher
 	rates   *alert.RateShare // clients' rates shared with the other replicas (with Redis)
-	// clients are the clients in force (ReloadClients replaces them), read
-	// again with the rate limiters' clock, limiterNow; reloads counts the
-	// readings by result.
+	// clients are the clients in force (Reload replaces them), read again
+	// with the rate limiters' clock, limiterNow; reloads counts the
+	// readings of the clients and link-key files by file and result.
 	clients    *alert.Clients
 	limiterNow func() int64
 	reloads    *prometheus.CounterVec
@@ -375,8 +375,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.clients, m.limiterNow = clients, now
 	m.failed = make(chan error, 1)
 	m.metrics = alert.NewMetrics()
-	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_clients_reloads_total",
-		Help: "Readings of the clients file after start (SIGHUP), by result: ok, or error (the clients before stayed in force)."}, []string{"result"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_reloads_total",
+		Help: "Readings of a file after start (SIGHUP), by file (clients, link_keys) and result: ok, or error (what was read before stayed in force)."}, []string{"file", "result"})
 	m.metrics.Registry.MustRegister(m.reloads)
 	if len(m.Config.KafkaBrokers) > 0 {
 		if m.kafkaAuth, err = m.Config.KafkaAuth.Build(); err != nil {
@@ -796,12 +796,17 @@ func (m *Main) checkWebhooks(clients *alert.Clients) error {
 	return nil
 }
 
-// ReloadClients reads the clients file again (flagd does on SIGHUP), so
-// that a client can be added, a token revoked or a rate changed without a
-// restart: the new clients are in force for the next lookup. A file that
-// cannot be read, or is refused as at start, changes nothing: the clients
-// before stay in force, and the error is logged and returned.
-func (m *Main) ReloadClients() error {
+// Reload reads the clients file and the link-signing keys
+// (-link.key-file) again, as flagd does on SIGHUP: a client added, a token
+// revoked, a rate changed or the active signing key rotated, without a
+// restart; the next lookup sees them. A file that cannot be read, or is
+// refused as it would be at start, changes nothing of its own: what was
+// read before stays in force, and the error is logged and returned.
+func (m *Main) Reload() error {
+	return errors.Join(m.reloadClients(), m.reloadLinkKeys())
+}
+
+func (m *Main) reloadClients() error {
 	path := m.Config.Clients
 	if path == "" {
 		path = m.demoClientsFile
@@ -811,13 +816,30 @@ func (m *Main) ReloadClients() error {
 		err = m.checkWebhooks(next)
 	}
 	if err != nil {
-		m.reloads.WithLabelValues("error").Inc()
+		m.reloads.WithLabelValues("clients", "error").Inc()
 		m.Log.Error("clients file not read again; the clients before stay in force", "err", err.Error())
 		return err
 	}
 	added, removed, kept := m.clients.Replace(next)
-	m.reloads.WithLabelValues("ok").Inc()
+	m.reloads.WithLabelValues("clients", "ok").Inc()
 	m.Log.Info("clients file read again", "clients", kept+len(added),
 		"added", strings.Join(added, ","), "removed", strings.Join(removed, ","))
+	return nil
+}
+
+func (m *Main) reloadLinkKeys() error {
+	if m.Config.LinkKeyFile == "" {
+		return nil
+	}
+	keys, err := careplanclient.LoadKeys(m.Config.LinkKeyFile)
+	if err != nil {
+		err = fmt.Errorf("-link.key-file %s: %w", m.Config.LinkKeyFile, err)
+		m.reloads.WithLabelValues("link_keys", "error").Inc()
+		m.Log.Error("link keys not read again; the keys before stay in force", "err", err.Error())
+		return err
+	}
+	m.api.SetLinker(&careplanclient.Linker{Base: m.Config.LinkBaseURL, TTL: m.Config.LinkTTL, Keys: keys})
+	m.reloads.WithLabelValues("link_keys", "ok").Inc()
+	m.Log.Info("link keys read again", "active", keys.Active)
 	return nil
 }

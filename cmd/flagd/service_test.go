@@ -599,7 +599,7 @@ func TestServiceClientsReloaded(t *testing.T) {
 		}
 	}
 	write([]alert.ClientConfig{{ID: "las-cad-2", TokenSHA256: alert.TokenHash("rotated-token"), Scopes: []string{"lookup"}}})
-	if err := m.ReloadClients(); err != nil {
+	if err := m.Reload(); err != nil {
 		t.Fatal(err)
 	}
 	if s := status(tokenCAD); s != 401 {
@@ -621,14 +621,14 @@ func TestServiceClientsReloaded(t *testing.T) {
 		},
 	} {
 		bad()
-		if err := m.ReloadClients(); err == nil {
+		if err := m.Reload(); err == nil {
 			t.Error("a refused clients file read without error")
 		}
 		if s := status("rotated-token"); s != 200 {
 			t.Errorf("after a refused file, the token in force: %d, want 200", s)
 		}
 	}
-	if got := metricLine(t, m, `planflag_clients_reloads_total{result="error"}`); got != "2" {
+	if got := metricLine(t, m, `planflag_reloads_total{file="clients",result="error"}`); got != "2" {
 		t.Errorf("reload errors counted %q, want 2", got)
 	}
 	if strings.Contains(logs.String(), "rotated-token") || strings.Contains(logs.String(), alert.TokenHash("rotated-token")) {
