@@ -63,8 +63,13 @@ type Clients struct {
 	list atomic.Pointer[[]*Client] // never nil once parsed; the slice is not changed after it is stored
 }
 
-// current returns the clients now in force.
-func (cs *Clients) current() []*Client { return *cs.list.Load() }
+// current returns the clients now in force (none for a zero Clients).
+func (cs *Clients) current() []*Client {
+	if l := cs.list.Load(); l != nil {
+		return *l
+	}
+	return nil
+}
 
 // Replace makes next's clients the ones in force from now on: a clients
 // file read again, to add a client, revoke a token or change a rate
@@ -89,7 +94,7 @@ func (cs *Clients) Replace(next *Clients) (added, removed []string, kept int) {
 		delete(old, c.ID)
 		c.limiter = o.limiter
 		if c.ratePerS != o.ratePerS {
-			c.limiter.setRate(c.ratePerS)
+			c.limiter.setBase(c.ratePerS)
 		}
 	}
 	for _, c := range cs.current() {

@@ -144,3 +144,27 @@ func TestClientsReplaceWhileServing(t *testing.T) {
 		}
 	}
 }
+
+// An exchange of the shared rates that began before the clients file was
+// read again sets the share of the new rate, not the old one's.
+func TestClientsReplaceRateShared(t *testing.T) {
+	now := func() int64 { return 0 }
+	mk := func(rate string) *Clients {
+		cs, err := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash("t")+`","scopes":["lookup"],"rate_per_s":`+rate+`}]`), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	cs := mk("100")
+	before := cs.current()[0] // what a running exchange holds
+	cs.Replace(mk("10"))
+	before.limiter.share(2, shareMin)
+	if r := cs.current()[0].limiter.rate; r != 8 {
+		t.Errorf("rate after the exchange %g, want 8 (10 less the others' 2)", r)
+	}
+	before.limiter.share(0, 1) // RateShare.whole
+	if r := cs.current()[0].limiter.rate; r != 10 {
+		t.Errorf("whole rate %g, want the new 10", r)
+	}
+}

@@ -15,6 +15,7 @@ type limiter struct {
 	tokens float64
 	last   int64
 	rate   float64 // tokens a second: the client's rate, or this replica's share of it
+	base   float64 // the client's rate (its clients file entry), which shares are of
 	burst  float64
 	now    func() int64
 	taken  int64 // lookups served since the last takeCount (RateShare)
@@ -22,7 +23,26 @@ type limiter struct {
 
 func newLimiter(rate float64, now func() int64) *limiter {
 	burst := max(rate, 10)
-	return &limiter{tokens: burst, last: now(), rate: rate, burst: burst, now: now}
+	return &limiter{tokens: burst, last: now(), rate: rate, base: rate, burst: burst, now: now}
+}
+
+// setBase changes the client's rate (a clients file read again), and this
+// replica's rate to all of it until RateShare next sets its share.
+func (l *limiter) setBase(rate float64) {
+	l.mu.Lock()
+	l.base = rate
+	l.mu.Unlock()
+	l.setRate(rate)
+}
+
+// share sets this replica's rate to what the other replicas leave of the
+// client's (others lookups a second), and never less than the fraction
+// min of it; whole is share(0, 1).
+func (l *limiter) share(others, min float64) {
+	l.mu.Lock()
+	base := l.base
+	l.mu.Unlock()
+	l.setRate(max(base*min, base-others))
 }
 
 // setRate changes the refill rate and the burst with it (a second's worth,

@@ -212,7 +212,7 @@ func NewPusher(cfg PushConfig, rdb *redis.Client, clients *Clients, events, dead
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_alerts_failed_total",
 			Help: "Push alerts that failed, by channel; webhooks after every retry (dead letters)."}, []string{"channel"}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "planflag_push_lost_total",
-			Help: "Push work dropped, by reason (queue_full, redis, shutdown)."}, []string{"reason"}),
+			Help: "Push work dropped, by reason (queue_full, redis, shutdown, webhook_removed)."}, []string{"reason"}),
 	}
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "planflag_push_pending_changes",
 		Help: "Applied changes waiting to be checked against the recent-lookups registry."},
@@ -712,12 +712,24 @@ func (p *Pusher) publish(ctx context.Context, a PlanAlert) error {
 // with jittered backoff, then dead-lettered. It returns ctx's error when
 // shutdown cut it short.
 func (p *Pusher) deliverHook(ctx context.Context, a PlanAlert) error {
-	url, secret, ok := p.clients.Webhook(a.ClientID)
-	if !ok {
-		return nil // the client's webhook was removed since
-	}
 	body, _ := json.Marshal(a)
-	err := p.attempt(ctx, func() error { return p.post(ctx, url, secret, body) })
+	removed := false
+	err := p.attempt(ctx, func() error {
+		// Read at every try: the clients file read again may have moved
+		// the webhook or replaced its secret (a leaked one must sign
+		// nothing more), or removed it.
+		url, secret, ok := p.clients.Webhook(a.ClientID)
+		if !ok {
+			removed = true
+			return nil
+		}
+		return p.post(ctx, url, secret, body)
+	})
+	if removed {
+		p.lost.WithLabelValues("webhook_removed").Inc()
+		p.log.Warn("push alert not sent: the client's webhook was removed from the clients file", "plan_id", a.PlanID, "client_id", a.ClientID)
+		return nil
+	}
 	switch {
 	case err == nil:
 		p.sent.WithLabelValues("webhook").Inc()

@@ -770,3 +770,56 @@ func TestPushKafkaRetried(t *testing.T) {
 		t.Errorf("cut short by shutdown: lost %v, failed %v, %d webhook alerts; want lost 1, failed 0, 1 alert", lost, failed, len(hook.alerts()))
 	}
 }
+
+// A clients file read again while an alert is being retried: the next try
+// goes to the webhook and secret now in force (a leaked secret signs
+// nothing more); a webhook removed ends the tries, counted lost.
+func TestPushWebhookReadAtEveryTry(t *testing.T) {
+	a := PlanAlert{PlanID: "UCP-1", ClientID: "las-cad", Change: "withdrawn", Version: 3}
+	down := newReceiver(t, 1000)
+	moved := newReceiver(t, 0)
+	parse := func(entry string) *Clients {
+		t.Helper()
+		cs, err := ParseClients([]byte(`[{"id":"las-cad","token_sha256":"`+TokenHash("t")+`","scopes":["lookup"]`+entry+`}]`),
+			func() int64 { return 0 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	hooked := func(url, secret string) string {
+		return `,"webhook_url":"` + url + `","webhook_secret":"` + secret + `"`
+	}
+	clients := parse(hooked(down.URL, "leaked-secret-0123456789"))
+	p := NewPusher(PushConfig{Attempts: 5, Backoff: 50 * time.Millisecond}, nil, clients, nil, nil,
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	done := make(chan error, 1)
+	go func() { done <- p.deliverHook(context.Background(), a) }()
+	feedtest.Eventually(t, 5*time.Second, "first try refused", func() bool { return down.calls.Load() >= 1 })
+	clients.Replace(parse(hooked(moved.URL, hookSecret)))
+	if err := <-done; err != nil {
+		t.Fatalf("delivery: %v", err)
+	}
+	moved.mu.Lock()
+	got, bad := len(moved.got), moved.badSig
+	moved.mu.Unlock()
+	if got != 1 || bad != 0 {
+		t.Errorf("moved webhook got %d alerts, %d badly signed; want 1 signed with the new secret", got, bad)
+	}
+
+	// Removed between tries: counted lost, not dead-lettered as failed.
+	clients = parse(hooked(down.URL, hookSecret))
+	p = NewPusher(PushConfig{Attempts: 5, Backoff: 50 * time.Millisecond}, nil, clients, nil, nil,
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	calls := down.calls.Load()
+	go func() { done <- p.deliverHook(context.Background(), a) }()
+	feedtest.Eventually(t, 5*time.Second, "first try refused", func() bool { return down.calls.Load() > calls })
+	clients.Replace(parse(""))
+	if err := <-done; err != nil {
+		t.Fatalf("delivery: %v", err)
+	}
+	lost, failed := testutil.ToFloat64(p.lost.WithLabelValues("webhook_removed")), testutil.ToFloat64(p.failed.WithLabelValues("webhook"))
+	if lost != 1 || failed != 0 {
+		t.Errorf("webhook removed: lost %v, failed %v; want 1, 0", lost, failed)
+	}
+}

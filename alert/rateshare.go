@@ -183,7 +183,9 @@ func (r *RateShare) exchange(ctx context.Context) {
 		all := float64(cur) + back*float64(prev)
 		mine := float64(own.cur) + back*float64(own.prev)
 		others := max(0, all-mine)
-		c.limiter.setRate(max(c.ratePerS*shareMin, c.ratePerS-others))
+		// The rate read from the limiter, not c: a clients file read
+		// again during the exchange has changed it there.
+		c.limiter.share(others, shareMin)
 	}
 }
 
@@ -203,6 +205,6 @@ func (r *RateShare) send(ctx context.Context, list []*Client, taken []int64) ([]
 // whole gives every client its whole rate on this replica.
 func (r *RateShare) whole() {
 	for _, c := range r.clients.current() {
-		c.limiter.setRate(c.ratePerS)
+		c.limiter.share(0, 1)
 	}
 }

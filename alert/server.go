@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"strconv"
 	"sync"
@@ -53,9 +54,12 @@ type Server struct {
 	idSeq    atomic.Uint64
 	metricsH fasthttp.RequestHandler
 	// counters caches each client's planflag_lookups_total children by
-	// tier (*Client → *tierCounters): resolving labels costs a hash and a
-	// locked map lookup a request.
-	counters sync.Map
+	// tier, by client ID (a clients file read again makes new *Clients):
+	// resolving labels costs a hash and a locked map lookup a request. A
+	// map never changed once stored, replaced whole (under countersMu)
+	// when a client is first seen: read without a lock or an allocation.
+	counters   atomic.Pointer[map[string]*tierCounters]
+	countersMu sync.Mutex
 
 	linker  atomic.Pointer[careplanclient.Linker] // nil: answers carry no links
 	auditor *Auditor                              // nil: no audit trail
@@ -81,15 +85,27 @@ type tierCounters [3]prometheus.Counter // by matcher.Tier
 
 // lookupCounter is the client's lookup counter for tier.
 func (s *Server) lookupCounter(c *Client, tier matcher.Tier) prometheus.Counter {
-	if v, ok := s.counters.Load(c); ok {
-		return v.(*tierCounters)[tier]
+	if m := s.counters.Load(); m != nil {
+		if tc, ok := (*m)[c.ID]; ok {
+			return tc[tier]
+		}
+	}
+	s.countersMu.Lock()
+	defer s.countersMu.Unlock()
+	next := map[string]*tierCounters{}
+	if m := s.counters.Load(); m != nil {
+		if tc, ok := (*m)[c.ID]; ok {
+			return tc[tier]
+		}
+		maps.Copy(next, *m)
 	}
 	var tc tierCounters
 	for t := range tc {
 		tc[t] = s.metrics.Lookups.WithLabelValues(matcher.Tier(t).String(), c.ID)
 	}
-	v, _ := s.counters.LoadOrStore(c, &tc)
-	return v.(*tierCounters)[tier]
+	next[c.ID] = &tc
+	s.counters.Store(&next)
+	return tc[tier]
 }
 
 // bodyPool holds answer buffers.

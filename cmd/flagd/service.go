@@ -324,6 +324,7 @@ type Main struct {
 	clients    *alert.Clients
 	limiterNow func() int64
 	reloads    *prometheus.CounterVec
+	reloadMu   sync.Mutex // one Reload at a time
 	closers    []func() error
 	feedM      *feed.Metrics
 	// kafkaAuth is how every Kafka client reaches the brokers (from
@@ -803,6 +804,8 @@ func (m *Main) checkWebhooks(clients *alert.Clients) error {
 // refused as it would be at start, changes nothing of its own: what was
 // read before stays in force, and the error is logged and returned.
 func (m *Main) Reload() error {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
 	return errors.Join(m.reloadClients(), m.reloadLinkKeys())
 }
 
