@@ -30,9 +30,9 @@ func newLimiter(rate float64, now func() int64) *limiter {
 // replica's rate to all of it until RateShare next sets its share.
 func (l *limiter) setBase(rate float64) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.base = rate
-	l.mu.Unlock()
-	l.setRate(rate)
+	l.setRateLocked(rate)
 }
 
 // share sets this replica's rate to what the other replicas leave of the
@@ -40,9 +40,8 @@ func (l *limiter) setBase(rate float64) {
 // min of it; whole is share(0, 1).
 func (l *limiter) share(others, min float64) {
 	l.mu.Lock()
-	base := l.base
-	l.mu.Unlock()
-	l.setRate(max(base*min, base-others))
+	defer l.mu.Unlock()
+	l.setRateLocked(max(l.base*min, l.base-others)) // one locked step: a setBase cannot fall between
 }
 
 // setRate changes the refill rate and the burst with it (a second's worth,
@@ -50,6 +49,11 @@ func (l *limiter) share(others, min float64) {
 func (l *limiter) setRate(rate float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.setRateLocked(rate)
+}
+
+// setRateLocked is setRate with l.mu held.
+func (l *limiter) setRateLocked(rate float64) {
 	l.refill()
 	l.rate, l.burst = rate, max(rate, 10)
 	l.tokens = min(l.tokens, l.burst)

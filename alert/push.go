@@ -132,8 +132,8 @@ type Pusher struct {
 
 	// A replay hands over changes by the thousand: when work is dropped,
 	// the log says so at most once a second, with the count.
-	now                                                              func() time.Time
-	queueFull, laneFull, registryFailed, registerFailed, claimFailed logThrottle
+	now                                                                           func() time.Time
+	queueFull, laneFull, registryFailed, registerFailed, claimFailed, hookRemoved logThrottle
 }
 
 // logThrottle lets a repeated error be logged at most once a second, with
@@ -727,7 +727,10 @@ func (p *Pusher) deliverHook(ctx context.Context, a PlanAlert) error {
 	})
 	if removed {
 		p.lost.WithLabelValues("webhook_removed").Inc()
-		p.log.Warn("push alert not sent: the client's webhook was removed from the clients file", "plan_id", a.PlanID, "client_id", a.ClientID)
+		if n, ok := p.hookRemoved.add(1, p.now().Unix()); ok {
+			p.log.Warn("push alerts not sent: the client's webhook was removed from the clients file", "alerts", n,
+				"plan_id", a.PlanID, "client_id", a.ClientID)
+		}
 		return nil
 	}
 	switch {

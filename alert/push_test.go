@@ -776,7 +776,16 @@ func TestPushKafkaRetried(t *testing.T) {
 // nothing more); a webhook removed ends the tries, counted lost.
 func TestPushWebhookReadAtEveryTry(t *testing.T) {
 	a := PlanAlert{PlanID: "UCP-1", ClientID: "las-cad", Change: "withdrawn", Version: 3}
-	down := newReceiver(t, 1000)
+	// down refuses every delivery, each held until the test lets it go,
+	// so the file is read again while a try is in flight, whatever the
+	// machine's speed.
+	tries, release := make(chan struct{}, 10), make(chan struct{}, 10)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		tries <- struct{}{}
+		<-release
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer down.Close()
 	moved := newReceiver(t, 0)
 	parse := func(entry string) *Clients {
 		t.Helper()
@@ -790,36 +799,37 @@ func TestPushWebhookReadAtEveryTry(t *testing.T) {
 	hooked := func(url, secret string) string {
 		return `,"webhook_url":"` + url + `","webhook_secret":"` + secret + `"`
 	}
-	clients := parse(hooked(down.URL, "leaked-secret-0123456789"))
-	p := NewPusher(PushConfig{Attempts: 5, Backoff: 50 * time.Millisecond}, nil, clients, nil, nil,
-		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	done := make(chan error, 1)
-	go func() { done <- p.deliverHook(context.Background(), a) }()
-	feedtest.Eventually(t, 5*time.Second, "first try refused", func() bool { return down.calls.Load() >= 1 })
-	clients.Replace(parse(hooked(moved.URL, hookSecret)))
-	if err := <-done; err != nil {
-		t.Fatalf("delivery: %v", err)
-	}
-	moved.mu.Lock()
-	got, bad := len(moved.got), moved.badSig
-	moved.mu.Unlock()
-	if got != 1 || bad != 0 {
-		t.Errorf("moved webhook got %d alerts, %d badly signed; want 1 signed with the new secret", got, bad)
-	}
-
-	// Removed between tries: counted lost, not dead-lettered as failed.
-	clients = parse(hooked(down.URL, hookSecret))
-	p = NewPusher(PushConfig{Attempts: 5, Backoff: 50 * time.Millisecond}, nil, clients, nil, nil,
-		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	calls := down.calls.Load()
-	go func() { done <- p.deliverHook(context.Background(), a) }()
-	feedtest.Eventually(t, 5*time.Second, "first try refused", func() bool { return down.calls.Load() > calls })
-	clients.Replace(parse(""))
-	if err := <-done; err != nil {
-		t.Fatalf("delivery: %v", err)
-	}
-	lost, failed := testutil.ToFloat64(p.lost.WithLabelValues("webhook_removed")), testutil.ToFloat64(p.failed.WithLabelValues("webhook"))
-	if lost != 1 || failed != 0 {
-		t.Errorf("webhook removed: lost %v, failed %v; want 1, 0", lost, failed)
+	for _, c := range []struct {
+		name string
+		next string // the clients file's entry read again
+	}{
+		{"moved", hooked(moved.URL, hookSecret)},
+		{"removed", ""},
+	} {
+		clients := parse(hooked(down.URL, "leaked-secret-0123456789"))
+		p := NewPusher(PushConfig{Attempts: 5, Backoff: time.Millisecond}, nil, clients, nil, nil,
+			slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		done := make(chan error, 1)
+		go func() { done <- p.deliverHook(context.Background(), a) }()
+		<-tries
+		clients.Replace(parse(c.next))
+		release <- struct{}{}
+		if err := <-done; err != nil {
+			t.Fatalf("%s: delivery: %v", c.name, err)
+		}
+		lost, failed := testutil.ToFloat64(p.lost.WithLabelValues("webhook_removed")), testutil.ToFloat64(p.failed.WithLabelValues("webhook"))
+		switch c.name {
+		case "moved":
+			moved.mu.Lock()
+			got, bad := len(moved.got), moved.badSig
+			moved.mu.Unlock()
+			if got != 1 || bad != 0 || lost != 0 || failed != 0 {
+				t.Errorf("moved: %d alerts at the new webhook, %d badly signed, lost %v, failed %v; want 1 signed with the new secret", got, bad, lost, failed)
+			}
+		case "removed":
+			if lost != 1 || failed != 0 {
+				t.Errorf("removed: lost %v, failed %v; want 1, 0", lost, failed)
+			}
+		}
 	}
 }

@@ -123,12 +123,10 @@ func (r *RateShare) exchange(ctx context.Context) {
 	for i, c := range list {
 		taken[i] = c.limiter.takeCount()
 	}
-	if len(r.own) > len(list) {
-		// Clients the file no longer holds.
-		for id := range r.own {
-			if !slices.ContainsFunc(list, func(c *Client) bool { return c.ID == id }) {
-				delete(r.own, id)
-			}
+	for id := range r.own {
+		// Clients the file no longer holds (read again since).
+		if !slices.ContainsFunc(list, func(c *Client) bool { return c.ID == id }) {
+			delete(r.own, id)
 		}
 	}
 	cmds, err := r.send(ctx, list, taken)

@@ -44,9 +44,16 @@ func daysIn(y, m int) int {
 // anything else unreadable, or a date that does not exist, is an error
 // naming neither field nor value (the caller adds the field).
 func ParseDate(s string) (Date, error) {
+	d, _, err := parseDate(s)
+	return d, err
+}
+
+// parseDate is ParseDate, also reporting a date whose month was given in
+// words: its day and month cannot have been put the wrong way round.
+func parseDate(s string) (Date, bool, error) {
 	s = trimSpace(s)
 	if s == "" {
-		return 0, nil
+		return 0, false, nil
 	}
 	if len(s) > 10 && (s[10] == 'T' || s[10] == ' ') && s[4] == '-' && s[7] == '-' {
 		// A date-time at midnight, as FHIR and databases write a date
@@ -55,11 +62,12 @@ func ParseDate(s string) (Date, error) {
 		case "00:00:00", "00:00:00Z", "00:00:00.000Z", "00:00:00+00:00", "00:00":
 			s = s[:10]
 		default:
-			return 0, errDateFormat
+			return 0, false, errDateFormat
 		}
 	}
 	if hasLetter(s) {
-		return parseWordDate(s)
+		wd, err := parseWordDate(s)
+		return wd, true, err
 	}
 	var parts [3]int
 	var widths [3]int
@@ -70,22 +78,22 @@ func ParseDate(s string) (Date, error) {
 		switch {
 		case c >= '0' && c <= '9':
 			if widths[n] == 4 {
-				return 0, errDateFormat
+				return 0, false, errDateFormat
 			}
 			parts[n] = parts[n]*10 + int(c-'0')
 			widths[n]++
 		case c == '-' || c == '/' || c == '.':
 			if sep != 0 && c != sep || widths[n] == 0 || n == 2 {
-				return 0, errDateFormat
+				return 0, false, errDateFormat
 			}
 			sep = c
 			n++
 		default:
-			return 0, errDateFormat
+			return 0, false, errDateFormat
 		}
 	}
 	if n != 2 || widths[2] == 0 {
-		return 0, errDateFormat
+		return 0, false, errDateFormat
 	}
 	var y, m, d int
 	switch {
@@ -96,13 +104,13 @@ func ParseDate(s string) (Date, error) {
 	case widths[2] == 4 && widths[0] <= 2 && widths[1] <= 2:
 		d, m, y = parts[0], parts[1], parts[2]
 	default:
-		return 0, errDateFormat
+		return 0, false, errDateFormat
 	}
 	dt := MakeDate(y, m, d)
 	if dt == 0 {
-		return 0, errDateRange
+		return 0, false, errDateRange
 	}
-	return dt, nil
+	return dt, false, nil
 }
 
 func hasLetter(s string) bool {

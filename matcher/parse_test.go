@@ -1,8 +1,10 @@
 package matcher
 
 import (
+	"errors"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestParseDate(t *testing.T) {
@@ -244,7 +246,8 @@ func TestNHSCheckDigit(t *testing.T) {
 }
 
 func FuzzParsers(f *testing.F) {
-	for _, s := range []string{"1941-03-07", "07/03/1941", "SW1A 1AA", "+447700900123", "943 476 5919", "", "\x00", "99/99/9999"} {
+	for _, s := range []string{"1941-03-07", "07/03/1941", "SW1A 1AA", "+447700900123", "943 476 5919", "", "\x00", "99/99/9999",
+		"07-Mar-1941", "March 7, 1941", "1941/03/07", "SW1A OAA", "0L9 6AB"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -267,4 +270,32 @@ func FuzzParsers(f *testing.F) {
 			t.Fatalf("NHS number %q valid but its digits are not", s)
 		}
 	})
+}
+
+// A birth date after today is refused unless day and month the other way
+// round make it a past one — and not then when the month is in words,
+// which cannot have been swapped.
+func TestFutureBirthDateSwapRescue(t *testing.T) {
+	latest := latestBirthDate(time.Now())
+	var future time.Time
+	for d := time.Now().UTC().AddDate(0, 0, 3); d.Before(time.Now().AddDate(1, 0, 0)); d = d.AddDate(0, 0, 1) {
+		dt := MakeDate(d.Year(), int(d.Month()), d.Day())
+		if sw := swappedDate(dt); dt > latest && sw != 0 && sw <= latest {
+			future = d
+			break
+		}
+	}
+	if future.IsZero() {
+		// On the year's last days every later date swaps into the future.
+		t.Skip("no future date today whose day and month swapped are past")
+	}
+	numeric := future.Format("02/01/2006")
+	words := future.Format("2 Jan 2006")
+	if err := Check(Query{GivenName: "Ann", FamilyName: "Lee", BirthDate: numeric}); err != nil {
+		t.Errorf("%s (a past date swapped) refused: %v", numeric, err)
+	}
+	var ie *InputError
+	if err := Check(Query{GivenName: "Ann", FamilyName: "Lee", BirthDate: words}); !errors.As(err, &ie) || ie.Field != "birth_date" {
+		t.Errorf("%s (the month in words) = %v, want refused as in the future", words, err)
+	}
 }

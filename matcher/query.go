@@ -74,16 +74,18 @@ func (pq *prepared) prepare(q *Query) error {
 	if pq.nhs, pq.nhsState, err = ParseNHSNumber(q.NHSNumber); err != nil {
 		return &InputError{Field: "nhs_number", Problem: err.Error()}
 	}
-	if pq.dob, err = ParseDate(q.BirthDate); err != nil {
+	var inWords bool
+	if pq.dob, inWords, err = parseDate(q.BirthDate); err != nil {
 		return &InputError{Field: "birth_date", Problem: err.Error()}
 	}
 	if pq.dob.Year() >= startYear {
 		// A date after today is refused, unless day and month the other
 		// way round make it a past one: a baby born on 10 February,
 		// given as 02/10 in a September, is searched (the swap is a slip
-		// the matcher takes: day-month-swapped).
+		// the matcher takes: day-month-swapped). A month given in words
+		// ("2 Dec") was not swapped.
 		if latest := latestBirthDate(time.Now()); pq.dob > latest {
-			if sw := swappedDate(pq.dob); sw == 0 || sw > latest {
+			if sw := swappedDate(pq.dob); sw == 0 || sw > latest || inWords {
 				return &InputError{Field: "birth_date", Problem: "is in the future"}
 			}
 		}

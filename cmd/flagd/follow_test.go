@@ -527,21 +527,21 @@ func TestFlagdAuditTopicRetention(t *testing.T) {
 		t.Errorf("created audit topic keeps events for %s, want 720h", got)
 	}
 
-	// A topic an operator made with an hour's retention: left as it is.
+	// A topic an operator made with two days' retention: left as it is.
 	short := k.topic + "-audit-short"
 	if err := feed.CreateTopicConfig(ctx, k.brokers, feed.KafkaAuth{}, short, 1,
-		kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: "3600000"}); err != nil {
+		kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: "172800000"}); err != nil {
 		t.Fatal(err)
 	}
 	p = start(short)
-	if got := retention(short); got != "1h0m0s" {
+	if got := retention(short); got != "48h0m0s" {
 		t.Errorf("existing audit topic's retention changed to %s", got)
 	}
 	if !p.logged(retentionWarning) {
-		t.Errorf("no warning of an audit topic keeping events an hour; log: %v", p.logLines())
+		t.Errorf("no warning of an audit topic keeping events two days; log: %v", p.logLines())
 	}
 	// Asked for no more than the topic keeps: no warning.
-	p = start(short, "-audit.retention", "30m")
+	p = start(short, "-audit.retention", "24h")
 	if p.logged(retentionWarning) {
 		t.Error("warned though the topic keeps events as long as asked")
 	}

@@ -118,7 +118,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	alertsTopic := e.String("alerts.topic", "plan-alerts", "push alerts: Kafka topic for alert events (empty: webhooks only)")
 	audit := e.String("audit.file", "", "append an audit event per lookup to this file (JSON lines); without it, with Kafka, to -audit.topic")
 	auditTopic := e.String("audit.topic", "lookup-audit", "Kafka topic for audit events when following Kafka without -audit.file")
-	auditRetention := e.Duration("audit.retention", 0, "how long the audit topic keeps events, set when flagd creates it (0: for good, retention.ms -1; the broker's default is often 7 days); an existing topic is left as configured, with a warning if it keeps events for less")
+	auditRetention := e.Duration("audit.retention", 0, "following Kafka with -audit.topic: how long the audit topic keeps events, set when flagd creates it (0: for good, retention.ms -1; at least 24h; the broker's default is often 7 days); an existing topic is left as configured, with a warning if it keeps events for less")
 	auditNone := e.Bool("audit.none", false, "serve without an audit trail (a trial, a test); without it flagd will not start with nowhere to audit to (-audit.file, or -audit.topic following Kafka; -demo audits to a file of its own)")
 	snapAge := e.Duration("snapshot.max-age", 12*time.Hour, "a snapshot whose offsets were last at the log's head longer ago is not used at start (lowered to half the topic's delete.retention.ms if above it)")
 	fs.Usage = func() {
@@ -262,6 +262,8 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 		switch {
 		case c.AuditRetention < 0:
 			return c, fmt.Errorf("%s must not be negative (0 keeps audit events for good)", how)
+		case c.AuditRetention > 0 && c.AuditRetention < minAuditRetention:
+			return c, fmt.Errorf("%s must be at least %v: the broker would delete the audit trail almost as it is written (0 keeps it for good)", how, minAuditRetention)
 		case !kafka || c.AuditFile != "" || c.AuditNone || c.AuditTopic == "":
 			return c, fmt.Errorf("%s has no effect without an audit topic (-kafka.brokers, without -audit.file or -audit.none)", how)
 		}
@@ -282,6 +284,10 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	}
 	return c, nil
 }
+
+// minAuditRetention is the shortest -audit.retention flagd takes: an audit
+// trail kept for less is no trail (a typo of 24h as 24s, 500us).
+const minAuditRetention = 24 * time.Hour
 
 // demoLinkBase is where -demo's plan links point when -link.base-url is not
 // given: nowhere real, as its plans are not.

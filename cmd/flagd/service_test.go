@@ -360,6 +360,8 @@ func TestConfigErrors(t *testing.T) {
 		{[]string{"-clients", "c", "-events", "e", "-audit.file", "a", "-audit.none"}, [2]string{}, "-audit.file and -audit.none contradict"},
 		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.topic", "audit", "-audit.none"}, [2]string{}, "-audit.topic and -audit.none contradict"},
 		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.retention", "-1h"}, [2]string{}, "-audit.retention must not be negative"},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.retention", "24s"}, [2]string{}, "-audit.retention must be at least 24h0m0s"},
+		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.retention", "500us"}, [2]string{}, "-audit.retention must be at least 24h0m0s"},
 		{[]string{"-clients", "c", "-events", "e", "-audit.file", "a", "-audit.retention", "720h"}, [2]string{}, "-audit.retention has no effect without an audit topic"},
 		{[]string{"-clients", "c", "-kafka.brokers", "k:9092", "-audit.file", "a"}, [2]string{"FLAGD_AUDIT_RETENTION", "720h"}, "FLAGD_AUDIT_RETENTION (-audit.retention) has no effect without an audit topic"},
 	} {
