@@ -25,10 +25,14 @@ const DefaultRatePerS = 200
 // ClientConfig is one entry of the clients file (DESIGN.md): tokens are
 // stored only as SHA-256 hashes.
 type ClientConfig struct {
-	ID          string   `json:"id"`
-	TokenSHA256 string   `json:"token_sha256"`
-	Scopes      []string `json:"scopes"`
-	RatePerS    float64  `json:"rate_per_s,omitempty"`
+	ID          string `json:"id"`
+	TokenSHA256 string `json:"token_sha256"`
+	// NextTokenSHA256 is a second token the client may use, for a change
+	// of token without a moment of refusals: added, the client moves to
+	// it, then it becomes token_sha256 and the old one goes.
+	NextTokenSHA256 string   `json:"next_token_sha256,omitempty"`
+	Scopes          []string `json:"scopes"`
+	RatePerS        float64  `json:"rate_per_s,omitempty"`
 	// Push alerts: where to POST them, and the shared secret their HMAC
 	// signature is made with (both or neither).
 	WebhookURL    string `json:"webhook_url,omitempty"`
@@ -39,7 +43,8 @@ type ClientConfig struct {
 type Client struct {
 	ID       string
 	scopes   []string
-	hash     [32]byte
+	hashes   [2][32]byte // token_sha256, next_token_sha256
+	nHashes  int
 	limiter  *limiter
 	ratePerS float64
 
@@ -154,9 +159,16 @@ func parseClients(b []byte, now func() int64) (*Clients, error) {
 			return nil, fmt.Errorf("entry %d: id %q twice", i+1, c.ID)
 		}
 		seen[c.ID] = true
-		h, err := hex.DecodeString(strings.ToLower(c.TokenSHA256))
-		if err != nil || len(h) != 32 {
-			return nil, fmt.Errorf("entry %d (%s): token_sha256 must be 64 hex digits", i+1, c.ID)
+		var hashes [][]byte
+		for _, f := range []struct{ name, hex string }{{"token_sha256", c.TokenSHA256}, {"next_token_sha256", c.NextTokenSHA256}} {
+			if f.hex == "" && f.name == "next_token_sha256" {
+				continue
+			}
+			h, err := hex.DecodeString(strings.ToLower(f.hex))
+			if err != nil || len(h) != 32 {
+				return nil, fmt.Errorf("entry %d (%s): %s must be 64 hex digits", i+1, c.ID, f.name)
+			}
+			hashes = append(hashes, h)
 		}
 		for _, s := range c.Scopes {
 			if s != ScopeLookup {
@@ -181,14 +193,23 @@ func parseClients(b []byte, now func() int64) (*Clients, error) {
 		}
 		cl := &Client{ID: c.ID, scopes: c.Scopes, ratePerS: rate, limiter: newLimiter(rate, now),
 			webhookURL: c.WebhookURL, webhookSecret: []byte(c.WebhookSecret)}
-		copy(cl.hash[:], h)
-		// One token, two clients: every lookup would be put down to one of
-		// them (scopes, limits, audit, links). The hash is not named.
-		if j, dup := byHash[cl.hash]; dup {
-			return nil, fmt.Errorf("entry %d (%s) has the same token as entry %d (%s): give each client its own token",
-				i+1, c.ID, j+1, cfg[j].ID)
+		for _, h := range hashes {
+			var hash [32]byte
+			copy(hash[:], h)
+			// One token, two clients: every lookup would be put down to
+			// one of them (scopes, limits, audit, links). The hash is not
+			// named.
+			if j, dup := byHash[hash]; dup {
+				if j == i {
+					return nil, fmt.Errorf("entry %d (%s): next_token_sha256 is token_sha256 again", i+1, c.ID)
+				}
+				return nil, fmt.Errorf("entry %d (%s) has the same token as entry %d (%s): give each client its own token",
+					i+1, c.ID, j+1, cfg[j].ID)
+			}
+			byHash[hash] = i
+			cl.hashes[cl.nHashes] = hash
+			cl.nHashes++
 		}
-		byHash[cl.hash] = i
 		list = append(list, cl)
 	}
 	cs := &Clients{}
@@ -231,9 +252,9 @@ func LoadClients(path string, now func() int64) (*Clients, error) {
 	return cs, nil
 }
 
-// Authenticate finds the client whose token hashes to the presented token's
-// hash. Every entry is compared, in constant time, so the time taken says
-// nothing about which entry (or how much of one) matched.
+// Authenticate finds the client whose token (or next token) hashes to the
+// presented token's hash. Every entry is compared, in constant time, so the
+// time taken says nothing about which entry (or how much of one) matched.
 func (cs *Clients) Authenticate(token []byte) *Client {
 	if len(token) == 0 {
 		return nil
@@ -241,8 +262,12 @@ func (cs *Clients) Authenticate(token []byte) *Client {
 	h := sha256.Sum256(token)
 	var found *Client
 	for _, c := range cs.current() {
-		if subtle.ConstantTimeCompare(h[:], c.hash[:]) == 1 {
-			found = c
+		for j := range c.hashes {
+			// Both slots compared, the unused one refused by its index:
+			// the same work for every entry.
+			if subtle.ConstantTimeCompare(h[:], c.hashes[j][:])&subtle.ConstantTimeLessOrEq(j+1, c.nHashes) == 1 {
+				found = c
+			}
 		}
 	}
 	return found

@@ -168,3 +168,34 @@ func TestClientsReplaceRateShared(t *testing.T) {
 		t.Errorf("whole rate %g, want the new 10", r)
 	}
 }
+
+// A client changing its token: both its tokens authenticate it while the
+// entry holds both; a next token equal to its own or another client's is
+// refused, and a malformed one named.
+func TestClientsNextToken(t *testing.T) {
+	now := func() int64 { return 0 }
+	cs, err := ParseClients([]byte(`[{"id":"cad","token_sha256":"`+TokenHash("old")+`","next_token_sha256":"`+TokenHash("new")+`","scopes":["lookup"]},
+		{"id":"other","token_sha256":"`+TokenHash("other")+`","scopes":["lookup"]}]`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tok, want := range map[string]string{"old": "cad", "new": "cad", "other": "other", "neither": ""} {
+		got := ""
+		if c := cs.Authenticate([]byte(tok)); c != nil {
+			got = c.ID
+		}
+		if got != want {
+			t.Errorf("token %s authenticates as %q, want %q", tok, got, want)
+		}
+	}
+	for js, want := range map[string]string{
+		`[{"id":"cad","token_sha256":"` + TokenHash("a") + `","next_token_sha256":"` + TokenHash("a") + `","scopes":[]}]`: "next_token_sha256 is token_sha256 again",
+		`[{"id":"cad","token_sha256":"` + TokenHash("a") + `","next_token_sha256":"` + TokenHash("b") + `","scopes":[]},
+		  {"id":"x","token_sha256":"` + TokenHash("b") + `","scopes":[]}]`: "entry 2 (x) has the same token as entry 1 (cad)",
+		`[{"id":"cad","token_sha256":"` + TokenHash("a") + `","next_token_sha256":"abc","scopes":[]}]`: "next_token_sha256 must be 64 hex digits",
+	} {
+		if _, err := ParseClients([]byte(js), now); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%.80s: %v, want %q", js, err, want)
+		}
+	}
+}
