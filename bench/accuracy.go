@@ -60,6 +60,12 @@ type Report struct {
 	Name   string
 	All    Outcome
 	ByKind map[string]*Outcome
+	// ByExtra groups the queries by how the caller worded them
+	// (LabeledQuery.Extras), "as-typed" for those with no extra; empty
+	// when no query has one (FEBRL). ByExtraPlain is the same callers'
+	// queries as they were before the rewording (LabeledQuery.Plain): the
+	// difference is what the wording alone changes.
+	ByExtra, ByExtraPlain map[string]*Outcome
 }
 
 // Inspector looks inside the matcher for a member's own plan: whether the
@@ -74,6 +80,10 @@ type Inspector interface {
 // blocking recall and the share of members a match is allowed for at all.
 func Evaluate(name string, m Lookup, queries []LabeledQuery, withdrawn map[string]bool, in Inspector) Report {
 	rep := Report{Name: name, ByKind: make(map[string]*Outcome)}
+	worded := slices.ContainsFunc(queries, func(lq LabeledQuery) bool { return len(lq.Extras) > 0 })
+	if worded {
+		rep.ByExtra, rep.ByExtraPlain = make(map[string]*Outcome), make(map[string]*Outcome)
+	}
 	for _, lq := range queries {
 		kind := lq.Kind
 		if i := strings.IndexByte(kind, '+'); i >= 0 {
@@ -84,12 +94,37 @@ func Evaluate(name string, m Lookup, queries []LabeledQuery, withdrawn map[strin
 			o = &Outcome{}
 			rep.ByKind[kind] = o
 		}
-		for _, out := range []*Outcome{&rep.All, o} {
+		outs := []*Outcome{&rep.All, o}
+		if worded {
+			extras := lq.Extras
+			if len(extras) == 0 {
+				extras = []string{"as-typed"}
+			}
+			for _, e := range extras {
+				if rep.ByExtra[e] == nil {
+					rep.ByExtra[e] = &Outcome{}
+				}
+				outs = append(outs, rep.ByExtra[e])
+			}
+		}
+		for _, out := range outs {
 			out.Queries++
 		}
 		res, err := m.Match(lq.Query)
-		for _, out := range []*Outcome{&rep.All, o} {
+		for _, out := range outs {
 			tally(out, lq, res, err, withdrawn)
+		}
+		if lq.Plain != nil {
+			res, err := m.Match(*lq.Plain)
+			for _, e := range lq.Extras {
+				o := rep.ByExtraPlain[e]
+				if o == nil {
+					o = &Outcome{}
+					rep.ByExtraPlain[e] = o
+				}
+				o.Queries++
+				tally(o, lq, res, err, withdrawn)
+			}
 		}
 		if in != nil && lq.Expect != "" && err == nil {
 			ok, _ := in.Blocked(lq.Query, lq.Expect)
@@ -220,6 +255,31 @@ func WriteMarkdown(w io.Writer, reports ...Report) {
 		}
 		return kinds[i] < kinds[j]
 	})
+	if len(r.ByExtra) > 0 {
+		fmt.Fprintf(w, "\nBy how the caller worded the details (%s; a query may be in two rows; in brackets, the same callers' queries without the wording):\n\n", r.Name)
+		fmt.Fprintln(w, "| wording | members | match recall | flag recall | wrong-plan matches | non-members | false matches | possible |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		for _, e := range []string{"as-typed", "flat", "second-given-name"} {
+			o := r.ByExtra[e]
+			if o == nil {
+				continue
+			}
+			pl := r.ByExtraPlain[e]
+			both := func(f string, worded, plain any) string {
+				if pl == nil {
+					return fmt.Sprintf(f, worded)
+				}
+				return fmt.Sprintf(f+" ("+f+")", worded, plain)
+			}
+			var pm, pf, pw, pn, pp any
+			if pl != nil {
+				pm, pf, pw, pn, pp = pl.MatchRecall(), pl.FlagRecall(), pl.WrongMatch, pl.NonMatch, 100*pl.PossibleRate()
+			}
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %d | %s | %s |\n", e, o.Members, both("%.4f", o.MatchRecall(), pm),
+				both("%.4f", o.FlagRecall(), pf), both("%d", o.WrongMatch, pw), o.NonMembers, both("%d", o.NonMatch, pn),
+				both("%.2f%%", 100*o.PossibleRate(), pp))
+		}
+	}
 	fmt.Fprintf(w, "\nBy query kind (%s):\n\n", r.Name)
 	fmt.Fprintln(w, "| kind | queries | match recall | flag recall | wrong-plan matches | false matches | possible |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")

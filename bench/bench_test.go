@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,7 +140,11 @@ func TestQueriesRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(back) != len(ds.Queries) || back[7] != ds.Queries[7] {
+	want := slices.Clone(ds.Queries)
+	for i := range want {
+		want[i].Plain = nil // the generator's own, not written
+	}
+	if !reflect.DeepEqual(back, want) {
 		t.Errorf("round trip changed the queries")
 	}
 	_, err = ReadQueries(strings.NewReader("{\"query\":{},\"expect\":null}\n\n{oops\n"))
@@ -416,5 +421,47 @@ func TestLookups(t *testing.T) {
 	kept, refused := Lookups(qs)
 	if refused != 2 || len(kept) != 2 || kept[0].Query.BirthDate != "" || kept[1].Query.Phone == "" {
 		t.Errorf("kept %+v, refused %d; want the first and last, 2 refused", kept, refused)
+	}
+}
+
+// Some callers give the flat with the address, or both given names; the
+// query without the wording is kept beside it, and differs in that alone.
+func TestCallersWording(t *testing.T) {
+	ds, err := Generate(small())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, lq := range ds.Queries {
+		if len(lq.Extras) == 0 {
+			if lq.Plain != nil {
+				t.Fatalf("%+v: a plain query kept without wording", lq)
+			}
+			continue
+		}
+		p := *lq.Plain
+		for _, e := range lq.Extras {
+			seen[e]++
+			switch e {
+			case "flat":
+				if !strings.HasPrefix(lq.Query.Address, "Flat ") || !strings.HasSuffix(lq.Query.Address, ", "+p.Address) {
+					t.Errorf("flat: %q from %q", lq.Query.Address, p.Address)
+				}
+				p.Address = lq.Query.Address
+			case "second-given-name":
+				if !strings.HasPrefix(lq.Query.GivenName, p.GivenName+" ") {
+					t.Errorf("second given name: %q from %q", lq.Query.GivenName, p.GivenName)
+				}
+				p.GivenName = lq.Query.GivenName
+			default:
+				t.Errorf("unknown wording %q", e)
+			}
+		}
+		if p != lq.Query {
+			t.Errorf("wording changed more than it says: %+v from %+v", lq.Query, *lq.Plain)
+		}
+	}
+	if seen["flat"] == 0 || seen["second-given-name"] == 0 {
+		t.Errorf("wordings drawn %v, want both", seen)
 	}
 }

@@ -63,7 +63,8 @@ func (g *gen) queries(d *Dataset) []LabeledQuery {
 		if g.chance(g.cfg.MemberShare) {
 			p := live[g.rng.IntN(len(live))]
 			q, kind := g.memberQuery(p)
-			qs = append(qs, LabeledQuery{Query: q, Expect: p.PlanID, Kind: kind})
+			worded, extras := g.present(p, q)
+			qs = append(qs, LabeledQuery{Query: worded, Expect: p.PlanID, Kind: kind, Extras: extras, Plain: plain(q, extras)})
 			continue
 		}
 		var p *Person
@@ -91,9 +92,38 @@ func (g *gen) queries(d *Dataset) []LabeledQuery {
 				kind += "+" + applied
 			}
 		}
-		qs = append(qs, LabeledQuery{Query: q, Kind: kind})
+		worded, extras := g.present(p, q)
+		qs = append(qs, LabeledQuery{Query: worded, Kind: kind, Extras: extras, Plain: plain(q, extras)})
 	}
 	return qs
+}
+
+// plain is q kept as LabeledQuery.Plain when present reworded it.
+func plain(q matcher.Query, extras []string) *matcher.Query {
+	if len(extras) == 0 {
+		return nil
+	}
+	return &q
+}
+
+// present is how a caller words what they give, beyond the errors: the
+// whole address with its flat ("Flat 3, 14 Elm Road") where the household
+// lives in one, and both given names ("Mary Jane") — the forms the
+// matcher's rules for flats and second given names read. Only what the
+// errors left as the caller's own is reworded.
+func (g *gen) present(p *Person, q matcher.Query) (matcher.Query, []string) {
+	var extras []string
+	h := p.Household
+	flat, both := g.extra.Float64() < 0.6, g.extra.Float64() < 0.25
+	if flat && len(h.Lines) > 1 && q.Address == h.Lines[len(h.Lines)-1] {
+		q.Address = strings.Join(h.Lines, ", ")
+		extras = append(extras, "flat")
+	}
+	if both && len(p.Given) > 1 && q.GivenName == p.Given[0] {
+		q.GivenName = p.Given[0] + " " + p.Given[1]
+		extras = append(extras, "second-given-name")
+	}
+	return q, extras
 }
 
 func pick(g *gen, from []struct {

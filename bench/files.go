@@ -26,14 +26,15 @@ type queryLine struct {
 	Query  matcher.Query `json:"query"`
 	Expect *string       `json:"expect"`
 	Kind   string        `json:"kind,omitempty"`
+	Extras []string      `json:"extras,omitempty"`
 }
 
-// WriteQueries writes {"query": {…}, "expect": "<plan_id>" | null, "kind": …} lines.
+// WriteQueries writes {"query": {…}, "expect": "<plan_id>" | null, "kind": …, "extras": […]} lines.
 func (d *Dataset) WriteQueries(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	enc := json.NewEncoder(bw)
 	for i, q := range d.Queries {
-		l := queryLine{Query: q.Query, Kind: q.Kind}
+		l := queryLine{Query: q.Query, Kind: q.Kind, Extras: q.Extras}
 		if q.Expect != "" {
 			l.Expect = &q.Expect
 		}
@@ -57,7 +58,7 @@ func ReadQueries(r io.Reader) ([]LabeledQuery, error) {
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return nil, fmt.Errorf("queries line %d: %w", line, err)
 		}
-		q := LabeledQuery{Query: l.Query, Kind: l.Kind}
+		q := LabeledQuery{Query: l.Query, Kind: l.Kind, Extras: l.Extras}
 		if l.Expect != nil {
 			q.Expect = *l.Expect
 		}

@@ -72,6 +72,13 @@ type LabeledQuery struct {
 	Query  matcher.Query `json:"query"`
 	Expect string        `json:"-"`
 	Kind   string        `json:"kind"`
+	// Extras names how the caller worded what they gave beyond the
+	// error kinds (gen.present): "flat" (the address with its flat),
+	// "second-given-name" (both given names).
+	Extras []string `json:"extras,omitempty"`
+	// Plain is the query as it was before present reworded it (nil when
+	// it did not): the same caller without the extras, for comparison.
+	Plain *matcher.Query `json:"-"`
 }
 
 // Member reports whether the caller holds a plan.
@@ -92,13 +99,18 @@ func (d *Dataset) Withdrawn() map[string]bool {
 type gen struct {
 	cfg Config
 	rng *rand.Rand
-	ref *refData
-	nhs map[string]bool
-	tel map[string]bool
+	// extra draws how callers word what they give (present), apart from
+	// rng so that the people, events, callers and errors rng draws are
+	// the same with it as without.
+	extra *rand.Rand
+	ref   *refData
+	nhs   map[string]bool
+	tel   map[string]bool
 }
 
 func newGen(cfg Config) *gen {
-	return &gen{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed*0x9e3779b97f4a7c15+1)), ref: loadRef(),
+	return &gen{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed*0x9e3779b97f4a7c15+1)),
+		extra: rand.New(rand.NewPCG(cfg.Seed, 0xe47a)), ref: loadRef(),
 		nhs: map[string]bool{}, tel: map[string]bool{}}
 }
 
