@@ -61,7 +61,8 @@ type Report struct {
 	All    Outcome
 	ByKind map[string]*Outcome
 	// ByExtra groups the queries by how the caller worded them
-	// (LabeledQuery.Extras), "as-typed" for those with no extra; empty
+	// (LabeledQuery.Extras), "as-typed" for those with no extra, and
+	// those of callers living in a care home (AtHome); empty
 	// when no query has one (FEBRL). ByExtraPlain is the same callers'
 	// queries as they were before the rewording (LabeledQuery.Plain): the
 	// difference is what the wording alone changes.
@@ -80,7 +81,7 @@ type Inspector interface {
 // blocking recall and the share of members a match is allowed for at all.
 func Evaluate(name string, m Lookup, queries []LabeledQuery, withdrawn map[string]bool, in Inspector) Report {
 	rep := Report{Name: name, ByKind: make(map[string]*Outcome)}
-	worded := slices.ContainsFunc(queries, func(lq LabeledQuery) bool { return len(lq.Extras) > 0 })
+	worded := slices.ContainsFunc(queries, func(lq LabeledQuery) bool { return len(lq.Extras) > 0 || lq.AtHome })
 	if worded {
 		rep.ByExtra, rep.ByExtraPlain = make(map[string]*Outcome), make(map[string]*Outcome)
 	}
@@ -99,6 +100,9 @@ func Evaluate(name string, m Lookup, queries []LabeledQuery, withdrawn map[strin
 			extras := lq.Extras
 			if len(extras) == 0 {
 				extras = []string{"as-typed"}
+			}
+			if lq.AtHome {
+				extras = append(slices.Clone(extras), "lives in a care home")
 			}
 			for _, e := range extras {
 				if rep.ByExtra[e] == nil {
@@ -259,7 +263,7 @@ func WriteMarkdown(w io.Writer, reports ...Report) {
 		fmt.Fprintf(w, "\nBy how the caller worded the details (%s; a query may be in two rows; in brackets, the same callers' queries without the wording):\n\n", r.Name)
 		fmt.Fprintln(w, "| wording | members | match recall | flag recall | wrong-plan matches | non-members | false matches | possible |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-		for _, e := range []string{"as-typed", "flat", "second-given-name"} {
+		for _, e := range []string{"as-typed", "flat", "care-home", "second-given-name", "lives in a care home"} {
 			o := r.ByExtra[e]
 			if o == nil {
 				continue

@@ -424,8 +424,9 @@ func TestLookups(t *testing.T) {
 	}
 }
 
-// Some callers give the flat with the address, or both given names; the
-// query without the wording is kept beside it, and differs in that alone.
+// Some callers give the flat or care home with the address, or both given
+// names; the query without the wording is kept beside it, and differs in
+// that alone.
 func TestCallersWording(t *testing.T) {
 	ds, err := Generate(small())
 	if err != nil {
@@ -448,6 +449,11 @@ func TestCallersWording(t *testing.T) {
 					t.Errorf("flat: %q from %q", lq.Query.Address, p.Address)
 				}
 				p.Address = lq.Query.Address
+			case "care-home":
+				if !lq.AtHome || !strings.Contains(lq.Query.Address, " Home, ") || !strings.HasSuffix(lq.Query.Address, ", "+p.Address) {
+					t.Errorf("care home: %q from %q (lives in one: %v)", lq.Query.Address, p.Address, lq.AtHome)
+				}
+				p.Address = lq.Query.Address
 			case "second-given-name":
 				if !strings.HasPrefix(lq.Query.GivenName, p.GivenName+" ") {
 					t.Errorf("second given name: %q from %q", lq.Query.GivenName, p.GivenName)
@@ -461,7 +467,7 @@ func TestCallersWording(t *testing.T) {
 			t.Errorf("wording changed more than it says: %+v from %+v", lq.Query, *lq.Plain)
 		}
 	}
-	if seen["flat"] == 0 || seen["second-given-name"] == 0 {
-		t.Errorf("wordings drawn %v, want both", seen)
+	if seen["flat"] == 0 || seen["second-given-name"] == 0 || seen["care-home"] == 0 {
+		t.Errorf("wordings drawn %v, want each", seen)
 	}
 }

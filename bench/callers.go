@@ -64,7 +64,8 @@ func (g *gen) queries(d *Dataset) []LabeledQuery {
 			p := live[g.rng.IntN(len(live))]
 			q, kind := g.memberQuery(p)
 			worded, extras := g.present(p, q)
-			qs = append(qs, LabeledQuery{Query: worded, Expect: p.PlanID, Kind: kind, Extras: extras, Plain: plain(q, extras)})
+			qs = append(qs, LabeledQuery{Query: worded, Expect: p.PlanID, Kind: kind, Extras: extras, Plain: plain(q, extras),
+				AtHome: p.Household.Home})
 			continue
 		}
 		var p *Person
@@ -93,7 +94,7 @@ func (g *gen) queries(d *Dataset) []LabeledQuery {
 			}
 		}
 		worded, extras := g.present(p, q)
-		qs = append(qs, LabeledQuery{Query: worded, Kind: kind, Extras: extras, Plain: plain(q, extras)})
+		qs = append(qs, LabeledQuery{Query: worded, Kind: kind, Extras: extras, Plain: plain(q, extras), AtHome: p.Household.Home})
 	}
 	return qs
 }
@@ -107,8 +108,9 @@ func plain(q matcher.Query, extras []string) *matcher.Query {
 }
 
 // present is how a caller words what they give, beyond the errors: the
-// whole address with its flat ("Flat 3, 14 Elm Road") where the household
-// lives in one, and both given names ("Mary Jane") — the forms the
+// whole address with its flat or home ("Flat 3, 14 Elm Road", "Oak Lodge
+// Care Home, 14 Elm Road") where the household lives in one, and both
+// given names ("Mary Jane") — the forms the
 // matcher's rules for flats and second given names read. Only what the
 // errors left as the caller's own is reworded.
 func (g *gen) present(p *Person, q matcher.Query) (matcher.Query, []string) {
@@ -117,7 +119,11 @@ func (g *gen) present(p *Person, q matcher.Query) (matcher.Query, []string) {
 	flat, both := g.extra.Float64() < 0.6, g.extra.Float64() < 0.25
 	if flat && len(h.Lines) > 1 && q.Address == h.Lines[len(h.Lines)-1] {
 		q.Address = strings.Join(h.Lines, ", ")
-		extras = append(extras, "flat")
+		if h.Home {
+			extras = append(extras, "care-home")
+		} else {
+			extras = append(extras, "flat")
+		}
 	}
 	if both && len(p.Given) > 1 && q.GivenName == p.Given[0] {
 		q.GivenName = p.Given[0] + " " + p.Given[1]

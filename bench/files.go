@@ -27,6 +27,7 @@ type queryLine struct {
 	Expect *string       `json:"expect"`
 	Kind   string        `json:"kind,omitempty"`
 	Extras []string      `json:"extras,omitempty"`
+	AtHome bool          `json:"at_home,omitempty"`
 }
 
 // WriteQueries writes {"query": {…}, "expect": "<plan_id>" | null, "kind": …, "extras": […]} lines.
@@ -34,7 +35,7 @@ func (d *Dataset) WriteQueries(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	enc := json.NewEncoder(bw)
 	for i, q := range d.Queries {
-		l := queryLine{Query: q.Query, Kind: q.Kind, Extras: q.Extras}
+		l := queryLine{Query: q.Query, Kind: q.Kind, Extras: q.Extras, AtHome: q.AtHome}
 		if q.Expect != "" {
 			l.Expect = &q.Expect
 		}
@@ -58,7 +59,7 @@ func ReadQueries(r io.Reader) ([]LabeledQuery, error) {
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return nil, fmt.Errorf("queries line %d: %w", line, err)
 		}
-		q := LabeledQuery{Query: l.Query, Kind: l.Kind, Extras: l.Extras}
+		q := LabeledQuery{Query: l.Query, Kind: l.Kind, Extras: l.Extras, AtHome: l.AtHome}
 		if l.Expect != nil {
 			q.Expect = *l.Expect
 		}

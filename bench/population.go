@@ -51,6 +51,7 @@ type Person struct {
 // Household is people who share an address and a landline.
 type Household struct {
 	Lines    []string
+	Home     bool // a care or nursing home: its name is the first line
 	Area     string
 	Postcode string
 	Landline string
@@ -74,11 +75,14 @@ type LabeledQuery struct {
 	Kind   string        `json:"kind"`
 	// Extras names how the caller worded what they gave beyond the
 	// error kinds (gen.present): "flat" (the address with its flat),
-	// "second-given-name" (both given names).
+	// "care-home" (the address with the home's name), "second-given-name"
+	// (both given names).
 	Extras []string `json:"extras,omitempty"`
 	// Plain is the query as it was before present reworded it (nil when
 	// it did not): the same caller without the extras, for comparison.
 	Plain *matcher.Query `json:"-"`
+	// AtHome says the caller lives in a care or nursing home.
+	AtHome bool `json:"at_home,omitempty"`
 }
 
 // Member reports whether the caller holds a plan.
@@ -99,18 +103,19 @@ func (d *Dataset) Withdrawn() map[string]bool {
 type gen struct {
 	cfg Config
 	rng *rand.Rand
-	// extra draws how callers word what they give (present), apart from
-	// rng so that the people, events, callers and errors rng draws are
-	// the same with it as without.
-	extra *rand.Rand
-	ref   *refData
-	nhs   map[string]bool
-	tel   map[string]bool
+	// extra draws how callers word what they give (present), and homes
+	// which of the oldest who live alone live in a care home (careHome),
+	// each apart from rng so that the people, events, callers and errors
+	// rng draws are the same with them as without.
+	extra, homes *rand.Rand
+	ref          *refData
+	nhs          map[string]bool
+	tel          map[string]bool
 }
 
 func newGen(cfg Config) *gen {
 	return &gen{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed*0x9e3779b97f4a7c15+1)),
-		extra: rand.New(rand.NewPCG(cfg.Seed, 0xe47a)), ref: loadRef(),
+		extra: rand.New(rand.NewPCG(cfg.Seed, 0xe47a)), homes: rand.New(rand.NewPCG(cfg.Seed, 0xca7e)), ref: loadRef(),
 		nhs: map[string]bool{}, tel: map[string]bool{}}
 }
 
@@ -168,6 +173,7 @@ func (g *gen) household() *Household {
 	case u < 0.40: // one person
 		p := g.person(family, g.gender(), elderAge())
 		h.add(p)
+		g.careHome(h, p)
 	case u < 0.85: // a couple, maybe with an adult child
 		age := elderAge()
 		a := g.person(family, "female", age)
@@ -269,6 +275,23 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// careHome moves some of the oldest who live alone into a care or nursing
+// home: about a quarter of those 85 and over (in England about one in
+// seven of them lives in one; plan holders are older and frailer than
+// most). The home's name becomes the address's first line, as the plan
+// store records it; the street, postcode and landline stay the
+// household's.
+func (g *gen) careHome(h *Household, p *Person) {
+	if g.cfg.Today.Year()-p.DOB.Year() < 85 || g.homes.Float64() >= 0.25 {
+		return
+	}
+	names := g.ref.streetNames
+	place := [...]string{"House", "Lodge", "Manor", "Hall"}[g.homes.IntN(4)]
+	kind := [...]string{"Care Home", "Nursing Home", "Residential Home"}[g.homes.IntN(3)]
+	h.Lines = []string{names[g.homes.IntN(len(names))] + " " + place + " " + kind, h.Lines[len(h.Lines)-1]}
+	h.Home = true
 }
 
 func (h *Household) add(p *Person) {
