@@ -308,3 +308,37 @@ func TestServiceLinkKeysReloaded(t *testing.T) {
 		t.Errorf("link-key reload errors counted %q, want 1", got)
 	}
 }
+
+// A file holding secrets that others may read is warned of, at start and
+// on reload; one only its owner reads is not.
+func TestServiceWarnsOfExposedSecrets(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys.json")
+	secret := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	if err := os.WriteFile(keyFile, []byte(`{"active":"k1","keys":{"k1":"`+secret+`"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	m := bootLogged(t, &logs, eventsFile(t), "-link.key-file", keyFile, "-link.base-url", "https://plans.example/open")
+	defer m.Close()
+	const warning = `"msg":"a file holding secrets may be read by others than its owner: chmod 600 it","flag":"-link.key-file"`
+	if !strings.Contains(logs.String(), warning) || !strings.Contains(logs.String(), `"mode":"0644"`) {
+		t.Errorf("no warning of a link-key file readable by all:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Error("the secret logged")
+	}
+	if err := os.Chmod(keyFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := strings.Count(logs.String(), warning)
+	if err := m.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(logs.String(), warning) != before {
+		t.Error("warned of a file only its owner reads")
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -362,6 +363,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// nor frees lookups.
 	started := time.Now()
 	now := func() int64 { return int64(time.Since(started)) }
+	m.warnExposedSecrets()
 	var clients *alert.Clients
 	var err error
 	var demoToken string
@@ -812,6 +814,7 @@ func (m *Main) checkWebhooks(clients *alert.Clients) error {
 func (m *Main) Reload() error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
+	m.warnExposedSecrets()
 	return errors.Join(m.reloadClients(), m.reloadLinkKeys())
 }
 
@@ -851,4 +854,33 @@ func (m *Main) reloadLinkKeys() error {
 	m.reloads.WithLabelValues("link_keys", "ok").Inc()
 	m.Log.Info("link keys read again", "active", keys.Active)
 	return nil
+}
+
+// warnExposedSecrets warns of each file holding a secret that others than
+// its owner may read (a private key, a password or token file, the link
+// keys, a clients file holding webhook secrets): flagd reads it all the
+// same, as a service must start, but the operator should know. At start
+// and at each Reload.
+func (m *Main) warnExposedSecrets() {
+	c := m.Config
+	files := []struct{ flag, path string }{
+		{"-http.tls-key", c.HTTPTLSKey}, {"-link.key-file", c.LinkKeyFile},
+		{"-kafka.tls-key", c.KafkaAuth.KeyFile}, {"-kafka.sasl-password-file", c.KafkaAuth.PasswordFile},
+		{"-redis.tls-key", c.RedisAuth.KeyFile}, {"-redis.password-file", c.RedisAuth.PasswordFile},
+		{"-platform.tls-key", c.PlatformAuth.KeyFile}, {"-platform.token-file", c.PlatformAuth.TokenFile},
+	}
+	if c.Clients != "" {
+		if b, err := os.ReadFile(c.Clients); err == nil && bytes.Contains(b, []byte(`"webhook_secret"`)) {
+			files = append(files, struct{ flag, path string }{"-clients (it holds webhook secrets)", c.Clients})
+		}
+	}
+	for _, f := range files {
+		if f.path == "" {
+			continue
+		}
+		if st, err := os.Stat(f.path); err == nil && st.Mode().Perm()&0o077 != 0 {
+			m.Log.Warn("a file holding secrets may be read by others than its owner: chmod 600 it", "flag", f.flag,
+				"file", f.path, "mode", fmt.Sprintf("%#o", st.Mode().Perm()))
+		}
+	}
 }
