@@ -165,18 +165,7 @@ func (p *flagdProc) flags(t *testing.T, i int) []string {
 
 func (p *flagdProc) metric(t *testing.T, name string) string {
 	t.Helper()
-	r, err := http.Get("http://" + p.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	raw, _ := io.ReadAll(r.Body)
-	for _, l := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(l, name+" ") {
-			return strings.TrimPrefix(l, name+" ")
-		}
-	}
-	return ""
+	return scrapeMetric(t, p.addr, name)
 }
 
 // fastClients writes a clients file whose lookup client has a rate no test

@@ -25,11 +25,7 @@ import (
 // who looked up a plan.
 func TestServiceLinksAndAudit(t *testing.T) {
 	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "keys.json")
-	secret := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	if err := os.WriteFile(keyFile, []byte(`{"active":"k1","keys":{"k1":"`+secret+`"}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile, _ := linkKeyFile(t, dir)
 	audit := filepath.Join(dir, "audit.jsonl")
 	m := boot(t, eventsFile(t), "-link.key-file", keyFile, "-link.base-url", "https://plans.example/open",
 		"-link.ttl", "10m", "-audit.file", audit)
@@ -312,16 +308,11 @@ func TestServiceLinkKeysReloaded(t *testing.T) {
 // A file holding secrets that others may read is warned of, at start and
 // on reload; one only its owner reads is not.
 func TestServiceWarnsOfExposedSecrets(t *testing.T) {
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "keys.json")
-	secret := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	if err := os.WriteFile(keyFile, []byte(`{"active":"k1","keys":{"k1":"`+secret+`"}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile, secret := linkKeyFile(t, t.TempDir())
 	if err := os.Chmod(keyFile, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs feedtest.LogBuffer
 	m := bootLogged(t, &logs, eventsFile(t), "-link.key-file", keyFile, "-link.base-url", "https://plans.example/open")
 	defer m.Close()
 	const warning = `"msg":"a file holding secrets may be read by others than its owner: chmod 600 it","flag":"-link.key-file"`
@@ -341,4 +332,16 @@ func TestServiceWarnsOfExposedSecrets(t *testing.T) {
 	if strings.Count(logs.String(), warning) != before {
 		t.Error("warned of a file only its owner reads")
 	}
+}
+
+// linkKeyFile writes a link-keys file in dir with one key, k1, readable by
+// its owner only, and returns its path and the key (base64).
+func linkKeyFile(t *testing.T, dir string) (path, secret string) {
+	t.Helper()
+	path = filepath.Join(dir, "keys.json")
+	secret = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	if err := os.WriteFile(path, []byte(`{"active":"k1","keys":{"k1":"`+secret+`"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, secret
 }

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -584,7 +583,7 @@ func TestDemoOutput(t *testing.T) {
 // The clients file read again (SIGHUP): a revoked token is refused at
 // once, a new one served; a file refused as at start changes nothing.
 func TestServiceClientsReloaded(t *testing.T) {
-	var logs lockedBuffer
+	var logs feedtest.LogBuffer
 	m := bootLogged(t, &logs, eventsFile(t))
 	defer m.Close()
 	waitReady(t, m)
@@ -638,29 +637,18 @@ func TestServiceClientsReloaded(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink the service's goroutines may write at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // metricLine returns the value of the /metrics sample named (with its
 // labels), or "" if there is none.
 func metricLine(t *testing.T, m *Main, sample string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + m.Addr + "/metrics")
+	return scrapeMetric(t, m.Addr, sample)
+}
+
+// scrapeMetric returns the value of the sample named (with its labels) on
+// the /metrics page of the service at addr, or "" if there is none.
+func scrapeMetric(t *testing.T, addr, sample string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
