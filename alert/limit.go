@@ -37,11 +37,11 @@ func (l *limiter) setBase(rate float64) {
 
 // share sets this replica's rate to what the other replicas leave of the
 // client's (others lookups a second), and never less than the fraction
-// min of it; whole is share(0, 1).
-func (l *limiter) share(others, min float64) {
+// floor of it; the whole rate is share(0, 1).
+func (l *limiter) share(others, floor float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.setRateLocked(max(l.base*min, l.base-others)) // one locked step: a setBase cannot fall between
+	l.setRateLocked(max(l.base*floor, l.base-others)) // one locked step: a setBase cannot fall between
 }
 
 // setRate changes the refill rate and the burst with it (a second's worth,

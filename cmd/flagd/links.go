@@ -260,6 +260,8 @@ func (m *Main) checkAuditRetention(ctx context.Context) {
 		wanted = m.Config.AuditRetention.String()
 	}
 	switch {
+	case ctx.Err() != nil:
+		// Shutting down: nothing to tell.
 	case err != nil:
 		m.Log.Warn("audit topic's retention.ms not read: check it keeps audit events as long as your records policy asks", "topic", topic, "err", err.Error())
 	case !forever && (m.Config.AuditRetention == 0 || d < m.Config.AuditRetention):
