@@ -94,7 +94,7 @@ func parseConfig(args []string, stderr io.Writer) (Config, error) {
 	tlsKey := e.String("http.tls-key", "", "PEM key of -http.tls-cert")
 	tlsCheck := e.Duration("tls.check-interval", feed.KeyPairCheck, "how often the -http, -kafka, -redis and -platform .tls-cert/.tls-key and .tls-ca files are read again: a renewed certificate is presented, and a changed CA file verified against, from the next connection on, without a restart")
 	debugAddr := e.String("debug.addr", "", "serve Go's runtime profiles (/debug/pprof/: heap, goroutines, CPU) on this loopback host:port; off when empty")
-	clients := e.String("clients", "", "clients file: [{\"id\", \"token_sha256\", \"scopes\", \"rate_per_s\"}]")
+	clients := e.String("clients", "", "clients file: [{\"id\", \"token_sha256\", \"scopes\", \"rate_per_s\"}] (also \"next_token_sha256\", \"webhook_url\", \"webhook_secret\"); read again, with -link.key-file, on SIGHUP")
 	events := e.String("events", "", "plan events to load at start, one JSON object per line")
 	demo := e.Bool("demo", false, "generate a synthetic plan store and a demo client in process, print the token and example lookups")
 	maxBody := e.Int("http.max-body", def.MaxBody, "largest lookup request body in bytes (larger: 413)")
