@@ -110,9 +110,9 @@ func plain(q matcher.Query, extras []string) *matcher.Query {
 // present is how a caller words what they give, beyond the errors: the
 // whole address with its flat or home ("Flat 3, 14 Elm Road", "Oak Lodge
 // Care Home, 14 Elm Road") where the household lives in one, and both
-// given names ("Mary Jane") — the forms the
-// matcher's rules for flats and second given names read. Only what the
-// errors left as the caller's own is reworded.
+// given names ("Mary Jane"): the forms the matcher's rules for flats,
+// homes and second given names read. Only what the errors left as the
+// caller's own is reworded.
 func (g *gen) present(p *Person, q matcher.Query) (matcher.Query, []string) {
 	var extras []string
 	h := p.Household

@@ -278,11 +278,11 @@ func editDistance(a, b string) int {
 }
 
 // careHome moves some of the oldest who live alone into a care or nursing
-// home: about a quarter of those 85 and over (in England about one in
-// seven of them lives in one; plan holders are older and frailer than
-// most). The home's name becomes the address's first line, as the plan
-// store records it; the street, postcode and landline stay the
-// household's.
+// home: a quarter of those 85 and over (a modelling choice, not a census
+// figure: enough residents to measure the communal rule's cost on, and
+// plan holders are older and frailer than most). The home's name becomes
+// the address's first line, as the plan store records it; the street,
+// postcode and landline stay the household's.
 func (g *gen) careHome(h *Household, p *Person) {
 	if g.cfg.Today.Year()-p.DOB.Year() < 85 || g.homes.Float64() >= 0.25 {
 		return
