@@ -326,6 +326,25 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 	return offsets, st, nil
 }
 
+// KeepWithdrawals applies to ix the withdrawals of the current snapshot
+// generation, as many as can be read, when Load failed for want of Redis
+// (an error that is not ErrNoSnapshot: Redis erring in the meta or part way
+// through the read). The caller replays the topic into ix, started again
+// empty: as with a snapshot not used (Load), a replay alone may flag a plan
+// whose withdrawal only the snapshot still holds. The withdrawals read are
+// also written into this replica's own generation. It returns the first
+// error met; the withdrawals read before and after it are applied.
+func (s *Snapshots) KeepWithdrawals(ctx context.Context, ix Applier) (SnapshotStats, error) {
+	meta, err := s.rdb.HGetAll(ctx, s.metaKey).Result()
+	switch {
+	case err != nil:
+		return SnapshotStats{}, fmt.Errorf("read snapshot meta: %w", err)
+	case meta["gen"] == "" || meta["topic"] != s.cfg.Topic:
+		return SnapshotStats{}, nil // none, or none of this topic's
+	}
+	return s.read(ctx, meta["gen"], ix, true)
+}
+
 // FitRetention lowers MaxAge to half the topic's delete.retention.ms
 // (Consumer.DeleteRetention) unless it is that or less already: a warm
 // start reads the log on from the snapshot's offsets, and a tombstone
@@ -395,7 +414,7 @@ func (s *Snapshots) read(ctx context.Context, gen string, ix Applier, withdrawnO
 		go func() {
 			defer wg.Done()
 			for keys := range groups {
-				if failed.Load() {
+				if failed.Load() && !withdrawnOnly {
 					continue
 				}
 				pipe := s.rdb.Pipeline()
@@ -405,10 +424,17 @@ func (s *Snapshots) read(ctx context.Context, gen string, ix Applier, withdrawnO
 				}
 				if _, err := pipe.Exec(ctx); err != nil {
 					fail(fmt.Errorf("read snapshot: %w", err))
-					continue
+					if !withdrawnOnly {
+						continue
+					}
+					// Withdrawals: keep those of the buckets that were
+					// read (below, each command's own error checked).
 				}
 				var d decoded
 				for _, c := range cmds {
+					if c.Err() != nil {
+						continue
+					}
 					if _, marked := c.Val()[bucketMark]; !marked && !withdrawnOnly {
 						fail(errors.New("read snapshot: a bucket is gone from Redis (evicted?)"))
 						break

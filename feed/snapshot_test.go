@@ -2,9 +2,12 @@ package feed_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -520,5 +523,83 @@ func TestSnapshotFitRetention(t *testing.T) {
 	}
 	if ret, err := d.DeleteRetention(ctx); err != nil || ret != 24*time.Hour {
 		t.Errorf("default delete retention %v, %v; want 24h", ret, err)
+	}
+}
+
+// A snapshot Redis cannot give whole (here an ACL that refuses one bucket;
+// in life Redis failing part way): the replica replays the topic, and
+// keeps the withdrawals of the buckets it can read, so that a late copy of
+// an older upsert in the log cannot bring a withdrawn plan back.
+func TestSnapshotWithdrawalsKeptWhenRedisFails(t *testing.T) {
+	topic := feedtest.Name("partial")
+	ctx := context.Background()
+	s, _ := newSnapshots(t, topic, time.Now)
+	const n = 300
+	for i := range n {
+		s.Record([]feed.Applied{{PlanID: feedtest.PlanID(i), Version: 1, Event: feedtest.Upsert(i, 1)}}, feed.Offsets{0: int64(i + 1)})
+	}
+	s.Record([]feed.Applied{{PlanID: feedtest.PlanID(5), Version: 2}}, feed.Offsets{0: n + 1}) // withdrawn
+	s.RecordHead(time.Now(), feed.Offsets{0: n + 1})
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
+	defer admin.Close()
+	// A user who may read every key of the snapshot but the bucket of plan
+	// 7 (plan 8's, if that is plan 5's too).
+	bucketWith := func(i int) string {
+		for b := range 256 {
+			k := genKey(t, admin, topic, fmt.Sprintf("b%03d", b))
+			if ok, _ := admin.HExists(ctx, k, feedtest.PlanID(i)).Result(); ok {
+				return k
+			}
+		}
+		t.Fatalf("plan %d in no bucket", i)
+		return ""
+	}
+	victim := bucketWith(7)
+	if victim == bucketWith(5) {
+		victim = bucketWith(8)
+	}
+	user, pw := feedtest.Name("partial"), feedtest.Name("pw")
+	rule := []any{"ACL", "SETUSER", user, "on", ">" + pw, "resetkeys", "+@all", "&*",
+		"~{planflag:" + topic + "}:meta", "~" + genKey(t, admin, topic, "alive"), "~" + genKey(t, admin, topic, "offsets")}
+	for b := range 256 {
+		if k := genKey(t, admin, topic, fmt.Sprintf("b%03d", b)); k != victim {
+			rule = append(rule, "~"+k)
+		}
+	}
+	if err := admin.Do(ctx, rule...).Err(); err != nil {
+		t.Fatalf("acl setuser: %v", err)
+	}
+	defer admin.Do(ctx, "ACL", "DELUSER", user)
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := feed.RedisAuthConfig{User: user, PasswordFile: pwFile}.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := feed.NewSnapshots(feed.SnapshotConfig{Addr: feedtest.Redis(t), Redis: auth, Topic: topic, Interval: time.Hour, MaxAge: time.Hour})
+	defer r.Close(time.Second)
+	if _, _, err := r.Load(ctx, matcher.NewIndex(nil), nil); err == nil || errors.Is(err, feed.ErrNoSnapshot) {
+		t.Fatalf("load with a bucket refused: %v, want Redis's error", err)
+	}
+	ix := matcher.NewIndex(nil) // as flagd starts again, to replay
+	st, err := r.KeepWithdrawals(ctx, ix)
+	if err == nil {
+		t.Error("a bucket refused, and no error")
+	}
+	if v, live := ix.Version(feedtest.PlanID(5)); v != 2 || live || st.Withdrawn != 1 || ix.Live() != 0 {
+		t.Fatalf("withdrawals kept: plan 5 at version %d (live %v), %d withdrawals, %d live; want plan 5 withdrawn at 2 only", v, live, st.Withdrawn, ix.Live())
+	}
+	// The replay meets the late copy of plan 5's first upsert: refused.
+	var late feed.Event
+	if err := json.Unmarshal(feedtest.Upsert(5, 1), &late); err != nil {
+		t.Fatal(err)
+	}
+	if a := ix.Apply([]matcher.Change{late.Change()}); a.Stale != 1 || ix.Live() != 0 {
+		t.Errorf("the late upsert of a withdrawn plan applied: %+v", a)
 	}
 }

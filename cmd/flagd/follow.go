@@ -65,6 +65,15 @@ func (m *Main) follow(ctx context.Context) error {
 					return err
 				}
 			}
+			// But keep the snapshot's withdrawals, as many as Redis gives:
+			// the replay alone may bring back a plan whose withdrawal only
+			// the snapshot still holds (feed.Snapshots.Load).
+			kept, err := m.snaps.KeepWithdrawals(ctx, m.ix)
+			if err != nil {
+				m.Log.Warn("snapshot's withdrawals not all read; replaying with those that were", "withdrawals_kept_from_snapshot", kept.Withdrawn, "err", err.Error())
+			} else {
+				m.Log.Info("snapshot's withdrawals kept for the replay", "withdrawals_kept_from_snapshot", kept.Withdrawn)
+			}
 		}
 		m.loading.Add(1)
 		go func() {
