@@ -335,14 +335,28 @@ func (s *Snapshots) Load(ctx context.Context, ix Applier, usable func(Offsets) e
 // also written into this replica's own generation. It returns the first
 // error met; the withdrawals read before and after it are applied.
 func (s *Snapshots) KeepWithdrawals(ctx context.Context, ix Applier) (SnapshotStats, error) {
-	meta, err := s.rdb.HGetAll(ctx, s.metaKey).Result()
-	switch {
-	case err != nil:
-		return SnapshotStats{}, fmt.Errorf("read snapshot meta: %w", err)
-	case meta["gen"] == "" || meta["topic"] != s.cfg.Topic:
-		return SnapshotStats{}, nil // none, or none of this topic's
+	var all SnapshotStats
+	read := map[string]bool{}
+	// A generation replaced while it is read loses its buckets to the one
+	// that replaced it: read that one too.
+	for len(read) < 3 {
+		meta, err := s.rdb.HGetAll(ctx, s.metaKey).Result()
+		switch {
+		case err != nil:
+			return all, fmt.Errorf("read snapshot meta: %w", err)
+		case meta["gen"] == "" || meta["topic"] != s.cfg.Topic || read[meta["gen"]]:
+			return all, nil // none, none of this topic's, or read already
+		}
+		read[meta["gen"]] = true
+		st, err := s.read(ctx, meta["gen"], ix, true)
+		all.Entries += st.Entries
+		all.Withdrawn += st.Withdrawn
+		all.DeadLetters += st.DeadLetters
+		if err != nil {
+			return all, err
+		}
 	}
-	return s.read(ctx, meta["gen"], ix, true)
+	return all, nil
 }
 
 // FitRetention lowers MaxAge to half the topic's delete.retention.ms

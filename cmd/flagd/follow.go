@@ -68,7 +68,11 @@ func (m *Main) follow(ctx context.Context) error {
 			// But keep the snapshot's withdrawals, as many as Redis gives:
 			// the replay alone may bring back a plan whose withdrawal only
 			// the snapshot still holds (feed.Snapshots.Load).
-			kept, err := m.snaps.KeepWithdrawals(ctx, m.ix)
+			// Bounded: a Redis that takes connections but stops answering
+			// must not hold the replay back for minutes.
+			kctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			kept, err := m.snaps.KeepWithdrawals(kctx, m.ix)
+			cancel()
 			if err != nil {
 				m.Log.Warn("snapshot's withdrawals not all read; replaying with those that were", "withdrawals_kept_from_snapshot", kept.Withdrawn, "err", err.Error())
 			} else {
