@@ -417,16 +417,7 @@ func TestSnapshotLegacy(t *testing.T) {
 func TestSnapshotEvictedBuckets(t *testing.T) {
 	topic := feedtest.Name("evicted")
 	ctx := context.Background()
-	s, _ := newSnapshots(t, topic, time.Now)
-	const n = 300
-	for i := range n {
-		s.Record([]feed.Applied{{PlanID: feedtest.PlanID(i), Version: 1, Event: feedtest.Upsert(i, 1)}}, feed.Offsets{0: int64(i + 1)})
-	}
-	s.Record([]feed.Applied{{PlanID: feedtest.PlanID(5), Version: 2}}, feed.Offsets{0: n + 1}) // withdrawn
-	s.RecordHead(time.Now(), feed.Offsets{0: n + 1})
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	snapshotWithdrawing5(t, topic)
 	rdb := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
 	defer rdb.Close()
 	// Evict the bucket of plan 7 (unless it is plan 5's too: then plan 8's).
@@ -533,16 +524,7 @@ func TestSnapshotFitRetention(t *testing.T) {
 func TestSnapshotWithdrawalsKeptWhenRedisFails(t *testing.T) {
 	topic := feedtest.Name("partial")
 	ctx := context.Background()
-	s, _ := newSnapshots(t, topic, time.Now)
-	const n = 300
-	for i := range n {
-		s.Record([]feed.Applied{{PlanID: feedtest.PlanID(i), Version: 1, Event: feedtest.Upsert(i, 1)}}, feed.Offsets{0: int64(i + 1)})
-	}
-	s.Record([]feed.Applied{{PlanID: feedtest.PlanID(5), Version: 2}}, feed.Offsets{0: n + 1}) // withdrawn
-	s.RecordHead(time.Now(), feed.Offsets{0: n + 1})
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	snapshotWithdrawing5(t, topic)
 	admin := redis.NewClient(&redis.Options{Addr: feedtest.Redis(t)})
 	defer admin.Close()
 	// A user who may read every key of the snapshot but one bucket: one
@@ -598,5 +580,21 @@ func TestSnapshotWithdrawalsKeptWhenRedisFails(t *testing.T) {
 	}
 	if a := ix.Apply([]matcher.Change{late.Change()}); a.Stale != 1 || ix.Live() != 0 {
 		t.Errorf("the late upsert of a withdrawn plan applied: %+v", a)
+	}
+}
+
+// snapshotWithdrawing5 writes a snapshot for topic of 300 plans at version
+// 1, plan 5 then withdrawn at version 2, at the log's head.
+func snapshotWithdrawing5(t *testing.T, topic string) {
+	t.Helper()
+	s, _ := newSnapshots(t, topic, time.Now)
+	const n = 300
+	for i := range n {
+		s.Record([]feed.Applied{{PlanID: feedtest.PlanID(i), Version: 1, Event: feedtest.Upsert(i, 1)}}, feed.Offsets{0: int64(i + 1)})
+	}
+	s.Record([]feed.Applied{{PlanID: feedtest.PlanID(5), Version: 2}}, feed.Offsets{0: n + 1}) // withdrawn
+	s.RecordHead(time.Now(), feed.Offsets{0: n + 1})
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
