@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -363,7 +362,6 @@ func (m *Main) Run(ctx context.Context) error {
 	// nor frees lookups.
 	started := time.Now()
 	now := func() int64 { return int64(time.Since(started)) }
-	m.warnExposedSecrets()
 	var clients *alert.Clients
 	var err error
 	var demoToken string
@@ -375,6 +373,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.warnExposedSecrets(clients)
 	if err := checkEventsFile(m.Config.Events); err != nil {
 		return err
 	}
@@ -814,8 +813,9 @@ func (m *Main) checkWebhooks(clients *alert.Clients) error {
 func (m *Main) Reload() error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
-	m.warnExposedSecrets()
-	return errors.Join(m.reloadClients(), m.reloadLinkKeys())
+	err := errors.Join(m.reloadClients(), m.reloadLinkKeys())
+	m.warnExposedSecrets(m.clients)
+	return err
 }
 
 func (m *Main) reloadClients() error {
@@ -860,8 +860,8 @@ func (m *Main) reloadLinkKeys() error {
 // its owner may read (a private key, a password or token file, the link
 // keys, a clients file holding webhook secrets): flagd reads it all the
 // same, as a service must start, but the operator should know. At start
-// and at each Reload.
-func (m *Main) warnExposedSecrets() {
+// and at each Reload, with the clients then in force.
+func (m *Main) warnExposedSecrets(clients *alert.Clients) {
 	c := m.Config
 	files := []struct{ flag, path string }{
 		{"-http.tls-key", c.HTTPTLSKey}, {"-link.key-file", c.LinkKeyFile},
@@ -869,10 +869,8 @@ func (m *Main) warnExposedSecrets() {
 		{"-redis.tls-key", c.RedisAuth.KeyFile}, {"-redis.password-file", c.RedisAuth.PasswordFile},
 		{"-platform.tls-key", c.PlatformAuth.KeyFile}, {"-platform.token-file", c.PlatformAuth.TokenFile},
 	}
-	if c.Clients != "" {
-		if b, err := os.ReadFile(c.Clients); err == nil && bytes.Contains(b, []byte(`"webhook_secret"`)) {
-			files = append(files, struct{ flag, path string }{"-clients (it holds webhook secrets)", c.Clients})
-		}
+	if c.Clients != "" && len(clients.WithWebhook()) > 0 {
+		files = append(files, struct{ flag, path string }{"-clients (it holds webhook secrets)", c.Clients})
 	}
 	for _, f := range files {
 		if f.path == "" {
